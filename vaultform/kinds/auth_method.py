@@ -1,0 +1,26 @@
+"""auth_method.<path>: an auth method mount (sys/auth)."""
+
+from __future__ import annotations
+
+from typing import List
+
+from vaultform.kinds.mounts import MountKind
+
+
+class AuthMethod(MountKind):
+    name = "auth_method"
+    rank = 30
+    table = "auth"
+    section = "auth"
+    tune_key = "tune"
+    prune_key = "auth_methods"
+    builtins = frozenset({"token"})
+    tuning_defaults = {"default_lease_ttl": 0, "max_lease_ttl": 0, "force_no_cache": False,
+                       "token_type": "default-service"}
+
+    def destroy_notes(self, ctx, res) -> List[str]:
+        roles = ctx.api.list(f"auth/{res.id}/role")
+        return [f"disabling auth/{res.id}/ destroys its config, {len(roles)} role(s) and every token it issued"]
+
+
+KINDS = [AuthMethod()]

@@ -1,0 +1,46 @@
+"""secrets_engine.<path>: a secrets engine mount (sys/mounts)."""
+
+from __future__ import annotations
+
+from typing import List
+
+from vaultform.kinds.mounts import MountKind, kv_version
+
+
+class SecretsEngine(MountKind):
+    name = "secrets_engine"
+    rank = 30
+    table = "mounts"
+    section = "secrets_engines"
+    tune_key = "config"
+    prune_key = "secrets_engines"
+    builtins = frozenset({"sys", "identity", "cubbyhole"})
+    tuning_defaults = {"default_lease_ttl": 0, "max_lease_ttl": 0, "force_no_cache": False}
+
+    def is_vaultform_own(self, ctx, path: str) -> bool:
+        return ctx.record.is_own_mount(path)
+
+    def destroy_notes(self, ctx, res) -> List[str]:
+        entry = self.table_entries(ctx).get(res.id) or {}
+        version = kv_version(entry.get("type", ""), entry.get("options"))
+        if version is None:
+            return [f"disabling {res.id}/ destroys everything stored under it"]
+        count = count_kv_secrets(ctx.api, res.id, version)
+        return [f"disabling {res.id}/ destroys {count} secret(s) stored under it"]
+
+
+def count_kv_secrets(api, mount: str, version: str, limit: int = 10000) -> str:
+    """Walk the mount's key tree; counts beyond `limit` are reported as a lower bound."""
+    base = f"{mount}/metadata" if version == "2" else mount
+    count, pending = 0, [""]
+    while pending and count < limit:
+        prefix = pending.pop()
+        for key in api.list(f"{base}/{prefix}".rstrip("/")):
+            if key.endswith("/"):
+                pending.append(prefix + key)
+            else:
+                count += 1
+    return f"at least {count}" if pending else str(count)
+
+
+KINDS = [SecretsEngine()]

@@ -1,0 +1,91 @@
+"""Plan data: resources, field changes, changes and the plan itself.
+
+The diff is computed once into these objects; renderers only display them
+and the executor only carries them out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Set
+
+from vaultform.errors import Location
+
+if TYPE_CHECKING:
+    from vaultform.kinds.base import Kind
+
+
+class _Absent:
+    """A field that does not exist on one side of a change."""
+
+    def __repr__(self) -> str:
+        return "(absent)"
+
+
+ABSENT = _Absent()
+ALL_FIELDS = "*"
+
+CREATE, UPDATE, DELETE, REPLACE = "create", "update", "delete", "replace"
+SYMBOLS = {CREATE: "+", UPDATE: "~", DELETE: "-", REPLACE: "-/+"}
+
+
+@dataclass
+class Resource:
+    kind: "Kind"
+    address: str
+    id: str                                   # the kind's identity in Vault (a path, a name)
+    desired: Optional[Dict[str, Any]] = None  # normalised; None when only known from the record
+    location: Optional[Location] = None
+    depends_on: List[str] = field(default_factory=list)
+    sensitive: Set[str] = field(default_factory=set)   # field names, or {"*"}
+    meta: Dict[str, Any] = field(default_factory=dict)
+    prevent_destroy: bool = False
+
+    def is_sensitive(self, name: str) -> bool:
+        return ALL_FIELDS in self.sensitive or name in self.sensitive
+
+
+@dataclass
+class FieldChange:
+    name: str
+    before: Any
+    after: Any
+    sensitive: bool = False
+    forces_replace: bool = False
+
+
+@dataclass
+class Change:
+    action: str
+    resource: Resource
+    fields: List[FieldChange] = field(default_factory=list)
+    live: Optional[Dict[str, Any]] = None
+    reason: str = ""
+    notes: List[str] = field(default_factory=list)
+
+    @property
+    def address(self) -> str:
+        return self.resource.address
+
+
+@dataclass
+class Plan:
+    changes: List[Change] = field(default_factory=list)
+    warnings: List[str] = field(default_factory=list)
+    # Set when the cluster must change before the rest can be read (a sealed or
+    # stopped node): apply plans the configuration again once it is up.
+    deferred: Optional[str] = None
+    destroy: bool = False
+
+    def count(self, *actions: str) -> int:
+        return sum(1 for c in self.changes if c.action in actions)
+
+    @property
+    def summary(self) -> Dict[str, int]:
+        replace = self.count(REPLACE)
+        return {"add": self.count(CREATE) + replace, "change": self.count(UPDATE),
+                "destroy": self.count(DELETE) + replace}
+
+    @property
+    def empty(self) -> bool:
+        return not self.changes and not self.deferred

@@ -1,0 +1,198 @@
+"""Compare the spec with live Vault and produce a Plan.
+
+Order of work: the cluster first (a stopped or sealed Vault cannot be read),
+then every configuration object read concurrently on a bounded pool, then
+objects recorded as managed but gone from the spec, then (opt-in) pruning.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from concurrent.futures import ThreadPoolExecutor
+from typing import Dict, Iterable, List, Optional, Sequence
+
+from vaultform.connection import POOL_SIZE
+from vaultform.context import Context
+from vaultform.errors import SpecError
+from vaultform.kinds import registry
+from vaultform.kinds.base import Kind
+from vaultform.model import CREATE, DELETE, REPLACE, UPDATE, Change, Plan, Resource
+from vaultform.record import Record
+
+CLUSTER_RANK_LIMIT = 10
+
+
+def cluster_kinds() -> List[Kind]:
+    return [k for k in registry() if k.rank < CLUSTER_RANK_LIMIT]
+
+
+def config_kinds() -> List[Kind]:
+    return [k for k in registry() if k.rank >= CLUSTER_RANK_LIMIT]
+
+
+def _changes_for(ctx: Context, res: Resource, live: Optional[dict]) -> Optional[Change]:
+    if live is None:
+        return Change(CREATE, res, reason="not in Vault")
+    fields = res.kind.diff(ctx, res, live)
+    if not fields:
+        return None
+    action = REPLACE if any(f.forces_replace for f in fields) else UPDATE
+    reason = "changed in the spec or drifted in Vault"
+    return Change(action, res, fields=fields, live=live, reason=reason)
+
+
+def _read_all(ctx: Context, resources: Sequence[Resource]) -> List[Optional[dict]]:
+    if ctx.vault_empty:
+        return [None] * len(resources)
+    if len(resources) <= 1:
+        return [r.kind.read(ctx, r) for r in resources]
+    with ThreadPoolExecutor(max_workers=POOL_SIZE, thread_name_prefix="vaultform-read") as pool:
+        return list(pool.map(lambda r: r.kind.read(ctx, r), resources))
+
+
+def plan_cluster(ctx: Context, plan: Plan) -> None:
+    if ctx.cluster is None:
+        return
+    resources = [r for k in cluster_kinds() for r in k.resources(ctx.spec, ctx)]
+    for res in resources:
+        change = _changes_for(ctx, res, res.kind.read(ctx, res))
+        if change is not None:
+            change.reason = res.kind.change_reason(change)
+            plan.changes.append(change)
+    if any(c.resource.kind.name == "cluster.init" for c in plan.changes):
+        ctx.vault_empty = True  # a cluster init is about to create holds nothing
+    elif plan.changes:
+        down = ", ".join(c.address for c in plan.changes)
+        plan.deferred = (f"the configuration will be planned once the cluster is up ({down}); "
+                         "apply does this and shows that plan too")
+
+
+def desired_resources(ctx: Context) -> List[Resource]:
+    out: List[Resource] = []
+    seen: Dict[str, Resource] = {}
+    for kind in config_kinds():
+        for res in kind.resources(ctx.spec, ctx):
+            if res.address in seen:
+                raise SpecError(f"{res.address} is declared twice", location=res.location)
+            seen[res.address] = res
+            out.append(res)
+    return out
+
+
+def matches(address: str, patterns: Iterable[str]) -> bool:
+    return any(address == p or fnmatch.fnmatchcase(address, p) for p in patterns)
+
+
+def _with_dependencies(resources: List[Resource], targets: Sequence[str]) -> set:
+    by_address = {r.address: r for r in resources}
+    wanted = {r.address for r in resources if matches(r.address, targets)}
+    pending = list(wanted)
+    while pending:
+        res = by_address.get(pending.pop())
+        for dep in (res.depends_on if res else []):
+            if dep not in wanted:
+                wanted.add(dep)
+                pending.append(dep)
+    return wanted
+
+
+def order(changes: List[Change]) -> List[Change]:
+    """Cluster first, then deletions (dependents before what they live in),
+    then creations and updates in dependency order."""
+    cluster = [c for c in changes if c.resource.kind.rank < CLUSTER_RANK_LIMIT]
+    deletes = sorted((c for c in changes if c.action == DELETE and c not in cluster),
+                     key=lambda c: (-c.resource.kind.rank, c.address))
+    rest = sorted((c for c in changes if c.action != DELETE and c not in cluster),
+                  key=lambda c: (c.resource.kind.rank, c.address))
+    return sorted(cluster, key=lambda c: (c.resource.kind.rank, c.address)) + deletes + rest
+
+
+def make_plan(ctx: Context, targets: Sequence[str] = ()) -> Plan:
+    plan = Plan()
+    plan_cluster(ctx, plan)
+    if plan.deferred:
+        return _finish(plan, targets, [])
+    if not ctx.vault_empty:
+        ctx.ensure_token()
+        ctx.record = Record.load(ctx.api, ctx.spec.record_location)
+    desired = desired_resources(ctx)
+    wanted = {r.address for r in desired}
+    leftovers = _recorded_leftovers(ctx, wanted) + _prune_candidates(ctx, wanted)
+    lives = _read_all(ctx, desired + leftovers)
+    for res, live in zip(desired, lives):
+        change = _changes_for(ctx, res, live)
+        if change is not None:
+            plan.changes.append(change)
+    for res, live in zip(leftovers, lives[len(desired):]):
+        if live is None:
+            continue  # already gone
+        change = Change(DELETE, res, live=live, reason=res.meta.pop("reason", "removed from the spec"))
+        change.notes.extend(res.kind.destroy_notes(ctx, res))
+        plan.changes.append(change)
+    for change in plan.changes:
+        if change.action == REPLACE:
+            change.notes.extend(change.resource.kind.destroy_notes(ctx, change.resource))
+    return _finish(plan, targets, desired)
+
+
+def _recorded_leftovers(ctx: Context, wanted: set) -> List[Resource]:
+    kinds = {k.name: k for k in registry()}
+    out = []
+    for address, entry in sorted(ctx.record.objects.items()):
+        kind = kinds.get(entry.get("kind"))
+        if address in wanted or kind is None:
+            continue
+        res = kind.from_record(address, entry)
+        if res is not None:
+            out.append(res)
+    return out
+
+
+def _prune_candidates(ctx: Context, wanted: set) -> List[Resource]:
+    out = []
+    for kind in config_kinds():
+        if kind.prune_key and ctx.spec.prune(kind.prune_key) and not ctx.vault_empty:
+            for res in kind.discover(ctx):
+                if res.address not in wanted and res.address not in ctx.record.objects:
+                    res.meta["reason"] = f"not in the spec, and prune.{kind.prune_key} is on"
+                    out.append(res)
+    return out
+
+
+def _finish(plan: Plan, targets: Sequence[str], desired: List[Resource]) -> Plan:
+    if targets:
+        keep = _with_dependencies([c.resource for c in plan.changes] + desired, targets)
+        plan.changes = [c for c in plan.changes if c.address in keep]
+    plan.changes = order(plan.changes)
+    return plan
+
+
+def make_destroy_plan(ctx: Context) -> Plan:
+    plan = Plan(destroy=True)
+    if ctx.cluster is not None:
+        # Stopping the cluster and deleting its data removes every object in it.
+        for node in ctx.cluster.nodes:
+            st = node.status()
+            if st.running or node.has_data:
+                res = Resource(kind=next(k for k in cluster_kinds() if k.name == "cluster.node"),
+                               address=f"cluster.node[{node.index}]", id=str(node.index),
+                               meta={"index": node.index})
+                change = Change(DELETE, res, reason="destroy")
+                change.notes.append(f"stops {node.name} and deletes its data under {node.dir}")
+                plan.changes.append(change)
+        if plan.changes:
+            plan.changes[0].notes.append(f"deletes the keys file {ctx.cluster.keys_file}")
+        plan.changes = order(plan.changes)
+        return plan
+    ctx.ensure_token()
+    ctx.record = Record.load(ctx.api, ctx.spec.record_location)
+    desired = desired_resources(ctx)
+    wanted = {r.address for r in desired}
+    candidates = desired + _recorded_leftovers(ctx, wanted)
+    for res, live in zip(candidates, _read_all(ctx, candidates)):
+        if live is not None and res.kind.recorded and not res.kind.name.endswith("_config"):
+            change = Change(DELETE, res, live=live, reason="destroy")
+            change.notes.extend(res.kind.destroy_notes(ctx, res))
+            plan.changes.append(change)
+    plan.changes = order(plan.changes)
+    return plan

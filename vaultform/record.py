@@ -1,0 +1,92 @@
+"""The ownership record: which objects vaultform manages, kept inside Vault.
+
+There is no state file. A small JSON document in a KV v2 mount (default
+`vaultform/managed-objects`) lists each managed object's address and Vault
+identity, and for write-only fields an HMAC fingerprint (key kept beside it),
+so "removed from the spec" can be told apart from "made by hand". It never
+holds a secret value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from typing import Dict, Optional
+
+from vaultform import __version__
+
+FORMAT = 1
+
+
+class Record:
+    def __init__(self, mount: str, path: str, objects: Optional[Dict[str, dict]] = None,
+                 exists: bool = False, version: Optional[int] = None):
+        self.mount = mount
+        self.path = path
+        self.objects: Dict[str, dict] = dict(objects or {})
+        self.exists = exists
+        self.version = version
+        self._key: Optional[bytes] = None
+        self.dirty = False
+
+    # Addresses under the record's own mount are vaultform's, never the user's.
+    def is_own_mount(self, mount_path: str) -> bool:
+        return mount_path.strip("/") == self.mount.strip("/")
+
+    @classmethod
+    def load(cls, api, location: dict) -> "Record":
+        mount, path = location["mount"].strip("/"), location["path"].strip("/")
+        if api is None:
+            return cls(mount, path)
+        response = api.read(f"{mount}/data/{path}")
+        if not response or not response.get("data") or response["data"].get("data") is None:
+            return cls(mount, path)
+        data = response["data"]["data"]
+        version = (response["data"].get("metadata") or {}).get("version")
+        return cls(mount, path, objects=data.get("objects") or {}, exists=True, version=version)
+
+    def set(self, address: str, entry: dict) -> None:
+        if self.objects.get(address) != entry:
+            self.objects[address] = entry
+            self.dirty = True
+
+    def remove(self, address: str) -> None:
+        if address in self.objects:
+            del self.objects[address]
+            self.dirty = True
+
+    # -- fingerprints of write-only values -------------------------------
+    def _fingerprint_key(self, api) -> bytes:
+        if self._key is None:
+            response = api.read(f"{self.mount}/data/{self.path}-fingerprint-key")
+            stored = ((response or {}).get("data") or {}).get("data") or {}
+            if stored.get("key"):
+                self._key = bytes.fromhex(stored["key"])
+            else:
+                self._key = secrets.token_bytes(32)
+                self._new_key = True
+        return self._key
+
+    def fingerprint(self, api, value: str) -> str:
+        digest = hmac.new(self._fingerprint_key(api), value.encode("utf-8"), hashlib.sha256)
+        return "hmac-sha256:" + digest.hexdigest()
+
+    def save(self, api, mounts: dict) -> None:
+        if not self.dirty:
+            return
+        if self.mount not in mounts:
+            api.write(f"sys/mounts/{self.mount}", {
+                "type": "kv", "options": {"version": "2"},
+                "description": "vaultform: record of managed objects (no secret values)"})
+            mounts[self.mount] = {"type": "kv", "options": {"version": "2"}}
+        if getattr(self, "_new_key", False):
+            api.write(f"{self.mount}/data/{self.path}-fingerprint-key", {"data": {"key": self._key.hex()}})
+            self._new_key = False
+        api.write(f"{self.mount}/data/{self.path}", {"data": {
+            "format": FORMAT, "written_by": f"vaultform {__version__}",
+            "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "objects": self.objects}})
+        self.exists = True
+        self.dirty = False

@@ -1,0 +1,100 @@
+"""Terraform-like text rendering of a plan. Display only: no diffing here.
+
+Sensitive values never reach the output: a sensitive field renders as
+"(sensitive value)" or "(sensitive value changed)" whatever it holds.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, List
+
+import click
+
+from vaultform.model import ABSENT, CREATE, DELETE, REPLACE, SYMBOLS, UPDATE, Change, Plan
+
+COLOURS = {CREATE: "green", UPDATE: "yellow", DELETE: "red", REPLACE: "magenta"}
+MAX_VALUE = 60
+
+
+def show_value(value: Any) -> str:
+    if value is ABSENT:
+        return "(absent)"
+    text = json.dumps(value, sort_keys=True, default=str, ensure_ascii=False) if not isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    if isinstance(value, str) and ("\n" in value or len(text) > MAX_VALUE):
+        first = value.strip().splitlines()[0] if value.strip() else ""
+        return json.dumps(first[:40] + "…", ensure_ascii=False) + f" ({len(value)} bytes)"
+    if len(text) > MAX_VALUE * 2:
+        return text[: MAX_VALUE * 2] + "…"
+    return text
+
+
+def _is_default(res, key: str, value: Any) -> bool:
+    """Creation output lists what the spec sets, not every default."""
+    if key.startswith("config."):
+        return getattr(res.kind, "tuning_defaults", {}).get(key[len("config."):], ABSENT) == value
+    return res.kind.defaults.get(key, ABSENT) == value
+
+
+def _field_lines(change: Change) -> List[str]:
+    res = change.resource
+    lines = []
+    if change.action == CREATE:
+        items = [(k, v) for k, v in (res.desired or {}).items() if not _is_default(res, k, v)]
+        width = max((len(k) for k, _ in items), default=0)
+        for key, value in items:
+            shown = "(sensitive value)" if res.is_sensitive(key) else show_value(value)
+            lines.append(f"{key.ljust(width)} = {shown}")
+        return lines
+    width = max((len(f.name) for f in change.fields), default=0)
+    for f in change.fields:
+        if f.sensitive:
+            if f.before is ABSENT:
+                shown = "(sensitive value added)"
+            elif f.after is ABSENT:
+                shown = "(sensitive value removed)"
+            else:
+                shown = "(sensitive value changed)"
+        else:
+            shown = f"{show_value(f.before)} -> {show_value(f.after)}"
+        suffix = "  # forces replacement" if f.forces_replace else ""
+        lines.append(f"{f.name.ljust(width)} : {shown}{suffix}")
+    return lines
+
+
+def render_change(change: Change, colour: bool = False) -> List[str]:
+    symbol = SYMBOLS[change.action].rjust(3)
+    reason = f"  ({change.reason})" if change.reason and change.action != CREATE else ""
+    head = f"{symbol} {change.address}{reason}"
+    out = [click.style(head, fg=COLOURS[change.action], bold=True) if colour else head]
+    out.extend(f"        {line}" for line in _field_lines(change))
+    for note in change.notes:
+        text = f"        ! {note}"
+        out.append(click.style(text, fg="red") if colour else text)
+    return out
+
+
+def summary_line(plan: Plan) -> str:
+    s = plan.summary
+    return f"Plan: {s['add']} to add, {s['change']} to change, {s['destroy']} to destroy."
+
+
+def render_plan(plan: Plan, address: str = "", colour: bool = False) -> str:
+    lines: List[str] = []
+    for warning in plan.warnings:
+        lines.append(f"Warning: {warning}")
+    if not plan.changes and not plan.deferred:
+        lines.append("No changes. Vault matches the spec.")
+        return "\n".join(lines)
+    where = f" (Vault at {address})" if address else ""
+    if plan.changes:
+        lines.append(f"vaultform will perform the following actions{where}:")
+        lines.append("")
+        for change in plan.changes:
+            lines.extend(render_change(change, colour))
+            lines.append("")
+    if plan.deferred:
+        lines.append(f"Note: {plan.deferred}.")
+        lines.append("")
+    lines.append(summary_line(plan))
+    return "\n".join(lines)

@@ -1,0 +1,123 @@
+"""Validate a spec against the published JSON Schema in schemas/.
+
+Messages are built from the schema keyword, never from the offending value:
+a value in the wrong place may be a secret.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from functools import lru_cache
+from importlib import resources
+from typing import Any, Iterable, List
+
+import jsonschema
+from referencing import Registry, Resource
+
+from vaultform.errors import SpecError
+from vaultform.yamlpos import LocatedDocument
+
+ROOT_SCHEMA = "vaultform.schema.json"
+
+
+def _schema_text(name: str) -> str:
+    return resources.files("vaultform.schemas").joinpath(name).read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=None)
+def _load(name: str) -> dict:
+    return json.loads(_schema_text(name))
+
+
+@lru_cache(maxsize=1)
+def validator() -> jsonschema.protocols.Validator:
+    # Fragments refer to each other by file name, as editors resolve them
+    # next to vaultform.schema.json; the registry resolves them the same way.
+    def retrieve(uri: str) -> Resource:
+        return Resource.from_contents(_load(uri.rsplit("/", 1)[-1]))
+
+    registry = Registry(retrieve=retrieve)
+    return jsonschema.Draft202012Validator(_load(ROOT_SCHEMA), registry=registry)
+
+
+def dotted(path: Iterable[Any]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _leaf_errors(error: jsonschema.ValidationError) -> List[jsonschema.ValidationError]:
+    """For oneOf/anyOf, the branch that came closest says the most."""
+    if error.validator in ("oneOf", "anyOf") and error.context:
+        best = jsonschema.exceptions.best_match(error.context)
+        if best is not None and best.validator not in ("oneOf", "anyOf"):
+            return [best]
+        if best is not None:
+            return _leaf_errors(best)
+    return [error]
+
+
+def _message(error: jsonschema.ValidationError) -> str:
+    kw, schema = error.validator, error.schema
+    if kw == "type":
+        types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+        return "must be " + " or ".join(types)
+    if kw == "enum":
+        return "must be one of " + ", ".join(json.dumps(v) for v in schema["enum"])
+    if kw == "const":
+        return f"must be {json.dumps(schema['const'])}"
+    if kw == "pattern":
+        return "has an invalid format"
+    if kw in ("minimum", "maximum", "minLength", "maxLength", "minProperties", "maxProperties"):
+        return f"violates {kw} {schema[kw]}"
+    if kw == "oneOf" or kw == "anyOf":
+        return "is not any of the accepted forms"
+    if kw == "not":
+        return "looks like a value source ({env}, {file} or {generate}) but has other keys too"
+    if kw == "propertyNames":
+        return "has an invalid name"
+    return f"fails schema check {kw!r}"
+
+
+def validate_document(doc: LocatedDocument) -> List[SpecError]:
+    errors: List[SpecError] = []
+    if not isinstance(doc.data, dict):
+        return [SpecError("the spec must be a mapping with at least `version: 1`",
+                          location=doc.location(()))]
+    for top in validator().iter_errors(doc.data):
+        for error in _leaf_errors(top):
+            path = tuple(error.absolute_path)
+            if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+                known = set(error.schema.get("properties", {}))
+                for key in sorted(set(error.instance) - known):
+                    hint = difflib.get_close_matches(key, sorted(known), n=1)
+                    what = "unknown section" if not path else "unknown field"
+                    if path and path[-1:] != () and len(path) >= 1:
+                        what += " (Vault would silently ignore it)" if path[0] in ("auth", "secrets_engines") else ""
+                    msg = what + (f"; did you mean {hint[0]!r}?" if hint else "")
+                    errors.append(SpecError(msg, location=doc.key_location(path + (key,)),
+                                            field=dotted(path + (key,))))
+            elif error.validator == "required":
+                missing = [k for k in error.validator_value if k not in (error.instance or {})]
+                for key in missing:
+                    errors.append(SpecError(f"missing required field {key!r}",
+                                            location=doc.location(path), field=dotted(path)))
+            elif error.validator == "propertyNames":
+                key = error.instance if isinstance(error.instance, str) else None
+                errors.append(SpecError("has an invalid name",
+                                        location=doc.key_location(path + ((key,) if key else ())),
+                                        field=dotted(path + ((key,) if key else ()))))
+            else:
+                errors.append(SpecError(_message(error), location=doc.location(path),
+                                        field=dotted(path)))
+    # One problem can surface through several schema branches; report it once.
+    unique, seen = [], set()
+    for e in errors:
+        key = str(e)
+        if key not in seen:
+            seen.add(key)
+            unique.append(e)
+    unique.sort(key=lambda e: (e.location.line, e.location.column) if e.location else (0, 0))
+    return unique

@@ -1,0 +1,80 @@
+"""The spec file: loaded with positions, schema-checked, semantically checked."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, List, Optional
+
+from vaultform.errors import Location, SpecError, SpecErrors, VaultformError
+from vaultform.schema import validate_document
+from vaultform.yamlpos import LocatedDocument, load_located
+
+DEFAULT_RECORD = {"mount": "vaultform", "path": "managed-objects"}
+
+
+@dataclass
+class Warning_:
+    message: str
+    location: Optional[Location] = None
+    field: Optional[str] = None
+
+    def __str__(self) -> str:
+        prefix = f"{self.location}: " if self.location else ""
+        return prefix + (f"{self.field}: " if self.field else "") + self.message
+
+
+@dataclass
+class Spec:
+    path: Path
+    doc: LocatedDocument
+    warnings: List[Warning_] = field(default_factory=list)
+
+    @property
+    def data(self) -> dict:
+        return self.doc.data
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    def section(self, name: str) -> dict:
+        return self.data.get(name) or {}
+
+    def loc(self, *path: Any) -> Location:
+        return self.doc.location(path)
+
+    def key_loc(self, *path: Any) -> Location:
+        return self.doc.key_location(path)
+
+    @property
+    def cluster(self) -> Optional[dict]:
+        return self.data.get("cluster")
+
+    @property
+    def record_location(self) -> dict:
+        return {**DEFAULT_RECORD, **(self.section("vault").get("record") or {})}
+
+    def prune(self, kind_key: str) -> bool:
+        return bool(self.section("prune").get(kind_key))
+
+
+def load_spec(path: str) -> Spec:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(f"spec file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"spec file {path} cannot be read: {getattr(exc, 'strerror', None) or exc}") from None
+    doc = load_located(text, str(path))
+    errors: List[VaultformError] = list(validate_document(doc))
+    spec = Spec(path=p.resolve(), doc=doc)
+    if not errors:
+        from vaultform.checks import semantic_problems  # after the schema: checks rely on its shapes
+        problems, warnings = semantic_problems(spec)
+        errors.extend(problems)
+        spec.warnings.extend(warnings)
+    if errors:
+        raise SpecErrors(errors)
+    return spec

@@ -1,0 +1,83 @@
+"""Value sources: where a value comes from when it must not be in the spec.
+
+`{env: NAME}`, `{file: PATH}` (relative to the spec) and
+`{generate: {length: 32}}`. Generated values are only known once the live
+value has been read (an existing value is never overwritten), so they resolve
+to a `Generated` marker that the secret kind settles at plan time.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets as _random
+import string
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from vaultform import redact
+from vaultform.errors import Location, ValueSourceError
+
+SOURCE_KEYS = ("env", "file", "generate")
+
+_CHARSETS = {
+    "alphanumeric": string.ascii_letters + string.digits,
+    "hex": "0123456789abcdef",
+    "ascii-printable": string.ascii_letters + string.digits + "!#$%&()*+,-./:;<=>?@[]^_{|}~",
+    "base64url": string.ascii_letters + string.digits + "-_",
+}
+
+
+@dataclass(frozen=True)
+class Generated:
+    length: int = 32
+    charset: str = "alphanumeric"
+
+    def new_value(self) -> str:
+        alphabet = _CHARSETS[self.charset]
+        value = "".join(_random.choice(alphabet) for _ in range(self.length))
+        redact.register(value)
+        return value
+
+
+def is_source(value: Any) -> bool:
+    return isinstance(value, dict) and len(value) == 1 and next(iter(value)) in SOURCE_KEYS
+
+
+def describe(value: Any) -> Optional[str]:
+    """A printable description of a source (never the value): env:NAME."""
+    if not is_source(value):
+        return None
+    key, arg = next(iter(value.items()))
+    if key == "generate":
+        return f"generated({(arg or {}).get('length', 32)})"
+    return f"{key}:{arg}"
+
+
+def resolve(value: Any, base_dir: Path, location: Optional[Location], field: str,
+            sensitive: bool = True) -> Any:
+    """The value a source stands for; plain values pass through unchanged."""
+    if not is_source(value):
+        if sensitive:
+            redact.register(value)
+        return value
+    key, arg = next(iter(value.items()))
+    if key == "env":
+        if arg not in os.environ:
+            raise ValueSourceError(f"environment variable {arg} is not set", location=location, field=field)
+        result = os.environ[arg]
+    elif key == "file":
+        path = Path(arg) if Path(arg).is_absolute() else base_dir / arg
+        try:
+            result = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ValueSourceError(f"file {path} does not exist", location=location, field=field) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or type(exc).__name__
+            raise ValueSourceError(f"file {path} cannot be read: {reason}", location=location, field=field) from None
+    else:
+        arg = arg or {}
+        return Generated(length=int(arg.get("length", 32)), charset=arg.get("charset", "alphanumeric"))
+    if sensitive:
+        redact.register(result)
+    return result
