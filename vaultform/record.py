@@ -10,6 +10,7 @@ holds a secret value.
 from __future__ import annotations
 
 import hashlib
+import json
 import hmac
 import secrets
 import time
@@ -45,7 +46,10 @@ class Record:
             return cls(mount, path)
         data = response["data"]["data"]
         version = (response["data"].get("metadata") or {}).get("version")
-        return cls(mount, path, objects=data.get("objects") or {}, exists=True, version=version)
+        objects = data.get("objects") or {}
+        if isinstance(objects, str):
+            objects = json.loads(objects)
+        return cls(mount, path, objects=objects, exists=True, version=version)
 
     def set(self, address: str, entry: dict) -> None:
         if self.objects.get(address) != entry:
@@ -87,6 +91,9 @@ class Record:
         api.write(f"{self.mount}/data/{self.path}", {"data": {
             "format": FORMAT, "written_by": f"vaultform {__version__}",
             "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "objects": self.objects}})
+            # One JSON string, not a nested object: OpenBao refuses request
+            # bodies with more than a few thousand JSON strings, which a
+            # record of a few hundred objects would exceed.
+            "objects": json.dumps(self.objects, sort_keys=True, separators=(",", ":"))}})
         self.exists = True
         self.dirty = False
