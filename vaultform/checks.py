@@ -26,6 +26,7 @@ def semantic_problems(spec: Spec) -> Tuple[List[SpecError], List[Warning_]]:
     _check_cluster(spec, problems)
     _check_policies(spec, problems)
     _check_role_policies(spec, warnings)
+    _check_kubernetes_issuer(spec, warnings)
     _check_sources(spec, problems, warnings)
     return problems, warnings
 
@@ -96,6 +97,19 @@ def _check_role_policies(spec: Spec, warnings: List[Warning_]) -> None:
                         warnings.append(Warning_(f"policy {policy!r} is not defined in this spec (it may exist in Vault)",
                                                  location=spec.loc("auth", mount, "roles", role, key),
                                                  field=f"auth.{mount}.roles.{role}.{key}"))
+
+
+def _check_kubernetes_issuer(spec: Spec, warnings: List[Warning_]) -> None:
+    """OpenBao and Vault (since 1.9) default disable_iss_validation to true:
+    an `issuer` alone is stored and never checked (measured: a JWT from any
+    other issuer still logs in). Say so, since the tutorial sets it to have it checked."""
+    for mount, body in spec.section("auth").items():
+        config = body.get("config") or {}
+        if body.get("type") == "kubernetes" and config.get("issuer") and "disable_iss_validation" not in config:
+            warnings.append(Warning_("the issuer is not checked unless disable_iss_validation is false "
+                                     "(it defaults to true); set disable_iss_validation: false to enforce it",
+                                     location=spec.loc("auth", mount, "config", "issuer"),
+                                     field=f"auth.{mount}.config.issuer"))
 
 
 def _walk_sources(data, path):

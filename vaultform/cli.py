@@ -39,6 +39,14 @@ def build_context(spec: Spec, address_flag: Optional[str]) -> Context:
     cluster = LocalCluster(spec) if spec.cluster else None
     vault = spec.section("vault")
     address = resolve_address(address_flag, vault.get("address"), cluster.address if cluster else None)
+    if cluster is not None and address.rstrip("/") not in {node.address for node in cluster.nodes}:
+        # The spec starts and initialises its own cluster; configuring some
+        # other Vault (an exported VAULT_ADDR) with it would be a silent mix-up.
+        given = ("--address" if address_flag else
+                 "VAULT_ADDR" if env_first("VAULT_ADDR") else "BAO_ADDR" if env_first("BAO_ADDR") else "vault.address")
+        where = spec.loc("vault", "address") if given == "vault.address" else spec.key_loc("cluster")
+        raise SpecError(f"the spec runs a local cluster at {cluster.address}, but {given} points at {address}: "
+                        f"unset {given} or make it {cluster.address}", location=where)
     if not address:
         raise SpecError("no Vault address: pass --address, set VAULT_ADDR, or set vault.address in the spec",
                         location=spec.loc())
@@ -258,7 +266,12 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         sys.exit(EXIT_ERROR)
     except click.exceptions.ClickException as exc:
         # Usage errors exit 1 like every other error: 2 means "changes" to --detailed-exitcode.
-        out(f"Error: {exc.format_message()}", err=True)
+        ctx = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
+            out(ctx.get_help(), err=True)  # bare `vaultform`: the help, not an "Error: Usage: ..." blob
+            sys.exit(EXIT_ERROR)
+        hint = f" (see '{ctx.command_path} --help')" if isinstance(exc, click.UsageError) and ctx is not None else ""
+        out(f"Error: {exc.format_message()}{hint}", err=True)
         sys.exit(EXIT_ERROR)
     except SystemExit:
         raise

@@ -48,7 +48,14 @@ def load_located(text: str, file: str) -> LocatedDocument:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         loc = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file, 1, 1)
-        raise SpecError(f"invalid YAML: {exc.problem or exc.context}", location=loc) from None
+        message = f"invalid YAML: {exc.problem or exc.context}"
+        started = exc.context_mark
+        if exc.problem and exc.context and started is not None and (started.line, started.column) != (
+                mark.line, mark.column):
+            # "end of stream" at the last line says little; where the unclosed
+            # quote or bracket began says what to fix.
+            message += f" ({exc.context} started at line {started.line + 1}, column {started.column + 1})"
+        raise SpecError(message, location=loc) from None
     except yaml.YAMLError as exc:
         raise SpecError(f"invalid YAML: {exc}", location=Location(file, 1, 1)) from None
     doc = LocatedDocument(data=None, file=file)

@@ -81,7 +81,10 @@ class LocalNode:
 
     @property
     def has_data(self) -> bool:
-        return (self.dir / "raft" / "raft.db").exists()
+        # OpenBao keeps its raft log in <path>/raft/raft.db and the FSM in
+        # <path>/vault.db; both appear at first start, before any init.
+        raft = self.dir / "raft"
+        return (raft / "raft" / "raft.db").exists() or (raft / "vault.db").exists()
 
     def pid(self) -> Optional[int]:
         try:
@@ -300,3 +303,17 @@ class LocalCluster:
         for node in self.nodes:
             shutil.rmtree(node.dir, ignore_errors=True)
         self.keys_file.unlink(missing_ok=True)
+        self.remove_empty_dirs()
+
+    def remove_empty_dirs(self) -> None:
+        """The data dir (and the keys file's dirs inside it) once nothing is left
+        in them. A directory that still holds anything is kept, and so is any
+        directory outside the data dir (the keys file may sit in the user's own)."""
+        candidates = [p for p in self.keys_file.parents if self.data_dir in p.parents]
+        for directory in candidates + [self.data_dir]:
+            if directory == self.spec_dir.resolve():
+                continue
+            try:
+                directory.rmdir()
+            except OSError:
+                pass  # not empty, or already gone

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import List
 
-from vaultform.kinds.mounts import MountKind
+from vaultform.kinds.mounts import COMMON_TUNING_DEFAULTS, MountKind
 
 
 class AuthMethod(MountKind):
@@ -16,7 +16,7 @@ class AuthMethod(MountKind):
     prune_key = "auth_methods"
     builtins = frozenset({"token"})
     tuning_defaults = {"default_lease_ttl": 0, "max_lease_ttl": 0, "force_no_cache": False,
-                       "token_type": "default-service"}
+                       "token_type": "default-service", **COMMON_TUNING_DEFAULTS}
 
     def destroy_notes(self, ctx, res) -> List[str]:
         roles = ctx.api.list(f"auth/{res.id}/role")

@@ -94,6 +94,11 @@ class AuthObjectKind(Kind, AuthFieldRules):
 
     def diff(self, ctx, res, live) -> List[FieldChange]:
         desired = {k: v for k, v in res.desired.items() if k not in self.write_only}
+        if self.auth_type is None:
+            # A type nobody describes: which fields are lists is only known from
+            # Vault's answer, and Vault takes "a,b" for any of them.
+            desired = {k: string_list(v) if isinstance(v, str) and isinstance(live.get(k), list) else v
+                       for k, v in desired.items()}
         view = Resource(kind=self, address=res.address, id=res.id, desired=desired, sensitive=res.sensitive)
         changes = compare_fields(view, live, self.defaults)
         for field, flag in self.write_only.items():
@@ -157,6 +162,15 @@ class AuthConfig(AuthObjectKind):
     def delete(self, ctx, res) -> None:
         # A config cannot be removed on its own; it goes with its auth method.
         pass
+
+    def destroy_notes(self, ctx, res) -> List[str]:
+        # Vault has no DELETE for auth/<path>/config, so "-" only means vaultform
+        # stops managing it; say so rather than let the plan promise a deletion.
+        method = f"auth_method.{res.id}"
+        if res.id in ctx.spec.section("auth"):
+            return [f"Vault cannot delete auth/{res.id}/config on its own: it stays in Vault, no longer "
+                    f"managed, until {method} is disabled"]
+        return [f"auth/{res.id}/config goes when {method} is disabled"]
 
 
 class AuthRole(AuthObjectKind):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import List, Optional
 
+from vaultform.errors import ClusterError
 from vaultform.kinds.base import Kind
 from vaultform.model import Resource
 
@@ -52,6 +53,7 @@ class ClusterNode(Kind):
             shutil.rmtree(node.dir, ignore_errors=True)
         if res.meta["index"] == 0:
             ctx.cluster.keys_file.unlink(missing_ok=True)
+        ctx.cluster.remove_empty_dirs()
 
 
 class ClusterInit(Kind):
@@ -72,7 +74,13 @@ class ClusterInit(Kind):
     def read(self, ctx, res) -> Optional[dict]:
         statuses = _statuses(ctx)
         known = [s.initialized for s in statuses if s.reachable]
-        initialized = any(known) if known else ctx.cluster.has_data()
+        if known:
+            initialized = any(known)
+        else:
+            # No node answers. Raft files appear at first start, before init,
+            # so data alone does not prove an init; a keys file next to it does
+            # (init writes it). Data without keys is re-checked at apply time.
+            initialized = ctx.cluster.has_data() and ctx.cluster.keys_file.exists()
         if not initialized:
             return None
         # Shares and threshold cannot be read back without a key; what init did is what stands.
@@ -82,6 +90,10 @@ class ClusterInit(Kind):
         return "not initialised"
 
     def create(self, ctx, res) -> None:
+        node = ctx.cluster.nodes[0]
+        if (node.seal_status() or {}).get("initialized"):
+            raise ClusterError(f"{node.name} is already initialised, but there is no keys file at "
+                               f"{ctx.cluster.keys_file} to unseal it with")
         ctx.cluster.initialize()
         ctx.forget("cluster-status")
         ctx.initialized_now = True

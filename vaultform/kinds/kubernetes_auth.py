@@ -8,6 +8,7 @@ only their required fields; a field missing from the spec is compared with
 from __future__ import annotations
 
 from vaultform.kinds.auth_objects import AuthConfig, AuthRole
+from vaultform.normalize import string_list
 
 ROLE_ALIASES = {"policies": "token_policies", "ttl": "token_ttl", "max_ttl": "token_max_ttl",
                 "period": "token_period", "bound_cidrs": "token_bound_cidrs", "num_uses": "token_num_uses"}
@@ -21,6 +22,13 @@ class KubernetesConfig(AuthConfig):
     lists = frozenset({"pem_keys"})
     write_only = {"token_reviewer_jwt": "token_reviewer_jwt_set"}
     sensitive = frozenset({"token_reviewer_jwt"})
+
+    def normalise_field(self, name, value):
+        # Vault trims the whitespace around each PEM key (a file's final newline
+        # included) and returns them so; compare them the same way.
+        if name == "pem_keys":
+            return [key.strip() for key in string_list(value)]
+        return super().normalise_field(name, value)
 
     def update(self, ctx, res, live, changes) -> None:
         # The config endpoint replaces the whole object: a write without the

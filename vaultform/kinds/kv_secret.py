@@ -65,15 +65,25 @@ class KVSecret(Kind):
         res.sensitive = {ALL_FIELDS}
         return res
 
-    def _data_path(self, res) -> str:
+    def _data_path(self, res, version: Optional[str] = None) -> str:
         m, p = res.meta["mount"], res.meta["path"]
-        return f"{m}/data/{p}" if res.meta["version"] == "2" else f"{m}/{p}"
+        return f"{m}/data/{p}" if (version or res.meta["version"]) == "2" else f"{m}/{p}"
 
     def read(self, ctx, res) -> Optional[Dict[str, Any]]:
-        response = ctx.api.read(self._data_path(res))
+        entry = ctx.secret_mounts().get(res.meta["mount"])
+        stored = kv_version(entry.get("type", ""), entry.get("options")) if entry else None
+        if res.desired is None and stored:
+            res.meta["version"] = stored  # known from a record that may predate an upgrade: the mount knows
+        if stored == "2" and res.meta["version"] == "1":
+            return None  # a v2 mount becomes v1 only by being re-created: its data goes with it
+        # A v1 mount that this plan upgrades to v2 keeps its data (Vault converts
+        # it in place), so compare with what is stored now instead of planning
+        # a write of the same values.
+        version = "1" if stored == "1" else res.meta["version"]
+        response = ctx.api.read(self._data_path(res, version))
         if not response or not response.get("data"):
             return None
-        if res.meta["version"] == "2":
+        if version == "2":
             data = response["data"].get("data")  # None when the latest version is deleted
             if data is None:
                 return None

@@ -19,6 +19,9 @@ DURATION_TUNING = ("default_lease_ttl", "max_lease_ttl")
 LIST_TUNING = ("audit_non_hmac_request_keys", "audit_non_hmac_response_keys",
                "passthrough_request_headers", "allowed_response_headers")
 MOUNT_FLAGS = ("local", "seal_wrap", "external_entropy_access")
+# Tuning every mount type has. Unset, Vault leaves these out of its answer,
+# and tuning "" / [] unsets them: so a field dropped from the spec goes back.
+COMMON_TUNING_DEFAULTS = {"listing_visibility": "", **{name: [] for name in LIST_TUNING}}
 
 
 def kv_version(mount_type: str, options: Optional[dict]) -> Optional[str]:
@@ -80,7 +83,7 @@ class MountKind(Kind):
         if entry is None:
             return None
         config = {k: v for k, v in (entry.get("config") or {}).items()
-                  if k in self.tuning_defaults or k in LIST_TUNING or k == "listing_visibility"}
+                  if k in self.tuning_defaults}
         extra = {"plugin_version": entry.get("plugin_version", "")} if res.desired and "plugin_version" in res.desired else {}
         return self._normalise(entry.get("type", ""), entry.get("options"), config, entry,
                                entry.get("description", ""), extra)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import List
 
-from vaultform.kinds.mounts import MountKind, kv_version
+from vaultform.kinds.mounts import COMMON_TUNING_DEFAULTS, MountKind, kv_version
 
 
 class SecretsEngine(MountKind):
@@ -15,7 +15,7 @@ class SecretsEngine(MountKind):
     tune_key = "config"
     prune_key = "secrets_engines"
     builtins = frozenset({"sys", "identity", "cubbyhole"})
-    tuning_defaults = {"default_lease_ttl": 0, "max_lease_ttl": 0, "force_no_cache": False}
+    tuning_defaults = {"default_lease_ttl": 0, "max_lease_ttl": 0, "force_no_cache": False, **COMMON_TUNING_DEFAULTS}
 
     def is_vaultform_own(self, ctx, path: str) -> bool:
         return ctx.record.is_own_mount(path)

@@ -17,16 +17,46 @@ COLOURS = {CREATE: "green", UPDATE: "yellow", DELETE: "red", REPLACE: "magenta"}
 MAX_VALUE = 60
 
 
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
+
+
 def show_value(value: Any) -> str:
     if value is ABSENT:
         return "(absent)"
-    text = json.dumps(value, sort_keys=True, default=str, ensure_ascii=False) if not isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    text = _json(value)
     if isinstance(value, str) and ("\n" in value or len(text) > MAX_VALUE):
         first = value.strip().splitlines()[0] if value.strip() else ""
         return json.dumps(first[:40] + "…", ensure_ascii=False) + f" ({len(value)} bytes)"
     if len(text) > MAX_VALUE * 2:
         return text[: MAX_VALUE * 2] + "…"
     return text
+
+
+def show_change(before: Any, after: Any) -> str:
+    shown_before, shown_after = show_value(before), show_value(after)
+    if shown_before == shown_after and before is not ABSENT and after is not ABSENT:
+        # Shortening hid the difference (a policy whose first line and size
+        # stay the same, a trailing newline): show the part that differs.
+        shown_before, shown_after = _around_difference(_json(before), _json(after))
+    return f"{shown_before} -> {shown_after}"
+
+
+def _around_difference(before: str, after: str, context: int = 20):
+    start = 0
+    while start < min(len(before), len(after)) and before[start] == after[start]:
+        start += 1
+    tail = 0
+    while (tail < min(len(before), len(after)) - start
+           and before[len(before) - 1 - tail] == after[len(after) - 1 - tail]):
+        tail += 1
+    low = max(0, start - context)
+
+    def window(text: str) -> str:
+        high = min(len(text), len(text) - tail + context, low + MAX_VALUE * 2)
+        return ("…" if low else "") + text[low:high] + ("…" if high < len(text) else "")
+
+    return window(before), window(after)
 
 
 def _is_default(res, key: str, value: Any) -> bool:
@@ -56,7 +86,7 @@ def _field_lines(change: Change) -> List[str]:
             else:
                 shown = "(sensitive value changed)"
         else:
-            shown = f"{show_value(f.before)} -> {show_value(f.after)}"
+            shown = show_change(f.before, f.after)
         suffix = "  # forces replacement" if f.forces_replace else ""
         lines.append(f"{f.name.ljust(width)} : {shown}{suffix}")
     return lines
