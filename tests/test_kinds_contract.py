@@ -1083,10 +1083,6 @@ def test_kv_v2_downgrade_replaces_the_mount_and_writes_its_secrets_again(ws, uni
     ws.assert_no_secret_in_output(case.secret_values() + [data["token"]])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "planner.make_plan: a REPLACE of a mount (seal_wrap/local/type change) destroys everything in it, "
-    "but the objects that depend on it were diffed against the old mount and are not re-created, "
-    "so one apply does not converge"))
 def test_replacing_a_mount_recreates_what_the_spec_keeps_in_it(ws, unique, root):
     kv, auth = unique("repkv"), unique("repauth")
     spec = {"secrets_engines": {kv: {"type": "kv", "options": {"version": "2"}}},

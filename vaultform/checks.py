@@ -129,6 +129,12 @@ def _check_sources(spec: Spec, problems: List[SpecError], warnings: List[Warning
         for path, source in _walk_sources(spec.section(section), (section,)):
             kind, arg = next(iter(source.items()))
             field = ".".join(str(p) for p in path)
+            if section == "secrets" and len(path) > 3:
+                # Only a key's whole value is resolved; a source nested deeper
+                # would be written to Vault literally as {"env": ...}.
+                problems.append(SpecError("a value source must be the whole value of a secret key, not nested "
+                                          "inside a list or mapping", location=spec.loc(*path), field=field))
+                continue
             if kind == "file":
                 target = Path(arg) if Path(arg).is_absolute() else spec.base_dir / arg
                 if not target.is_file():

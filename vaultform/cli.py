@@ -215,6 +215,11 @@ def apply(spec_file: str, auto_approve: bool, targets, address, debug: bool) -> 
             apply_plan(ctx, config_plan)
 
 
+def _few(addresses, limit: int = 8) -> str:
+    shown = ", ".join(addresses[:limit])
+    return shown + (f" and {len(addresses) - limit} more" if len(addresses) > limit else "")
+
+
 def _apply_with_report(ctx: Context, the_plan: Plan) -> None:
     result_holder = {}
 
@@ -228,10 +233,10 @@ def _apply_with_report(ctx: Context, the_plan: Plan) -> None:
     try:
         apply_plan(ctx, the_plan, progress)
     except VaultformError:
-        done = result_holder.get("done", [])
-        rest = [c.address for c in the_plan.changes if c not in done]
-        out(f"Done before the failure: {', '.join(c.address for c in done) or 'nothing'}.", err=True)
-        out(f"Not done: {', '.join(rest)}. Fix the cause and run apply again; it converges.", err=True)
+        done = [c.address for c in result_holder.get("done", [])]
+        rest = [c.address for c in the_plan.changes if c.address not in done]
+        out(f"Done before the failure: {_few(done) or 'nothing'}.", err=True)
+        out(f"Not done: {_few(rest) or 'nothing'}. Fix the cause and run apply again; it converges.", err=True)
         raise
     counts = {"create": 0, "update": 0, "delete": 0, "replace": 0}
     for change in result_holder.get("done", []):

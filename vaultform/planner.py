@@ -119,10 +119,14 @@ def make_plan(ctx: Context, targets: Sequence[str] = ()) -> Plan:
     wanted = {r.address for r in desired}
     leftovers = _recorded_leftovers(ctx, wanted) + _prune_candidates(ctx, wanted)
     lives = _read_all(ctx, desired + leftovers)
+    replaced = set()
     for res, live in zip(desired, lives):
         change = _changes_for(ctx, res, live)
         if change is not None:
             plan.changes.append(change)
+            if change.action == REPLACE:
+                replaced.add(res.address)
+    _recreate_contents_of_replaced(plan, desired, replaced)
     for res, live in zip(leftovers, lives[len(desired):]):
         if live is None:
             continue  # already gone
@@ -133,6 +137,23 @@ def make_plan(ctx: Context, targets: Sequence[str] = ()) -> Plan:
         if change.action == REPLACE:
             change.notes.extend(change.resource.kind.destroy_notes(ctx, change.resource))
     return _finish(plan, targets, desired)
+
+
+def _recreate_contents_of_replaced(plan: Plan, desired: List[Resource], replaced: set) -> None:
+    """Re-creating a mount destroys what lives in it: whatever the spec keeps
+    there must be written again, even if it matched the old mount."""
+    if not replaced:
+        return
+    planned = {c.address: c for c in plan.changes}
+    for res in desired:
+        if not replaced.intersection(res.depends_on):
+            continue
+        existing = planned.get(res.address)
+        if existing is None:
+            plan.changes.append(Change(CREATE, res, reason=f"re-created with {', '.join(sorted(replaced & set(res.depends_on)))}"))
+        elif existing.action == UPDATE:
+            existing.action, existing.fields = CREATE, []
+            existing.reason = f"re-created with {', '.join(sorted(replaced & set(res.depends_on)))}"
 
 
 def _recorded_leftovers(ctx: Context, wanted: set) -> List[Resource]:

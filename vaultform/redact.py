@@ -7,6 +7,7 @@ replacing any registered secret string wherever it appears.
 
 from __future__ import annotations
 
+import re
 import threading
 
 MASK = "(sensitive)"
@@ -29,15 +30,24 @@ def register(value) -> None:
             _secrets.add(text)
 
 
+# vaultform's own masking labels pass through untouched, so a secret that
+# happens to be a common word ("value") cannot garble them.
+_LABELS = ("(sensitive value changed)", "(sensitive value added)", "(sensitive value removed)",
+           "(sensitive value)", "(sensitive)")
+
+
 def redact(text: str) -> str:
     if not text:
         return text
     with _lock:
-        secrets = sorted(_secrets, key=len, reverse=True)
-    for secret in secrets:
-        if secret in text:
-            text = text.replace(secret, MASK)
-    return text
+        secrets = [s for s in _secrets if s in text]
+    if not secrets:
+        return text
+    # One pass over the text: labels first in the alternation so they win at
+    # their position; longer secrets before shorter ones they contain.
+    alternatives = list(_LABELS) + sorted(secrets, key=len, reverse=True)
+    pattern = re.compile("|".join(re.escape(a) for a in alternatives))
+    return pattern.sub(lambda m: m.group(0) if m.group(0) in _LABELS else MASK, text)
 
 
 def clear() -> None:

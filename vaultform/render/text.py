@@ -94,7 +94,8 @@ def _field_lines(change: Change) -> List[str]:
 
 def render_change(change: Change, colour: bool = False) -> List[str]:
     symbol = SYMBOLS[change.action].rjust(3)
-    reason = f"  ({change.reason})" if change.reason and change.action != CREATE else ""
+    # "not in Vault" is what a create means anyway; any other reason is news.
+    reason = f"  ({change.reason})" if change.reason and change.reason != "not in Vault" else ""
     head = f"{symbol} {change.address}{reason}"
     out = [click.style(head, fg=COLOURS[change.action], bold=True) if colour else head]
     out.extend(f"        {line}" for line in _field_lines(change))

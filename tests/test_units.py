@@ -1,0 +1,45 @@
+"""Small pure functions that the Vault-backed suites rely on."""
+
+import pytest
+
+from vaultform import redact
+from vaultform.errors import SpecErrors
+from vaultform.normalize import duration_seconds, string_list
+from vaultform.spec import load_spec
+
+
+@pytest.mark.parametrize("text, seconds", [
+    (3600, 3600), ("3600", 3600), ("90m", 5400), ("1h30m", 5400), ("24h", 86400), ("1d", 86400),
+    ("720h0m0s", 2592000), ("1.5h", 5400), ("", 0)])
+def test_durations_read_like_vault(text, seconds):
+    assert duration_seconds(text) == seconds
+
+
+@pytest.mark.parametrize("bad", ["1x", "h", "1h foo", "-1h"])
+def test_bad_durations_are_refused(bad):
+    with pytest.raises(ValueError):
+        duration_seconds(bad)
+
+
+def test_comma_strings_are_lists():
+    assert string_list("a, b,,c") == ["a", "b", "c"]
+    assert string_list(["a", "b"]) == ["a", "b"]
+
+
+def test_redaction_masks_secrets_but_not_its_own_labels():
+    redact.clear()
+    try:
+        redact.register("value")
+        redact.register("s3cr3t-value")
+        text = "password: (sensitive value changed) leaked s3cr3t-value and value"
+        assert redact.redact(text) == "password: (sensitive value changed) leaked (sensitive) and (sensitive)"
+    finally:
+        redact.clear()
+
+
+def test_a_value_source_nested_inside_a_secret_value_is_an_error(tmp_path):
+    spec = tmp_path / "vault.yaml"
+    spec.write_text("version: 1\nsecrets:\n  secret/app:\n    list:\n      - {env: HOME}\n")
+    with pytest.raises(SpecErrors) as info:
+        load_spec(str(spec))
+    assert "vault.yaml:5:9: secrets.secret/app.list.0: a value source must be the whole value" in str(info.value)
