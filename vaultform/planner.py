@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import fnmatch
 from concurrent.futures import ThreadPoolExecutor
-from typing import Dict, Iterable, List, Optional, Sequence
+from dataclasses import dataclass
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from vaultform.connection import POOL_SIZE
 from vaultform.context import Context
@@ -18,8 +19,16 @@ from vaultform.kinds import registry
 from vaultform.kinds.base import Kind
 from vaultform.model import CREATE, DELETE, REPLACE, UPDATE, Change, Plan, Resource
 from vaultform.record import Record
+from vaultform.safety import check_plan
 
 CLUSTER_RANK_LIMIT = 10
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    targets: Tuple[str, ...] = ()
+    allow_destroy: bool = False   # may disable secrets engines / auth methods
+    force: bool = False           # may change more than the bulk threshold of a kind
 
 
 def cluster_kinds() -> List[Kind]:
@@ -107,7 +116,8 @@ def order(changes: List[Change]) -> List[Change]:
     return sorted(cluster, key=lambda c: (c.resource.kind.rank, c.address)) + deletes + rest
 
 
-def make_plan(ctx: Context, targets: Sequence[str] = ()) -> Plan:
+def make_plan(ctx: Context, options: PlanOptions = PlanOptions()) -> Plan:
+    targets = options.targets
     plan = Plan()
     plan_cluster(ctx, plan)
     if plan.deferred:
@@ -136,7 +146,9 @@ def make_plan(ctx: Context, targets: Sequence[str] = ()) -> Plan:
     for change in plan.changes:
         if change.action == REPLACE:
             change.notes.extend(change.resource.kind.destroy_notes(ctx, change.resource))
-    return _finish(plan, targets, desired)
+    plan = _finish(plan, targets, desired)
+    check_plan(ctx, plan, options)
+    return plan
 
 
 def _recreate_contents_of_replaced(plan: Plan, desired: List[Resource], replaced: set) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
-from vaultform.kinds.base import Kind, with_defaults
+from vaultform.kinds.base import Kind
 from vaultform.model import ABSENT, FieldChange, Resource
 from vaultform.normalize import duration_seconds, option_strings
 

@@ -1,0 +1,1 @@
+"""One module per command; vaultform/cli.py lists them."""

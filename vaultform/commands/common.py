@@ -1,0 +1,136 @@
+"""What every command shares: output, errors and exit codes, options, the context.
+
+All printing goes through `out`, which redacts; all errors become one line
+and exit 1 in `handle_errors`.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import traceback
+from typing import Optional
+
+import click
+
+from vaultform import redact
+from vaultform.cluster.local import LocalCluster
+from vaultform.connection import VaultAPI, env_first, resolve_address
+from vaultform.context import Context
+from vaultform.errors import Refused, SpecError, SpecErrors, VaultformError
+from vaultform.spec import Spec
+
+EXIT_ERROR = 1
+EXIT_CHANGES = 2
+
+SPEC_ARGUMENT = click.argument("spec_file", metavar="SPEC", type=click.Path(dir_okay=False))
+
+
+def out(text: str = "", err: bool = False, nl: bool = True) -> None:
+    if err:
+        sys.stdout.flush()  # keep stderr lines after the stdout lines they follow
+    click.echo(redact.redact(text), err=err, nl=nl)
+
+
+def colour() -> bool:
+    return sys.stdout.isatty()
+
+
+def build_context(spec: Spec, address_flag: Optional[str]) -> Context:
+    cluster = LocalCluster(spec) if spec.cluster else None
+    vault = spec.section("vault")
+    address = resolve_address(address_flag, vault.get("address"), cluster.address if cluster else None)
+    if cluster is not None and address.rstrip("/") not in {node.address for node in cluster.nodes}:
+        # The spec starts and initialises its own cluster; configuring some
+        # other Vault (an exported VAULT_ADDR) with it would be a silent mix-up.
+        given = ("--address" if address_flag else
+                 "VAULT_ADDR" if env_first("VAULT_ADDR") else "BAO_ADDR" if env_first("BAO_ADDR") else "vault.address")
+        where = spec.loc("vault", "address") if given == "vault.address" else spec.key_loc("cluster")
+        raise SpecError(f"the spec runs a local cluster at {cluster.address}, but {given} points at {address}: "
+                        f"unset {given} or make it {cluster.address}", location=where)
+    if not address:
+        raise SpecError("no Vault address: pass --address, set VAULT_ADDR, or set vault.address in the spec",
+                        location=spec.loc())
+    namespace = env_first("VAULT_NAMESPACE", "BAO_NAMESPACE") or vault.get("namespace")
+    return Context(spec, VaultAPI(address, namespace=namespace), cluster)
+
+
+def handle_errors(fn):
+    """One place turns errors into one-line messages and exit codes."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        debug = kwargs.get("debug", False)
+        try:
+            return fn(*args, **kwargs)
+        except SpecErrors as exc:
+            for error in exc.errors:
+                out(f"Error: {error}", err=True)
+            if debug:
+                out(traceback.format_exc(), err=True)
+            sys.exit(EXIT_ERROR)
+        except VaultformError as exc:
+            out(f"Error: {exc}", err=True)
+            if debug:
+                out(traceback.format_exc(), err=True)
+            sys.exit(EXIT_ERROR)
+        except KeyboardInterrupt:
+            out("Interrupted.", err=True)
+            sys.exit(130)
+        except Exception as exc:  # a bug: still one line, never a secret
+            out(f"Error: internal error: {type(exc).__name__}: {exc} (run with --debug for details)", err=True)
+            if debug:
+                out(traceback.format_exc(), err=True)
+            sys.exit(EXIT_ERROR)
+
+    return wrapper
+
+
+def common(fn):
+    fn = click.option("--debug", is_flag=True, help="Show tracebacks for errors.")(fn)
+    return fn
+
+
+def connection_options(fn):
+    fn = click.option("--address", metavar="URL",
+                      help="Vault address; overrides VAULT_ADDR/BAO_ADDR and the spec's vault.address.")(fn)
+    return fn
+
+
+def debug_option(fn):
+    return click.option("--debug", is_flag=True, help="Show tracebacks for errors.")(fn)
+
+
+def address_option(fn):
+    return click.option("--address", metavar="URL",
+                        help="Vault address; overrides VAULT_ADDR/BAO_ADDR and the spec's vault.address.")(fn)
+
+
+def target_option(fn):
+    return click.option("--target", "targets", multiple=True, metavar="ADDR",
+                        help="Limit to ADDR (glob allowed) and what it depends on. Repeatable.")(fn)
+
+
+def safety_options(fn):
+    fn = click.option("--allow-destroy", is_flag=True,
+                      help="Allow disabling secrets engines and auth methods (destroys what they hold).")(fn)
+    fn = click.option("--force", is_flag=True,
+                      help="Allow updating or deleting more than 30% of the managed objects of a kind.")(fn)
+    return fn
+
+
+def print_warnings(spec: Spec) -> None:
+    for warning in spec.warnings:
+        out(f"Warning: {warning}", err=True)
+
+
+def confirm(auto_approve: bool, question: str) -> None:
+    if auto_approve:
+        return
+    if not sys.stdin.isatty():
+        raise Refused("no terminal to confirm on: review the plan and pass --auto-approve to apply it")
+    answer = click.prompt(f"{question} Only 'yes' will be accepted", default="", show_default=False)
+    if answer.strip() != "yes":
+        raise Refused("apply cancelled")
+
+

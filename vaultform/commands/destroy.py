@@ -1,0 +1,32 @@
+"""vaultform destroy SPEC: remove what the spec manages."""
+
+from __future__ import annotations
+
+import click
+
+from vaultform.commands.apply import apply_with_report
+from vaultform.commands.common import (SPEC_ARGUMENT, address_option, build_context, colour, confirm,
+                                       debug_option, handle_errors, out)
+from vaultform.lock import apply_lock
+from vaultform.planner import make_destroy_plan
+from vaultform.render.text import render_plan
+from vaultform.spec import load_spec
+
+
+@click.command()
+@SPEC_ARGUMENT
+@click.option("--auto-approve", is_flag=True, help="Destroy without asking for confirmation.")
+@address_option
+@debug_option
+@handle_errors
+def destroy(spec_file: str, auto_approve: bool, address, debug: bool) -> None:
+    """Remove every object SPEC manages (and stop and delete a local cluster)."""
+    spec = load_spec(spec_file)
+    ctx = build_context(spec, address)
+    the_plan = make_destroy_plan(ctx)
+    out(render_plan(the_plan, ctx.api.address, colour()))
+    if the_plan.changes:
+        out()
+        confirm(auto_approve, "Do you really want to destroy all these objects?")
+        with apply_lock(ctx):
+            apply_with_report(ctx, the_plan)
