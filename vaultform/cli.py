@@ -10,14 +10,21 @@ from typing import Optional, Sequence
 
 import click
 
-from vaultform import __version__
-from vaultform.commands.apply import apply
-from vaultform.commands.common import EXIT_ERROR, out
-from vaultform.commands.destroy import destroy
-from vaultform.commands.plan import plan
-from vaultform.commands.validate import validate
+import importlib
+import pkgutil
 
-COMMANDS = [validate, plan, apply, destroy]
+from vaultform import __version__, commands
+from vaultform.commands.common import EXIT_ERROR, out
+
+
+def _commands():
+    """Every module in vaultform/commands that defines COMMAND adds one."""
+    found = []
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        command = getattr(importlib.import_module(f"{commands.__name__}.{info.name}"), "COMMAND", None)
+        if command is not None:
+            found.append(command)
+    return found
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -26,7 +33,7 @@ def main_group() -> None:
     """Plan and apply a whole Vault / OpenBao setup from one YAML spec."""
 
 
-for _command in COMMANDS:
+for _command in _commands():
     main_group.add_command(_command)
 
 

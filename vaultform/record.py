@@ -30,6 +30,7 @@ class Record:
         self.exists = exists
         self.version = version
         self._key: Optional[bytes] = None
+        self._new_key = False
         self.dirty = False
 
     # Addresses under the record's own mount are vaultform's, never the user's.
@@ -77,17 +78,28 @@ class Record:
         digest = hmac.new(self._fingerprint_key(api), value.encode("utf-8"), hashlib.sha256)
         return "hmac-sha256:" + digest.hexdigest()
 
-    def save(self, api, mounts: dict) -> None:
-        if not self.dirty:
-            return
+    def _ensure_mount(self, api, mounts: dict) -> None:
         if self.mount not in mounts:
             api.write(f"sys/mounts/{self.mount}", {
                 "type": "kv", "options": {"version": "2"},
                 "description": "vaultform: record of managed objects (no secret values)"})
             mounts[self.mount] = {"type": "kv", "options": {"version": "2"}}
-        if getattr(self, "_new_key", False):
+
+    def save_fingerprint_key(self, api, mounts: dict) -> None:
+        """Persist a newly made fingerprint key now (a saved plan needs it to
+        be the same when the plan is applied)."""
+        self._fingerprint_key(api)
+        if self._new_key:
+            self._ensure_mount(api, mounts)
             api.write(f"{self.mount}/data/{self.path}-fingerprint-key", {"data": {"key": self._key.hex()}})
             self._new_key = False
+
+    def save(self, api, mounts: dict) -> None:
+        if not self.dirty:
+            return
+        self._ensure_mount(api, mounts)
+        if self._new_key:
+            self.save_fingerprint_key(api, mounts)
         api.write(f"{self.mount}/data/{self.path}", {"data": {
             "format": FORMAT, "written_by": f"vaultform {__version__}",
             "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -111,3 +111,4 @@ def apply_with_report(ctx: Context, the_plan: Plan) -> None:
         f"{counts['delete'] + counts['replace']} destroyed.")
 
 
+COMMAND = apply

@@ -30,3 +30,6 @@ def destroy(spec_file: str, auto_approve: bool, address, debug: bool) -> None:
         confirm(auto_approve, "Do you really want to destroy all these objects?")
         with apply_lock(ctx):
             apply_with_report(ctx, the_plan)
+
+
+COMMAND = destroy

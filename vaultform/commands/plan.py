@@ -38,3 +38,6 @@ def plan(spec_file: str, detailed_exitcode: bool, targets, allow_destroy: bool, 
     out(render_plan(the_plan, ctx.api.address, colour()))
     if detailed_exitcode and not the_plan.empty:
         sys.exit(EXIT_CHANGES)
+
+
+COMMAND = plan

@@ -19,3 +19,6 @@ def validate(spec_file: str, debug: bool) -> None:
     counts = {s: len(spec.section(s)) for s in ("secrets_engines", "auth", "policies", "secrets")}
     described = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in counts.items())
     out(f"{spec_file} is valid ({described}).")
+
+
+COMMAND = validate

@@ -67,8 +67,3 @@ def compare_fields(res: Resource, live: Dict[str, Any], defaults: Dict[str, Any]
             changes.append(FieldChange(name, have, want, sensitive=res.is_sensitive(name),
                                        forces_replace=name in replace_fields))
     return changes
-
-
-def with_defaults(spec_fields: Dict[str, Any], defaults: Dict[str, Any]) -> Dict[str, Any]:
-    """Desired state: every known field, so removing one from the spec resets it."""
-    return {**defaults, **spec_fields}
