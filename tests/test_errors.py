@@ -321,10 +321,11 @@ def test_forbidden_write_stops_apply_at_the_first_change(bao, spec_dir, env, unc
     assert_no_secrets(result.output, secrets_of(bao), "output")
     assert "+ auth_method.kubernetes" in result.stdout, result  # the plan was read and shown
     errors = error_lines(result)
+    # An apply's first write takes the apply lock (docs/apply-lock.md); a
+    # failure at a later change is covered in tests/test_lock.py.
     assert errors == [
-        "Error: auth_method.kubernetes: permission denied: POST sys/auth/kubernetes needs the "
-        f"'create/update' capability on 'sys/auth/kubernetes' (Vault at {bao.address})"], str(result)
-    assert "Done before the failure: nothing." in result.stderr, str(result)
+        "Error: cannot take the apply lock vaultform/managed-objects-lock: permission denied: POST sys/mounts/vaultform "
+        f"needs the 'create/update' capability on 'sys/mounts/vaultform' (Vault at {bao.address})"], str(result)
 
 
 # -- confirmation, exit codes, usage ----------------------------------------------------------
@@ -476,11 +477,13 @@ def test_issuer_without_validation_is_warned_about(spec_dir, env, kube):
     write(spec_dir, text)
     result = run("validate", "vault.yaml", env=env, cwd=spec_dir)
     assert result.returncode == 0, str(result)
-    assert result.stderr.splitlines() == [
+    # (validate also flags the spec's literal username; that check has its own tests)
+    assert [w for w in result.stderr.splitlines() if "literal value" not in w] == [
         f"Warning: vault.yaml:{line_of(text, 'issuer:')}:15: auth.kubernetes.config.issuer: the issuer is not "
         "checked unless disable_iss_validation is false (it defaults to true); set disable_iss_validation: "
         "false to enforce it"], str(result)
     write(spec_dir, text.replace("      issuer: https://k8s.example\n",
                                  "      issuer: https://k8s.example\n      disable_iss_validation: false\n"))
     quiet = run("validate", "vault.yaml", env=env, cwd=spec_dir)
-    assert quiet.returncode == 0 and quiet.stderr == "", str(quiet)
+    assert quiet.returncode == 0 and [w for w in quiet.stderr.splitlines() if "literal value" not in w] == [], \
+        str(quiet)

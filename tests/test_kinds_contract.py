@@ -776,12 +776,12 @@ def test_delete_when_removed_from_spec(case, ws):
     ws.apply(case.spec(BASE), case.env(BASE))
     assert case.exists()
 
-    result, blocks = ws.plan(case.spec(DELETED), case.env(DELETED))
+    result, blocks = ws.plan(case.spec(DELETED), case.env(DELETED), "--allow-destroy")
     assert result.exit_code == 2, str(result)
     block = blocks[case.address]
     assert (block.symbol, block.reason) == ("-", "removed from the spec"), str(result)
 
-    ws.apply(case.spec(DELETED), case.env(DELETED))
+    ws.apply(case.spec(DELETED), case.env(DELETED), "--allow-destroy")
     assert not case.exists()
     ws.assert_converged(case.spec(DELETED), case.env(DELETED))
 
@@ -933,14 +933,14 @@ def test_prune_is_opt_in_per_kind_and_never_touches_builtins(keys, fresh):
     assert result.exit_code == 0 and "No changes" in result.stdout, str(result)
 
     pruning = {**spec, "prune": {key: True for key in keys}}
-    result, blocks = ws.plan(pruning)
+    result, blocks = ws.plan(pruning, None, "--allow-destroy")
     expected = set().union(*(PRUNED[k] for k in keys))
     assert result.exit_code == 2, str(result)
     assert set(blocks) == expected, str(result)
     for block in blocks.values():
         assert block.symbol == "-" and block.reason.startswith("not in the spec, and prune."), str(result)
 
-    ws.apply(pruning)
+    ws.apply(pruning, None, "--allow-destroy")
     ws.assert_converged(pruning)
     ws.assert_converged(spec)
     policies = set(root.sys.list_acl_policies()["data"]["keys"])
@@ -965,14 +965,14 @@ def test_deleting_a_kv_mount_says_how_many_secrets_go_with_it(version, ws, uniqu
     else:
         root.write_data(f"{mount}/by-hand/x/three", data={"k": "v3-value"})
 
-    result, blocks = ws.plan({})
+    result, blocks = ws.plan({}, None, "--allow-destroy")
     assert result.exit_code == 2, str(result)
     assert set(blocks) == {f"secrets_engine.{mount}", f"secret.{mount}/app/one", f"secret.{mount}/app/deep/two"}
     assert blocks[f"secrets_engine.{mount}"].notes == [f"disabling {mount}/ destroys 3 secret(s) stored under it"]
     # Secrets are deleted before the mount they live in.
     assert result.stdout.index(f"- secret.{mount}/app/one") < result.stdout.index(f"- secrets_engine.{mount}")
 
-    ws.apply({})
+    ws.apply({}, None, "--allow-destroy")
     assert f"{mount}/" not in root.read("sys/mounts")["data"]
     ws.assert_converged({})
 
@@ -986,13 +986,13 @@ def test_deleting_an_auth_method_says_how_many_roles_go_with_it(ws, unique, tmp_
     root.write_data(f"auth/{case.mount}/role/by-hand", data={"bound_service_account_names": "x",
                                                             "bound_service_account_namespaces": "y"})
 
-    result, blocks = ws.plan({})
+    result, blocks = ws.plan({}, None, "--allow-destroy")
     assert result.exit_code == 2, str(result)
     assert set(blocks) == {f"auth_method.{case.mount}", case.address, f"kubernetes_role.{case.mount}/app"}
     assert blocks[f"auth_method.{case.mount}"].notes == [
         f"disabling auth/{case.mount}/ destroys its config, 2 role(s) and every token it issued"], str(result)
 
-    ws.apply({})
+    ws.apply({}, None, "--allow-destroy")
     assert f"{case.mount}/" not in root.read("sys/auth")["data"]
     ws.assert_converged({})
     ws.assert_no_secret_in_output(case.secret_values())
@@ -1069,14 +1069,14 @@ def test_kv_v2_downgrade_replaces_the_mount_and_writes_its_secrets_again(ws, uni
     downgraded = case.spec(BASE)
     downgraded["secrets_engines"][case.mount] = {"type": "kv"}
 
-    result, blocks = ws.plan(downgraded, case.env(BASE))
+    result, blocks = ws.plan(downgraded, case.env(BASE), "--allow-destroy")
     mount = blocks[f"secrets_engine.{case.mount}"]
     assert mount.symbol == "-/+", str(result)
     assert mount.fields == {"options": '{"version": "2"} -> {"version": "1"}  # forces replacement'}
     assert mount.notes == [f"disabling {case.mount}/ destroys 1 secret(s) stored under it"]
     assert blocks[case.address].symbol == "+", str(result)
 
-    ws.apply(downgraded, case.env(BASE))
+    ws.apply(downgraded, case.env(BASE), "--allow-destroy")
     ws.assert_converged(downgraded, case.env(BASE))
     data = SecretKV1.read(case)
     assert data["password"] == case.values[BASE] and len(data["token"]) == 32
@@ -1093,9 +1093,9 @@ def test_replacing_a_mount_recreates_what_the_spec_keeps_in_it(ws, unique, root)
     spec["secrets_engines"][kv]["seal_wrap"] = True
     spec["auth"][auth]["local"] = True
 
-    result, blocks = ws.plan(spec)
+    result, blocks = ws.plan(spec, None, "--allow-destroy")
     assert blocks[f"secrets_engine.{kv}"].symbol == blocks[f"auth_method.{auth}"].symbol == "-/+", str(result)
-    ws.apply(spec)
+    ws.apply(spec, None, "--allow-destroy")
     assert root.read(f"{kv}/data/app") and root.read(f"auth/{auth}/role/app")
     ws.assert_converged(spec)
 

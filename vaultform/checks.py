@@ -1,89 +1,384 @@
 """Semantic checks the JSON Schema cannot express. All run offline.
 
-Problems are errors (the spec cannot work); warnings are things that may be
-fine (a role naming a policy that exists only in Vault).
+Problems are errors (Vault would refuse the spec, or it cannot work);
+warnings are things that may be fine (a role naming a policy that exists
+only in Vault). What Vault refuses was measured against OpenBao 2.7.2, and
+tests/test_validate_offline.py checks every such rule against a real server.
+Messages quote names and policy text, never a value that could be a secret
+(a value in the wrong field may be one).
 """
 
 from __future__ import annotations
 
+import difflib
+import json
 import os
+import re
 from pathlib import Path
-from typing import List, Tuple
+from typing import Any, Dict, Iterator, List, Tuple
 
 import hcl2
 
 from vaultform import values
 from vaultform.errors import Location, SpecError
+from vaultform.schema import definition
 from vaultform.spec import Spec, Warning_
 
 # Measured against OpenBao 2.7.2: these parse, anything else is a 400.
 CAPABILITIES = frozenset({"deny", "create", "read", "update", "patch", "delete", "list", "sudo", "scan"})
+# Keys OpenBao 2.7.2 accepts in a policy and in its path blocks; any other is
+# a 400 ("invalid key"). Vault's own subscribe_event_types is not among them.
+POLICY_KEYS = frozenset({"name", "path"})
+PATH_KEYS = frozenset({"capabilities", "policy", "comment", "allowed_parameters", "denied_parameters",
+                       "required_parameters", "min_wrapping_ttl", "max_wrapping_ttl", "mfa_methods",
+                       "control_group", "pagination_limit", "list_scan_response_keys_filter_path", "expiration"})
+
+# Token fields every auth method's roles share (Vault's tokenutil). Legacy
+# names (ttl, max_ttl) count only where the type's kind declares them: on
+# other types Vault ignores them as unknown fields.
+ROLE_TTL, ROLE_MAX_TTL = "token_ttl", "token_max_ttl"
+# Vault's default system max lease TTL; a server can be configured higher,
+# so exceeding it is a warning, not an error.
+SYSTEM_MAX_LEASE_TTL = 768 * 3600
+
+_GO_UNIT_NANOS = {"ns": 1, "us": 10**3, "µs": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
+_GO_PART = re.compile(r"([0-9]+)(?:\.([0-9]+))?(ns|us|µs|ms|s|m|h)")
+_MAX_NANOS = 2**63 - 1  # Go's time.Duration: Vault refuses anything longer (about 292 years)
+
+Problems = List[SpecError]
+Warnings = List[Warning_]
 
 
-def semantic_problems(spec: Spec) -> Tuple[List[SpecError], List[Warning_]]:
-    problems: List[SpecError] = []
-    warnings: List[Warning_] = []
+def semantic_problems(spec: Spec) -> Tuple[Problems, Warnings]:
+    """What every command checks once the spec has the schema's shape."""
+    problems: Problems = []
+    warnings: Warnings = []
     _check_cluster(spec, problems)
     _check_policies(spec, problems)
+    _check_durations(spec, problems, warnings)
     _check_role_policies(spec, warnings)
     _check_kubernetes_issuer(spec, warnings)
     _check_sources(spec, problems, warnings)
     return problems, warnings
 
 
-def _check_cluster(spec: Spec, problems: List[SpecError]) -> None:
+def literal_value_warnings(spec: Spec) -> Warnings:
+    """Values written into the spec itself where a value source was expected.
+
+    Only `validate` reports these: a literal is legal (plan and apply take it),
+    but whatever is in the spec is in version control too.
+    """
+    warnings: Warnings = []
+    for path, keys in spec.section("secrets").items():
+        for key, value in (keys if isinstance(keys, dict) else {}).items():
+            if values.is_source(value) or value is None or isinstance(value, bool) or value == "":
+                continue  # nothing in it to keep secret
+            warnings.append(Warning_("is a literal value in the spec (and so in version control): take it from "
+                                     "{env: NAME}, {file: PATH} or {generate: {length: N}}",
+                                     location=spec.key_loc("secrets", path, key), field=f"secrets.{path}.{key}"))
+    for mount, body in spec.section("auth").items():
+        config = body.get("config") or {}
+        for name in sorted(_sensitive_config_fields(body.get("type"))):
+            if isinstance(config.get(name), str) and config[name]:
+                warnings.append(Warning_("is a literal value in the spec (and so in version control): take it "
+                                         "from {env: NAME} or {file: PATH}",
+                                         location=spec.key_loc("auth", mount, "config", name),
+                                         field=f"auth.{mount}.config.{name}"))
+    return warnings
+
+
+def _auth_kind(auth_type: Any, base_name: str):
+    """The kind that knows this auth type's config or roles, if one does."""
+    from vaultform.kinds import registry  # late: the kinds import most of vaultform
+    from vaultform.kinds import auth_objects
+
+    base = getattr(auth_objects, base_name)
+    return next((k for k in registry() if isinstance(k, base) and k.auth_type == auth_type), None)
+
+
+def _sensitive_config_fields(auth_type: Any) -> frozenset:
+    # The kinds know which config fields are secret (kubernetes: token_reviewer_jwt).
+    kind = _auth_kind(auth_type, "AuthConfig")
+    return frozenset(kind.sensitive) if kind else frozenset()
+
+
+def _names_for(auth_type: Any, field: str) -> List[str]:
+    """A role field's current name and the legacy names this type still takes for it."""
+    kind = _auth_kind(auth_type, "AuthRole")
+    return [field] + sorted(old for old, new in (kind.aliases if kind else {}).items() if new == field)
+
+
+# -- cluster --------------------------------------------------------------------------
+
+
+def _check_cluster(spec: Spec, problems: Problems) -> None:
+    from vaultform.cluster.releases import spec_problems  # the helm provider's releases and values files
+
+    problems.extend(spec_problems(spec))
     init = (spec.cluster or {}).get("init") or {}
     shares, threshold = init.get("key_shares", 5), init.get("key_threshold", 3)
     if threshold > shares:
         problems.append(SpecError(f"key_threshold ({threshold}) is above key_shares ({shares})",
                                   location=spec.loc("cluster", "init", "key_threshold"),
                                   field="cluster.init.key_threshold"))
-    if shares > 1 and threshold == 1:
-        pass  # legal, if unwise; Vault allows it
 
 
-def _policy_line(spec: Spec, name: str, hcl_line: int) -> Location:
-    """Spec location of a line inside a policy block scalar."""
-    start = spec.loc("policies", name)
-    # A block scalar (|) starts on the line after its indicator.
-    offset = 1 if spec.doc.positions.get(("policies", name)) else 0
-    return Location(start.file, start.line + offset + max(hcl_line - 1, 0), start.column)
+# -- durations ------------------------------------------------------------------------
 
 
-def _check_policies(spec: Spec, problems: List[SpecError]) -> None:
-    seen = {}
-    for name, text in spec.section("policies").items():
-        where = spec.key_loc("policies", name)
-        if name != name.lower():
-            problems.append(SpecError(f"policy names are case-insensitive and Vault stores them lower-cased; "
-                                      f"write {name.lower()!r}", location=where, field=f"policies.{name}"))
-        if name.lower() in seen:
-            problems.append(SpecError(f"collides with policy {seen[name.lower()]!r} (names are case-insensitive)",
-                                      location=where, field=f"policies.{name}"))
-        seen.setdefault(name.lower(), name)
-        if name.lower() == "root":
-            problems.append(SpecError("the root policy is built in and cannot be written", location=where,
-                                      field=f"policies.{name}"))
-        try:
-            parsed = hcl2.loads(text if text.endswith("\n") else text + "\n")
-        except Exception as exc:  # the parser raises several lark error types
-            line = getattr(exc, "line", 1) or 1
-            detail = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
-            problems.append(SpecError(f"policy is not valid HCL: {detail}", location=_policy_line(spec, name, line),
-                                      field=f"policies.{name}"))
+def vault_duration_seconds(value: Any) -> int:
+    """Seconds for a duration, parsed the way Vault parses one (measured on
+    OpenBao 2.7.2): whole seconds, a Go duration, or whole days alone ("7d").
+    Raises ValueError saying why Vault would refuse it, never quoting it."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError("must be integer or string")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError("cannot be negative")
+        nanos = value * 10**9
+    elif value == "":
+        return 0
+    elif re.fullmatch(r"[0-9]+", value):
+        nanos = int(value) * 10**9
+    elif re.fullmatch(r"[0-9]+d", value):
+        nanos = int(value[:-1]) * 86400 * 10**9
+    elif value.startswith("-"):
+        raise ValueError("cannot be negative")
+    else:
+        nanos, pos = 0, 0
+        for part in _GO_PART.finditer(value):
+            if part.start() != pos:
+                break
+            whole, fraction, unit = part.groups()
+            scale = _GO_UNIT_NANOS[unit]
+            nanos += int(whole) * scale + (int(fraction) * scale // 10 ** len(fraction) if fraction else 0)
+            pos = part.end()
+        if pos == 0 or pos != len(value):
+            raise ValueError(definition("duration")["oneOf"][1]["patternErrorMessage"])
+    if nanos > _MAX_NANOS:
+        raise ValueError("is longer than Vault can hold (2562047h, about 292 years)")
+    return nanos // 10**9
+
+
+def _is_duration_field(name: str) -> bool:
+    # Vault's naming convention (token_ttl, secret_id_ttl, period, ...), as
+    # the generic auth kinds use it for types vaultform has no module for.
+    return name.endswith("ttl") or name.endswith("period")
+
+
+def _durations(spec: Spec, fields: Dict[str, Any], path: Tuple[Any, ...], names,
+               problems: Problems) -> Dict[str, int]:
+    """The named duration fields that parse, in seconds; a problem for each that does not."""
+    seconds: Dict[str, int] = {}
+    for name in names:
+        if name not in fields:
             continue
-        for block in parsed.get("path", []) or []:
-            for raw_path, body in block.items():
-                caps = body.get("capabilities", []) if isinstance(body, dict) else []
-                for cap in caps if isinstance(caps, list) else [caps]:
-                    cap = str(cap).strip('"')
-                    if cap not in CAPABILITIES:
-                        problems.append(SpecError(
-                            f"path {raw_path}: invalid capability {cap!r} (valid: {', '.join(sorted(CAPABILITIES))})",
-                            location=spec.loc("policies", name), field=f"policies.{name}"))
+        try:
+            seconds[name] = vault_duration_seconds(fields[name])
+        except ValueError as exc:
+            problems.append(SpecError(str(exc), location=spec.loc(*path, name),
+                                      field=".".join(str(p) for p in path + (name,))))
+    return seconds
 
 
-def _check_role_policies(spec: Spec, warnings: List[Warning_]) -> None:
+def _check_durations(spec: Spec, problems: Problems, warnings: Warnings) -> None:
+    mounts = [("secrets_engines", mount, "config") for mount in spec.section("secrets_engines")]
+    mounts += [("auth", mount, "tune") for mount in spec.section("auth")]
+    for path in mounts:
+        tune = spec.section(path[0])[path[1]].get(path[2]) or {}
+        _check_lease_ttls(spec, path, _durations(spec, tune, path, ("default_lease_ttl", "max_lease_ttl"),
+                                                 problems), problems, warnings)
+    for mount, body in spec.section("auth").items():
+        for role, fields in (body.get("roles") or {}).items():
+            path = ("auth", mount, "roles", role)
+            seconds = _durations(spec, fields, path, [n for n in fields if _is_duration_field(n)], problems)
+            _check_role_ttls(spec, path, body.get("type"), seconds, problems)
+
+
+def _check_lease_ttls(spec: Spec, path, seconds: Dict[str, int], problems: Problems, warnings: Warnings) -> None:
+    default, maximum = seconds.get("default_lease_ttl", 0), seconds.get("max_lease_ttl", 0)
+    where = spec.loc(*path, "default_lease_ttl")
+    field = ".".join(path + ("default_lease_ttl",))
+    # 0 means "the system default", so only two set values can contradict.
+    if default and maximum and default > maximum:
+        problems.append(SpecError(f"{default}s is above max_lease_ttl ({maximum}s); Vault refuses the mount",
+                                  location=where, field=field))
+    elif default > SYSTEM_MAX_LEASE_TTL and not maximum:
+        warnings.append(Warning_(f"{default}s is above Vault's default system max lease TTL (768h): Vault "
+                                 "refuses it unless max_lease_ttl is set at least as high here or the server's "
+                                 "max_lease_ttl is raised", location=where, field=field))
+
+
+def _check_role_ttls(spec: Spec, path, auth_type: Any, seconds: Dict[str, int], problems: Problems) -> None:
+    ttl_name = next((n for n in _names_for(auth_type, ROLE_TTL) if n in seconds), None)
+    max_name = next((n for n in _names_for(auth_type, ROLE_MAX_TTL) if n in seconds), None)
+    if ttl_name and max_name and seconds[max_name] and seconds[ttl_name] > seconds[max_name]:
+        problems.append(SpecError(f"{seconds[ttl_name]}s is above {max_name} ({seconds[max_name]}s); "
+                                  "Vault refuses the role", location=spec.loc(*path, ttl_name),
+                                  field=".".join(str(p) for p in path + (ttl_name,))))
+
+
+# -- policies -------------------------------------------------------------------------
+
+
+class PolicyParseError(ValueError):
+    def __init__(self, detail: str, line: int, column: int):
+        super().__init__(detail)
+        self.line, self.column = line, column
+
+
+def _unquote(value: Any) -> Any:
+    # python-hcl2 keeps the quotes of HCL strings ('"read"'); JSON has none.
+    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1]
+    return value
+
+
+def parse_policy(text: str) -> Tuple[Dict[str, Any], List[Tuple[str, Any]]]:
+    """A policy's top-level keys and its path blocks [(path, body)], from HCL
+    or JSON (Vault takes both). Raises PolicyParseError with the position."""
+    if text.lstrip().startswith("{"):
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise PolicyParseError(f"not valid JSON: {exc.msg}", exc.lineno, exc.colno) from None
+    else:
+        try:
+            document = hcl2.loads(text if text.endswith("\n") else text + "\n")
+        except Exception as exc:  # the parser raises several lark error types
+            detail = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+            # The position is given as the spec's file:line:column instead of the policy's own.
+            detail = re.sub(r",? at line \d+,? column \d+\.?$", "", detail)
+            raise PolicyParseError(f"not valid HCL: {detail}", getattr(exc, "line", 1) or 1,
+                                   getattr(exc, "column", 1) or 1) from None
+    if not isinstance(document, dict):
+        raise PolicyParseError("not a policy: expected path blocks", 1, 1)
+    top = {k: v for k, v in document.items() if not k.startswith("__")}
+    blocks = top.get("path") or []
+    paths: List[Tuple[str, Any]] = []
+    for block in blocks if isinstance(blocks, list) else [blocks]:
+        for raw_path, body in (block.items() if isinstance(block, dict) else []):
+            paths.append((_unquote(raw_path), body))
+    return top, paths
+
+
+class PolicyText:
+    """Where a line and column of a policy's text were written in the spec."""
+
+    def __init__(self, spec: Spec, name: str, text: str):
+        self.start = spec.loc("policies", name)
+        self.text = text
+        try:
+            self.file_lines = spec.path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError):
+            self.file_lines = []
+        opener = self._file_line(self.start.line)[self.start.column - 1:self.start.column]
+        self.block = opener in ("|", ">")  # a block scalar's text starts on the next line
+        self.quoted = opener in ("'", '"')
+
+    def _file_line(self, number: int) -> str:
+        return self.file_lines[number - 1] if 0 < number <= len(self.file_lines) else ""
+
+    def at(self, line: int, column: int) -> Location:
+        if self.block:
+            file_line = self.start.line + line
+            written = self._file_line(file_line)
+            text_lines = self.text.splitlines()
+            content = text_lines[line - 1] if 0 < line <= len(text_lines) else ""
+            indent = len(written) - len(content) if content and written.endswith(content) else None
+            return Location(self.start.file, file_line, indent + column if indent is not None else self.start.column)
+        if line == 1:
+            return Location(self.start.file, self.start.line, self.start.column + column - 1 + int(self.quoted))
+        return self.start
+
+    def find(self, *needles: str) -> Location:
+        """The location of the last needle (a whole word or quoted string),
+        each searched after the one before; the policy's start if not found."""
+        offset = 0
+        for needle in needles:
+            found = re.compile(rf"(?<![\w-]){re.escape(needle)}(?![\w-])").search(self.text, offset)
+            if found is None:
+                return self.start
+            offset = found.start()
+        line = self.text.count("\n", 0, offset) + 1
+        column = offset - (self.text.rfind("\n", 0, offset) + 1) + 1
+        return self.at(line, column)
+
+
+def _check_policies(spec: Spec, problems: Problems) -> None:
+    seen: Dict[str, Tuple[str, Location]] = {}
+    for name, text in spec.section("policies").items():
+        where, field, lower = spec.key_loc("policies", name), f"policies.{name}", name.lower()
+        if name != lower:
+            problems.append(SpecError(f"policy names are case-insensitive and Vault stores them lower-cased; "
+                                      f"write {lower!r}", location=where, field=field))
+        if lower in seen:
+            first, first_where = seen[lower]
+            problems.append(SpecError(f"collides with policy {first!r} at {first_where}: policy names are "
+                                      f"case-insensitive, so Vault would keep one policy {lower!r} for both",
+                                      location=where, field=field))
+        else:
+            seen[lower] = (name, where)
+        if lower == "root":
+            problems.append(SpecError("the root policy is built in and cannot be written", location=where,
+                                      field=field))
+        _check_policy_text(spec, name, text, problems)
+
+
+def _check_policy_text(spec: Spec, name: str, text: str, problems: Problems) -> None:
+    source, field = PolicyText(spec, name, text), f"policies.{name}"
+
+    def problem(message: str, location: Location) -> None:
+        problems.append(SpecError(message, location=location, field=field))
+
+    try:
+        top, paths = parse_policy(text)
+    except PolicyParseError as exc:
+        problem(f"policy is {exc}", source.at(exc.line, exc.column))
+        return
+    for key in sorted(set(top) - POLICY_KEYS):
+        problem(f"unknown key {key!r} (a policy holds only path blocks); Vault refuses the policy",
+                source.find(key))
+    for path, body in paths:
+        header = f'"{path}"'
+        if not isinstance(body, dict):
+            problem(f"path {header} must be a block {{ capabilities = [...] }}", source.find(header))
+            continue
+        for key in sorted(k for k in body if not k.startswith("__") and k not in PATH_KEYS):
+            hint = difflib.get_close_matches(key, sorted(PATH_KEYS), n=1)
+            problem(f"path {header}: unknown key {key!r}" + (f"; did you mean {hint[0]!r}?" if hint else "")
+                    + "; Vault refuses the policy", source.find(header, key))
+        capabilities = body.get("capabilities")
+        if capabilities is not None and not isinstance(capabilities, list):
+            problem(f'path {header}: capabilities must be a list, e.g. ["read"]; Vault refuses a single string',
+                    source.find(header, "capabilities"))
+            capabilities = []
+        for capability in capabilities or []:
+            capability = _unquote(capability)
+            if capability not in CAPABILITIES:
+                problem(f"path {header}: invalid capability {capability!r} (valid: {', '.join(sorted(CAPABILITIES))})",
+                        source.find(header, f'"{capability}"' if isinstance(capability, str) else "capabilities"))
+        _check_wrapping_ttls(body, header, source, problem)
+
+
+def _check_wrapping_ttls(body: dict, header: str, source: PolicyText, problem) -> None:
+    seconds = {}
+    for key in ("min_wrapping_ttl", "max_wrapping_ttl"):
+        if key in body:
+            try:
+                seconds[key] = vault_duration_seconds(_unquote(body[key]))
+            except ValueError as exc:
+                problem(f"path {header}: {key} {exc}", source.find(header, key))
+    low, high = seconds.get("min_wrapping_ttl", 0), seconds.get("max_wrapping_ttl", 0)
+    if low and high and high < low:
+        problem(f"path {header}: max_wrapping_ttl ({high}s) is below min_wrapping_ttl ({low}s); "
+                "Vault refuses the policy", source.find(header, "max_wrapping_ttl"))
+
+
+# -- roles and auth config ------------------------------------------------------------
+
+
+def _check_role_policies(spec: Spec, warnings: Warnings) -> None:
     defined = {n.lower() for n in spec.section("policies")} | {"default"}
     for mount, body in spec.section("auth").items():
         for role, fields in (body.get("roles") or {}).items():
@@ -91,15 +386,17 @@ def _check_role_policies(spec: Spec, warnings: List[Warning_]) -> None:
                 names = fields.get(key)
                 if names is None:
                     continue
-                names = names.split(",") if isinstance(names, str) else names
-                for policy in names:
-                    if str(policy).strip().lower() not in defined:
-                        warnings.append(Warning_(f"policy {policy!r} is not defined in this spec (it may exist in Vault)",
-                                                 location=spec.loc("auth", mount, "roles", role, key),
-                                                 field=f"auth.{mount}.roles.{role}.{key}"))
+                path = ("auth", mount, "roles", role, key)
+                items = [(names, path)] if isinstance(names, str) else [(n, path + (i,)) for i, n in enumerate(names)]
+                for item, where in items:
+                    for policy in str(item).split(","):
+                        if policy.strip() and policy.strip().lower() not in defined:
+                            warnings.append(Warning_(
+                                f"policy {policy.strip()!r} is not defined in this spec (it may exist in Vault)",
+                                location=spec.loc(*where), field=".".join(str(p) for p in path)))
 
 
-def _check_kubernetes_issuer(spec: Spec, warnings: List[Warning_]) -> None:
+def _check_kubernetes_issuer(spec: Spec, warnings: Warnings) -> None:
     """OpenBao and Vault (since 1.9) default disable_iss_validation to true:
     an `issuer` alone is stored and never checked (measured: a JWT from any
     other issuer still logs in). Say so, since the tutorial sets it to have it checked."""
@@ -112,7 +409,10 @@ def _check_kubernetes_issuer(spec: Spec, warnings: List[Warning_]) -> None:
                                      field=f"auth.{mount}.config.issuer"))
 
 
-def _walk_sources(data, path):
+# -- value sources --------------------------------------------------------------------
+
+
+def _walk_sources(data, path) -> Iterator[Tuple[tuple, dict]]:
     if values.is_source(data):
         yield path, data
     elif isinstance(data, dict):
@@ -123,7 +423,7 @@ def _walk_sources(data, path):
             yield from _walk_sources(v, path + (i,))
 
 
-def _check_sources(spec: Spec, problems: List[SpecError], warnings: List[Warning_]) -> None:
+def _check_sources(spec: Spec, problems: Problems, warnings: Warnings) -> None:
     """Files belong to the repository and must exist; env vars may be CI-only."""
     for section in ("auth", "secrets"):
         for path, source in _walk_sources(spec.section(section), (section,)):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any, Callable, List, Optional, Union
 
@@ -19,7 +20,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from vaultform import redact
-from vaultform.errors import VaultConnectionError, VaultRequestError
+from vaultform.errors import PermissionDenied, VaultConnectionError, VaultRequestError
 
 POOL_SIZE = 8
 
@@ -89,6 +90,13 @@ def _acl_denial(exc: hvac_errors.Forbidden) -> bool:
     return any("error occurred" in str(e) for e in (getattr(exc, "errors", None) or []))
 
 
+UPGRADE_WAIT = 15.0
+
+
+class _Upgrading(Exception):
+    """Vault said a KV mount is upgrading and will answer again shortly."""
+
+
 class VaultAPI:
     """Generic Vault calls over hvac, with errors made user-facing."""
 
@@ -110,6 +118,11 @@ class VaultAPI:
         redact.register(token)
         self.client.token = token
         self.token_source = source
+
+    def retarget(self, address: str) -> None:
+        """Send every further request to another node of the same cluster."""
+        self.address = address.rstrip("/")
+        self.client.url = self.address
 
     def check_token(self) -> None:
         """One lookup per run, so a stale token fails with its source named
@@ -135,6 +148,19 @@ class VaultAPI:
         return bool(self.client.token)
 
     def _call(self, method: str, path: str, fn: Callable[[], Any]) -> Any:
+        deadline = time.monotonic() + UPGRADE_WAIT
+        while True:
+            try:
+                return self._call_once(method, path, fn)
+            except _Upgrading:
+                # A KV v2 mount refuses requests for a moment after it is
+                # created (it "upgrades" its storage); that is worth waiting for.
+                if time.monotonic() > deadline:
+                    raise VaultRequestError(f"{method} {path} failed: the KV mount is still upgrading "
+                                            f"after {UPGRADE_WAIT:.0f} s") from None
+                time.sleep(0.1)
+
+    def _call_once(self, method: str, path: str, fn: Callable[[], Any]) -> Any:
         with self._count_lock:
             self.requests += 1
         try:
@@ -142,13 +168,15 @@ class VaultAPI:
         except hvac_errors.InvalidPath:
             return None
         except hvac_errors.Forbidden:
-            raise VaultRequestError(
+            raise PermissionDenied(
                 f"permission denied: {method} {path} needs the {_CAPABILITY.get(method, method)!r} capability "
                 f"on {path!r} (Vault at {self.address})") from None
         except hvac_errors.VaultDown:
             raise VaultConnectionError(f"Vault at {self.address} is sealed or down ({method} {path})") from None
         except hvac_errors.VaultError as exc:
             detail = "; ".join(str(e) for e in (exc.errors or [])) if getattr(exc, "errors", None) else type(exc).__name__
+            if "resume service shortly" in detail:
+                raise _Upgrading() from None
             raise VaultRequestError(redact.redact(f"{method} {path} failed: {detail}")) from None
         except requests.exceptions.SSLError:
             raise VaultConnectionError(

@@ -39,6 +39,17 @@ class Context:
         self.api.set_token(token, source)
         self.api.check_token()
 
+    def follow_active_node(self) -> bool:
+        """Point the API at the local cluster's active node, if one is up."""
+        if self.cluster is None or self.api is None:
+            return False
+        statuses = self.cached("cluster-status", self.cluster.statuses)
+        for node, status in zip(self.cluster.nodes, statuses):
+            if status.active:
+                self.api.retarget(node.address)
+                return True
+        return False
+
     def cached(self, key: str, load: Callable[[], Any]) -> Any:
         """Load once per run, even when several reader threads ask at once."""
         with self._lock:

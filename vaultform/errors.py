@@ -70,6 +70,11 @@ class VaultRequestError(VaultformError):
     """A request to Vault failed; the message names the path (never the body)."""
 
 
+class PermissionDenied(VaultRequestError):
+    """The token's policies do not allow a request (a least-privilege planner
+    token is refused secret data on purpose, and kinds may fall back)."""
+
+
 class ClusterError(VaultformError):
     """The local cluster could not be started, initialised or unsealed."""
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable, List, Optional
+from typing import Callable, Dict, List, Optional
 
 from vaultform.context import Context
 from vaultform.errors import ApplyError, VaultformError
@@ -24,11 +24,20 @@ class ApplyResult:
     done: List[Change] = field(default_factory=list)
     failed: Optional[Change] = None
     not_done: List[Change] = field(default_factory=list)
+    error: Optional[str] = None   # why `failed` failed (one line, no secret)
+
+    @property
+    def summary(self) -> Dict[str, int]:
+        """What was done, counted like Plan.summary (a replace adds and destroys)."""
+        count = {a: sum(1 for c in self.done if c.action == a) for a in (CREATE, UPDATE, DELETE, REPLACE)}
+        return {"added": count[CREATE] + count[REPLACE], "changed": count[UPDATE],
+                "destroyed": count[DELETE] + count[REPLACE]}
 
 
 def _execute(ctx: Context, change: Change) -> None:
     res, kind = change.resource, change.resource.kind
     if kind.rank >= CLUSTER_RANK_LIMIT:
+        ctx.follow_active_node()  # the leader may have changed while the cluster was mended
         ctx.ensure_token()
     if change.action == CREATE:
         kind.create(ctx, res)
@@ -54,9 +63,12 @@ def apply_plan(ctx: Context, plan: Plan, progress: Optional[Progress] = None) ->
             except VaultformError as exc:
                 result.failed = change
                 result.not_done = plan.changes[index:]
+                result.error = f"{change.address}: {exc.message}"
                 if progress:
                     progress("failed", change, index, total, time.monotonic() - started)
-                raise ApplyError(f"{change.address}: {exc.message}") from exc
+                error = ApplyError(result.error)
+                error.result = result  # what was done before the failure, for the caller's report
+                raise error from exc
             result.done.append(change)
             _note_in_record(ctx, change)
             if progress:
@@ -64,7 +76,9 @@ def apply_plan(ctx: Context, plan: Plan, progress: Optional[Progress] = None) ->
         if not plan.destroy and not plan.deferred:
             _adopt_unchanged(ctx, plan)
     finally:
-        if ctx.api is not None and ctx.api.has_token and not (plan.destroy and ctx.cluster is not None):
+        # A destroy that stops or uninstalls the cluster took the record's Vault with it.
+        removes_cluster = plan.destroy and any(c.resource.kind.rank < CLUSTER_RANK_LIMIT for c in plan.changes)
+        if ctx.api is not None and ctx.api.has_token and not removes_cluster:
             ctx.record.save(ctx.api, ctx.secret_mounts())
     return result
 

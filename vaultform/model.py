@@ -7,7 +7,7 @@ and the executor only carries them out.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Set
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Set, Tuple
 
 from vaultform.errors import Location
 
@@ -76,6 +76,9 @@ class Plan:
     # stopped node): apply plans the configuration again once it is up.
     deferred: Optional[str] = None
     destroy: bool = False
+    # Desired objects that already match Vault, with what was read: a saved
+    # plan fingerprints them too, so apply can say why one of them moved.
+    unchanged: List[Tuple[Resource, Optional[Dict[str, Any]]]] = field(default_factory=list)
 
     def count(self, *actions: str) -> int:
         return sum(1 for c in self.changes if c.action in actions)

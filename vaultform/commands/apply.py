@@ -1,21 +1,27 @@
-"""vaultform apply SPEC: make Vault match the spec."""
+"""vaultform apply SPEC|PLANFILE: make Vault match the spec, or apply a saved plan exactly.
+
+The argument is a plan file when its content says so (planfile.load), never
+because of its name.
+"""
 
 from __future__ import annotations
 
 import time
+from typing import List, Optional
 
 import click
 
-from vaultform import redact
-from vaultform.commands.common import (SPEC_ARGUMENT, address_option, colour, confirm, debug_option,
-                                       handle_errors, out, safety_options, target_option)
-from vaultform.commands.plan import load_and_plan
+from vaultform import planfile, redact
+from vaultform.commands.common import (address_option, colour, confirm, debug_option, handle_errors, out,
+                                       safety_options, target_option)
+from vaultform.commands.plan import format_option, load_and_plan, load_context
 from vaultform.context import Context
-from vaultform.errors import VaultformError
-from vaultform.executor import apply_plan
+from vaultform.errors import Refused, VaultformError
+from vaultform.executor import ApplyResult, apply_plan
 from vaultform.lock import apply_lock
 from vaultform.model import Change, Plan
 from vaultform.planner import PlanOptions, make_plan
+from vaultform.render.formats import TEXT, render_applied_as
 from vaultform.render.text import render_plan
 
 
@@ -38,47 +44,19 @@ class ProgressPrinter:
 
 def _keys_warning(change: Change) -> None:
     keys_file = change.resource.desired.get("keys_file")
+    secret = change.resource.desired.get("keys_secret")
     banner = "!" * 72
     out(banner, err=True)
+    if secret:  # the helm provider's keys.kubernetes_secret
+        out(f"WARNING: the unseal keys and the root token were written to the Kubernetes Secret {secret}.", err=True)
+        out("This is for demos only, like the tutorial's cluster-keys.json: anyone who", err=True)
+        out("may read Secrets in that namespace owns this Vault.", err=True)
+        out(banner, err=True)
+        return
     out(f"WARNING: the unseal keys and the root token were written to {keys_file}", err=True)
     out("(mode 0600). This is for demos only, like the tutorial's cluster-keys.json:", err=True)
     out("anyone who reads that file owns this Vault. Never commit it.", err=True)
     out(banner, err=True)
-
-
-@click.command()
-@SPEC_ARGUMENT
-@click.option("--auto-approve", is_flag=True, help="Apply without asking for confirmation.")
-@target_option
-@safety_options
-@address_option
-@debug_option
-@handle_errors
-def apply(spec_file: str, auto_approve: bool, targets, allow_destroy: bool, force: bool, address,
-          debug: bool) -> None:
-    """Make Vault match SPEC."""
-    options = PlanOptions(targets=tuple(targets), allow_destroy=allow_destroy, force=force)
-    _, ctx, the_plan = load_and_plan(spec_file, address, options)
-    out(render_plan(the_plan, ctx.api.address, colour()))
-    if the_plan.deferred:
-        # Start and unseal the cluster first; its configuration can only be
-        # read (and so planned) once it is up.
-        out()
-        confirm(auto_approve, "Do you want to perform these actions?")
-        apply_with_report(ctx, the_plan)
-        ctx.vault_empty = False
-        ctx.forget("sys/mounts")
-        ctx.forget("sys/auth")
-        the_plan = make_plan(ctx, options)
-        out()
-        out(render_plan(the_plan, ctx.api.address, colour()))
-    with apply_lock(ctx):
-        if the_plan.changes:
-            out()
-            confirm(auto_approve, "Do you want to perform these actions?")
-            apply_with_report(ctx, the_plan)
-        else:
-            apply_plan(ctx, the_plan)  # records unchanged objects as managed; writes nothing else
 
 
 def _few(addresses, limit: int = 8) -> str:
@@ -86,29 +64,164 @@ def _few(addresses, limit: int = 8) -> str:
     return shown + (f" and {len(addresses) - limit} more" if len(addresses) > limit else "")
 
 
-def apply_with_report(ctx: Context, the_plan: Plan) -> None:
-    result_holder = {}
+def apply_with_report(ctx: Context, the_plan: Plan, quiet: bool = False) -> ApplyResult:
+    """Apply, reporting each change as it goes (unless quiet: JSON and Markdown
+    report once, at the end) and, on failure, what was and was not done.
 
-    def progress(event, change, index, total, seconds):
-        printer(event, change, index, total, seconds)
-        result_holder.setdefault("done", [])
+    A failure carries the ApplyResult as `.result`, whatever raised it.
+    """
+    printer = None if quiet else ProgressPrinter()
+    done: List[Change] = []
+
+    def progress(event: str, change: Change, index: int, total: int, seconds: float) -> None:
+        if printer is not None:
+            printer(event, change, index, total, seconds)
         if event == "done":
-            result_holder["done"].append(change)
+            done.append(change)
 
-    printer = ProgressPrinter()
     try:
-        apply_plan(ctx, the_plan, progress)
-    except VaultformError:
-        done = [c.address for c in result_holder.get("done", [])]
-        rest = [c.address for c in the_plan.changes if c.address not in done]
-        out(f"Done before the failure: {_few(done) or 'nothing'}.", err=True)
-        out(f"Not done: {_few(rest) or 'nothing'}. Fix the cause and run apply again; it converges.", err=True)
+        result = apply_plan(ctx, the_plan, progress)
+    except VaultformError as exc:
+        result = getattr(exc, "result", None)
+        if result is None:  # it failed outside any one change (saving the record, say)
+            result = ApplyResult(done=list(done), not_done=[c for c in the_plan.changes if c not in done],
+                                 error=exc.message)
+            exc.result = result
+        if not quiet:
+            rest = [c.address for c in [result.failed] + result.not_done if c is not None]
+            out(f"Done before the failure: {_few([c.address for c in result.done]) or 'nothing'}.", err=True)
+            out(f"Not done: {_few(rest) or 'nothing'}. Fix the cause and run apply again; it converges.", err=True)
         raise
-    counts = {"create": 0, "update": 0, "delete": 0, "replace": 0}
-    for change in result_holder.get("done", []):
-        counts[change.action] += 1
-    out(f"Apply complete! Resources: {counts['create'] + counts['replace']} added, {counts['update']} changed, "
-        f"{counts['delete'] + counts['replace']} destroyed.")
+    if not quiet:
+        s = result.summary
+        out(f"Apply complete! Resources: {s['added']} added, {s['changed']} changed, {s['destroyed']} destroyed.")
+    return result
+
+
+class Outcome:
+    """Everything one apply run did, over its phases (a local cluster is
+    brought up first, then its configuration is planned and applied)."""
+
+    def __init__(self) -> None:
+        self.plans: List[Plan] = []
+        self.results: List[ApplyResult] = []
+
+    def run(self, ctx: Context, the_plan: Plan, quiet: bool) -> None:
+        self.plans.append(the_plan)
+        try:
+            self.results.append(apply_with_report(ctx, the_plan, quiet) if the_plan.changes
+                                else apply_plan(ctx, the_plan))  # records unchanged objects as managed
+        except VaultformError as exc:
+            self.results.append(getattr(exc, "result", None) or ApplyResult(error=exc.message))
+            raise
+
+    def plan(self) -> Plan:
+        last = self.plans[-1]
+        return Plan(changes=[c for p in self.plans for c in p.changes],
+                    warnings=[w for p in self.plans for w in p.warnings], deferred=last.deferred)
+
+    def result(self) -> ApplyResult:
+        merged = ApplyResult()
+        for result in self.results:
+            merged.done.extend(result.done)
+            if result.error is not None:
+                merged.failed, merged.not_done, merged.error = result.failed, result.not_done, result.error
+        return merged
+
+
+def _print_outcome(ctx: Context, outcome: Outcome, output_format: str) -> None:
+    if output_format != TEXT and outcome.plans:
+        out(render_applied_as(output_format, outcome.plan(), ctx.api.address, outcome.result()), nl=False)
+
+
+def apply_spec(spec_file: str, auto_approve: bool, output_format: str, options: PlanOptions,
+               address: Optional[str]) -> None:
+    text = output_format == TEXT
+    if not text and not auto_approve:
+        raise Refused(f"apply --format {output_format} prints one document and cannot ask for confirmation: "
+                      "pass --auto-approve, or apply a plan saved with `vaultform plan --out`")
+    _, ctx, the_plan = load_and_plan(spec_file, address, options)
+    outcome = Outcome()
+    try:
+        if text:
+            out(render_plan(the_plan, ctx.api.address, colour()))
+        if the_plan.deferred:
+            # Start and unseal the cluster first; its configuration can only be
+            # read (and so planned) once it is up.
+            if text:
+                out()
+            confirm(auto_approve, "Do you want to perform these actions?")
+            outcome.run(ctx, the_plan, quiet=not text)
+            ctx.vault_empty = False
+            ctx.forget("sys/mounts")
+            ctx.forget("sys/auth")
+            the_plan = make_plan(ctx, options)
+            if text:
+                out()
+                out(render_plan(the_plan, ctx.api.address, colour()))
+        if the_plan.changes and text:
+            out()
+            confirm(auto_approve, "Do you want to perform these actions?")
+        # Locked once confirmed: a refused or no-op apply writes nothing, not even the lock.
+        with apply_lock(ctx, the_plan):
+            outcome.run(ctx, the_plan, quiet=not text)
+    except VaultformError:
+        _print_outcome(ctx, outcome, output_format)
+        raise
+    _print_outcome(ctx, outcome, output_format)
+
+
+def apply_saved(saved: planfile.SavedPlan, output_format: str, address: Optional[str]) -> None:
+    text = output_format == TEXT
+    _, ctx = load_context(saved.spec_file(), address)
+    planfile.check_connected_to(saved, ctx.api.address)
+    outcome = Outcome()
+    # Checked under the lock: a plan that was fresh before someone else's
+    # apply finished would not be fresh after it.
+    with apply_lock(ctx):
+        the_plan = make_plan(ctx, saved.options())
+        planfile.check_fresh(saved, ctx, the_plan)
+        if text:
+            out(f"Applying the saved plan {saved.file} (made at {saved.created_at}): nothing has moved since.")
+            out()
+            out(render_plan(the_plan, ctx.api.address, colour()))
+            if the_plan.changes:
+                out()
+        try:
+            outcome.run(ctx, the_plan, quiet=not text)
+        except VaultformError:
+            _print_outcome(ctx, outcome, output_format)
+            raise
+    _print_outcome(ctx, outcome, output_format)
+
+
+def _refuse_plan_options(targets, allow_destroy: bool, force: bool, file: str) -> None:
+    given = [name for name, on in (("--target", bool(targets)), ("--allow-destroy", allow_destroy),
+                                   ("--force", force)) if on]
+    if given:
+        raise VaultformError(f"{', '.join(given)} cannot be used with the saved plan {file}: it is applied with "
+                             "the options it was planned with; give them to `vaultform plan --out` instead")
+
+
+@click.command()
+@click.argument("spec_file", metavar="SPEC|PLANFILE", type=click.Path(dir_okay=False))
+@click.option("--auto-approve", is_flag=True, help="Apply without asking for confirmation (a saved plan never asks).")
+@format_option
+@target_option
+@safety_options
+@address_option
+@debug_option
+@handle_errors
+def apply(spec_file: str, auto_approve: bool, output_format: str, targets, allow_destroy: bool, force: bool,
+          address, debug: bool) -> None:
+    """Make Vault match SPEC, or apply exactly a PLANFILE saved by `plan --out`."""
+    saved = planfile.load(spec_file)
+    if saved is not None:
+        _refuse_plan_options(targets, allow_destroy, force, spec_file)
+        apply_saved(saved, output_format, address)
+        return
+    options = PlanOptions(targets=tuple(targets), allow_destroy=allow_destroy, force=force)
+    apply_spec(spec_file, auto_approve, output_format, options, address)
 
 
 COMMAND = apply

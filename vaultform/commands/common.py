@@ -14,7 +14,7 @@ from typing import Optional
 import click
 
 from vaultform import redact
-from vaultform.cluster.local import LocalCluster
+from vaultform.cluster import cluster_for
 from vaultform.connection import VaultAPI, env_first, resolve_address
 from vaultform.context import Context
 from vaultform.errors import Refused, SpecError, SpecErrors, VaultformError
@@ -37,17 +37,16 @@ def colour() -> bool:
 
 
 def build_context(spec: Spec, address_flag: Optional[str]) -> Context:
-    cluster = LocalCluster(spec) if spec.cluster else None
+    cluster = cluster_for(spec)
     vault = spec.section("vault")
     address = resolve_address(address_flag, vault.get("address"), cluster.address if cluster else None)
-    if cluster is not None and address.rstrip("/") not in {node.address for node in cluster.nodes}:
+    if cluster is not None and not cluster.serves(address):
         # The spec starts and initialises its own cluster; configuring some
         # other Vault (an exported VAULT_ADDR) with it would be a silent mix-up.
         given = ("--address" if address_flag else
                  "VAULT_ADDR" if env_first("VAULT_ADDR") else "BAO_ADDR" if env_first("BAO_ADDR") else "vault.address")
         where = spec.loc("vault", "address") if given == "vault.address" else spec.key_loc("cluster")
-        raise SpecError(f"the spec runs a local cluster at {cluster.address}, but {given} points at {address}: "
-                        f"unset {given} or make it {cluster.address}", location=where)
+        raise SpecError(cluster.address_conflict(given, address), location=where)
     if not address:
         raise SpecError("no Vault address: pass --address, set VAULT_ADDR, or set vault.address in the spec",
                         location=spec.loc())

@@ -16,20 +16,27 @@ from vaultform.spec import load_spec
 @click.command()
 @SPEC_ARGUMENT
 @click.option("--auto-approve", is_flag=True, help="Destroy without asking for confirmation.")
+@click.option("--uninstall-releases", is_flag=True,
+              help="helm provider: also uninstall the spec's helm releases (their volume claims are kept).")
 @address_option
 @debug_option
 @handle_errors
-def destroy(spec_file: str, auto_approve: bool, address, debug: bool) -> None:
+def destroy(spec_file: str, auto_approve: bool, uninstall_releases: bool, address, debug: bool) -> None:
     """Remove every object SPEC manages (and stop and delete a local cluster)."""
     spec = load_spec(spec_file)
     ctx = build_context(spec, address)
-    the_plan = make_destroy_plan(ctx)
+    the_plan = make_destroy_plan(ctx, uninstall_releases)
     out(render_plan(the_plan, ctx.api.address, colour()))
     if the_plan.changes:
         out()
         confirm(auto_approve, "Do you really want to destroy all these objects?")
-        with apply_lock(ctx):
+        if ctx.cluster is not None:
+            # The whole local cluster goes, its lock with it; it may be down or
+            # sealed, so there may be no Vault to take a lock in at all.
             apply_with_report(ctx, the_plan)
+        else:
+            with apply_lock(ctx):
+                apply_with_report(ctx, the_plan)
 
 
 COMMAND = destroy

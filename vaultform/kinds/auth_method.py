@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import List
 
+from vaultform.errors import PermissionDenied
 from vaultform.kinds.mounts import COMMON_TUNING_DEFAULTS, MountKind
 
 
@@ -19,7 +20,10 @@ class AuthMethod(MountKind):
                        "token_type": "default-service", **COMMON_TUNING_DEFAULTS}
 
     def destroy_notes(self, ctx, res) -> List[str]:
-        roles = ctx.api.list(f"auth/{res.id}/role")
+        try:
+            roles = ctx.api.list(f"auth/{res.id}/role")
+        except PermissionDenied:  # a least-privilege planner token may not list roles: still plan
+            return [f"disabling auth/{res.id}/ destroys its config, its roles and every token it issued"]
         return [f"disabling auth/{res.id}/ destroys its config, {len(roles)} role(s) and every token it issued"]
 
 

@@ -11,6 +11,8 @@ from typing import Any, Dict, Iterable, List, Optional
 
 from vaultform.model import ABSENT, FieldChange, Resource
 
+PREVENT_DESTROY = "prevent_destroy"  # a field only the ownership record holds
+
 
 class Kind:
     name: str = ""                    # address prefix, e.g. "policy"
@@ -19,14 +21,21 @@ class Kind:
     prune_key: Optional[str] = None   # key under `prune:` that opts into deleting unmanaged objects
     defaults: Dict[str, Any] = {}     # what Vault reports for a field nobody set
     replace_fields: frozenset = frozenset()  # changing these means delete + create
+    # Deleting (or re-creating) one destroys everything stored under it, so
+    # plans need --allow-destroy or the spec's consent (see safety.py).
+    destroys_contents: bool = False
 
     # -- from the spec -------------------------------------------------
     def resources(self, spec, ctx) -> List[Resource]:
         raise NotImplementedError
 
     def from_record(self, address: str, entry: dict) -> Optional[Resource]:
-        """A resource known only from the ownership record (to delete it)."""
-        return Resource(kind=self, address=address, id=entry["id"], meta=dict(entry.get("meta") or {}))
+        """A resource known only from the ownership record (to delete it).
+
+        Its spec entry is gone, so prevent_destroy comes from the record: a
+        protected object stays protected when it is removed from the spec."""
+        return Resource(kind=self, address=address, id=entry["id"], meta=dict(entry.get("meta") or {}),
+                        prevent_destroy=bool(entry.get("prevent_destroy")))
 
     # -- against Vault ---------------------------------------------------
     def read(self, ctx, res: Resource) -> Optional[Dict[str, Any]]:
@@ -55,7 +64,31 @@ class Kind:
         return []
 
     def record_entry(self, ctx, res: Resource) -> dict:
-        return {"kind": self.name, "id": res.id, "meta": res.meta.get("record", {})}
+        entry = {"kind": self.name, "id": res.id, "meta": res.meta.get("record", {})}
+        if res.prevent_destroy:
+            entry["prevent_destroy"] = True  # absent when false: older records read the same
+        return entry
+
+
+def prevent_destroy_change(ctx, res: Resource) -> List[FieldChange]:
+    """A field change when the spec's prevent_destroy differs from the one recorded.
+
+    Nothing in Vault holds the flag, so without this a flag set (or cleared)
+    on an unchanged object would never reach the record, and removing the
+    object from the spec later would be judged by the stale value. The change
+    is applied by rewriting the record entry only."""
+    entry = ctx.record.objects.get(res.address)
+    if entry is None or res.desired is None:
+        return []  # not recorded yet: the first apply records the spec's value
+    recorded = bool(entry.get("prevent_destroy"))
+    if recorded == res.prevent_destroy:
+        return []
+    return [FieldChange(PREVENT_DESTROY, recorded, res.prevent_destroy)]
+
+
+def record_only(fields: List[FieldChange]) -> bool:
+    """True when an update changes nothing in Vault, only the ownership record."""
+    return bool(fields) and all(f.name == PREVENT_DESTROY for f in fields)
 
 
 def compare_fields(res: Resource, live: Dict[str, Any], defaults: Dict[str, Any],

@@ -1,8 +1,10 @@
-"""cluster.node[i], cluster.init, cluster.unseal[i]: the local cluster itself.
+"""cluster.node[i], cluster.init, cluster.unseal[i]: the cluster itself.
 
 They sit at the front of the same graph as mounts and policies, so one plan
 shows "start node0, initialise, unseal node0, then enable secret/...".
 They are not recorded as managed objects: the spec's `cluster:` owns them.
+The provider (local processes or helm-installed pods) says what a node is;
+with helm, the releases (helm_release, rank 0) come before the nodes.
 """
 
 from __future__ import annotations
@@ -18,16 +20,33 @@ def _statuses(ctx):
     return ctx.cached("cluster-status", ctx.cluster.statuses)
 
 
+def _cluster_token(ctx) -> Optional[str]:
+    """A token to read raft membership with: the run's own, else init's root
+    token from the keys file; None when neither is at hand (PGP custody)."""
+    if ctx.api is not None and ctx.api.client.token:
+        return ctx.api.client.token
+    try:
+        return ctx.cluster.root_token()
+    except ClusterError:
+        return None
+
+
+def _raft_servers(ctx):
+    if len(ctx.cluster.nodes) < 2:
+        return None
+    return ctx.cached("raft-servers", lambda: ctx.cluster.raft_servers(_cluster_token(ctx)))
+
+
 class ClusterNode(Kind):
     name = "cluster.node"
-    rank = 0
+    rank = 1
     recorded = False
 
     def resources(self, spec, ctx) -> List[Resource]:
         if ctx.cluster is None:
             return []
         return [Resource(kind=self, address=f"cluster.node[{n.index}]", id=str(n.index),
-                         desired={"running": True, "address": n.address},
+                         desired={"running": True, **n.identity},
                          location=spec.key_loc("cluster"), meta={"index": n.index})
                 for n in ctx.cluster.nodes]
 
@@ -35,15 +54,40 @@ class ClusterNode(Kind):
         st = _statuses(ctx)[res.meta["index"]]
         node = ctx.cluster.nodes[res.meta["index"]]
         if not st.running and not node.has_data:
+            if ctx.cluster.provider == "helm":
+                res.meta["reason"] = f"no pod yet: the {ctx.cluster.vault_release_name} release makes it"
             return None
-        return {"running": st.running and st.reachable, "address": node.address}
+        live = {"running": st.running and st.reachable, **node.identity}
+        servers = _raft_servers(ctx) if st.reachable and st.sealed is False else None
+        if servers and node.name not in servers:
+            live["in_raft"] = False
+        return live
+
+    def diff(self, ctx, res, live):
+        changes = super().diff(ctx, res, live)
+        if live.get("in_raft") is False:
+            from vaultform.model import FieldChange
+            changes.append(FieldChange("in_raft", False, True))
+        return changes
 
     def change_reason(self, change) -> str:
-        return "not running"
+        if any(f.name == "in_raft" for f in change.fields):
+            return "left the raft cluster: its data is wiped and it joins again"
+        return change.resource.meta.get("reason", "not running")
 
     def create(self, ctx, res) -> None:
         ctx.cluster.nodes[res.meta["index"]].start()
         ctx.forget("cluster-status")
+
+    def update(self, ctx, res, live, changes) -> None:
+        node = ctx.cluster.nodes[res.meta["index"]]
+        if live.get("in_raft") is False:
+            # A node removed from raft cannot rejoin with its old data.
+            ctx.cluster.rejoin(res.meta["index"])
+        else:
+            node.start()
+        ctx.forget("cluster-status")
+        ctx.forget("raft-servers")
 
     def delete(self, ctx, res) -> None:
         node = ctx.cluster.nodes[res.meta["index"]]
@@ -52,13 +96,13 @@ class ClusterNode(Kind):
             import shutil
             shutil.rmtree(node.dir, ignore_errors=True)
         if res.meta["index"] == 0:
-            ctx.cluster.keys_file.unlink(missing_ok=True)
+            ctx.cluster.keys.delete()
         ctx.cluster.remove_empty_dirs()
 
 
 class ClusterInit(Kind):
     name = "cluster.init"
-    rank = 1
+    rank = 2
     recorded = False
 
     def resources(self, spec, ctx) -> List[Resource]:
@@ -67,7 +111,7 @@ class ClusterInit(Kind):
         c = ctx.cluster
         return [Resource(kind=self, address="cluster.init", id="init",
                          desired={"initialized": True, "key_shares": c.key_shares,
-                                  "key_threshold": c.key_threshold, "keys_file": str(c.keys_file)},
+                                  "key_threshold": c.key_threshold, **c.keys.plan_field()},
                          location=spec.key_loc("cluster", "init") if "init" in spec.cluster else spec.key_loc("cluster"),
                          depends_on=["cluster.node[0]"])]
 
@@ -80,20 +124,26 @@ class ClusterInit(Kind):
             # No node answers. Raft files appear at first start, before init,
             # so data alone does not prove an init; a keys file next to it does
             # (init writes it). Data without keys is re-checked at apply time.
-            initialized = ctx.cluster.has_data() and ctx.cluster.keys_file.exists()
+            initialized = ctx.cluster.has_data() and ctx.cluster.keys.exists()
+            if not initialized and ctx.cluster.provider == "helm" and ctx.cluster.keys.exists():
+                # Reinstalled releases find their old volumes: apply sees, once
+                # the pods answer, whether there is anything left to initialise.
+                res.meta["reason"] = "not initialised, unless the pods find data in their kept volumes"
         if not initialized:
             return None
         # Shares and threshold cannot be read back without a key; what init did is what stands.
         return dict(res.desired)
 
     def change_reason(self, change) -> str:
-        return "not initialised"
+        return change.resource.meta.get("reason", "not initialised")
 
     def create(self, ctx, res) -> None:
         node = ctx.cluster.nodes[0]
         if (node.seal_status() or {}).get("initialized"):
-            raise ClusterError(f"{node.name} is already initialised, but there is no keys file at "
-                               f"{ctx.cluster.keys_file} to unseal it with")
+            if ctx.cluster.keys.exists():
+                return  # initialised before (its storage outlived the servers); its keys are at hand
+            raise ClusterError(f"{node.name} is already initialised, but there is "
+                               f"{ctx.cluster.keys.missing} to unseal it with")
         ctx.cluster.initialize()
         ctx.forget("cluster-status")
         ctx.initialized_now = True
@@ -101,7 +151,7 @@ class ClusterInit(Kind):
 
 class ClusterUnseal(Kind):
     name = "cluster.unseal"
-    rank = 2
+    rank = 3
     recorded = False
 
     def resources(self, spec, ctx) -> List[Resource]:
@@ -109,10 +159,13 @@ class ClusterUnseal(Kind):
             return []
         return [Resource(kind=self, address=f"cluster.unseal[{n.index}]", id=str(n.index),
                          desired={"sealed": False}, location=spec.key_loc("cluster"),
-                         depends_on=["cluster.init", f"cluster.node[{n.index}]"], meta={"index": n.index})
+                         depends_on=["cluster.init", f"cluster.node[{n.index}]"],
+                         meta={"index": n.index, "custody": ctx.cluster.custody})
                 for n in ctx.cluster.nodes]
 
     def change_reason(self, change) -> str:
+        if change.resource.meta.get("custody"):
+            return "sealed; custodians enter their shares with `vaultform unseal`"
         return "sealed"
 
     def read(self, ctx, res) -> Optional[dict]:
@@ -123,8 +176,19 @@ class ClusterUnseal(Kind):
         self.update(ctx, res, {}, [])
 
     def update(self, ctx, res, live, changes) -> None:
-        ctx.cluster.unseal(res.meta["index"])
+        index = res.meta["index"]
+        ctx.cluster.unseal(index)
         ctx.forget("cluster-status")
+        # Configuration is written through the active node: make sure there
+        # is one before going on (the first node unsealed becomes it).
+        active = ctx.cluster.wait_active()
+        token = _cluster_token(ctx)
+        if len(ctx.cluster.nodes) > 1 and token:
+            if active.index == index:
+                ctx.cluster.tune_autopilot(token)
+            for other in res.meta.get("wait_for_voters", []):
+                ctx.cluster.wait_voter(other, token)
+        ctx.forget("raft-servers")
 
 
 KINDS = [ClusterNode(), ClusterInit(), ClusterUnseal()]

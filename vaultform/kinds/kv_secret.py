@@ -3,14 +3,23 @@
 The whole key set is managed: keys missing from the spec are removed.
 Every value is sensitive. A generated value is made only when the key is
 absent in Vault and is never overwritten afterwards.
+
+A least-privilege planner token may read a secret's KV v2 metadata but not
+its data. The ownership record keeps, per secret, an HMAC fingerprint of each
+key's value and the KV version applied, so such a token still sees (a) values
+the spec changes, by fingerprint, and (b) secrets written in Vault since the
+last apply, by version. With data access the values are compared directly.
 """
 
 from __future__ import annotations
 
+import json
+import re
+from datetime import datetime, timezone
 from typing import Any, Dict, List, Optional, Tuple
 
 from vaultform import values
-from vaultform.errors import SpecError
+from vaultform.errors import PermissionDenied, SpecError
 from vaultform.kinds.base import Kind
 from vaultform.kinds.mounts import kv_version
 from vaultform.model import ABSENT, ALL_FIELDS, FieldChange, Resource
@@ -25,6 +34,54 @@ def split_mount(ctx, spec, address_path: str) -> Tuple[str, str]:
         if mount in mounts:
             return mount, "/".join(parts[i:])
     return parts[0], "/".join(parts[1:])
+
+
+class _Hidden:
+    """A value in Vault that this token is not allowed to read."""
+
+    def __repr__(self) -> str:
+        return "(not readable by this token)"
+
+
+HIDDEN = _Hidden()
+
+
+def _canonical(value: Any) -> Any:
+    # The form Vault gives back (a 1.0 is returned as 1), so a value
+    # fingerprints the same from the spec and as read from Vault.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    return value
+
+
+def _deletion_passed(deletion_time: Optional[str]) -> bool:
+    """Whether a KV v2 version's deletion_time is set and past. It is set in
+    the future from the start when the mount has delete_version_after."""
+    if not deletion_time:
+        return False
+    # RFC 3339 with up to nanoseconds ("2026-11-26T14:36:37.404511053Z"): keep microseconds.
+    match = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$", deletion_time)
+    if not match:
+        return True  # unreadable: trust that it was set, as a deletion
+    fraction = (match.group(2) or ".0")[:7]
+    zone = "+00:00" if match.group(3) == "Z" else match.group(3)
+    when = datetime.fromisoformat(match.group(1) + fraction + zone)
+    return when <= datetime.now(timezone.utc)
+
+
+def value_fingerprint(ctx, res: Resource, name: str, value: Any) -> str:
+    # Bound to the secret and the key: equal values elsewhere get different
+    # fingerprints, so the record does not even tell which secrets share one.
+    text = json.dumps([res.id, name, _canonical(value)], sort_keys=True, separators=(",", ":"), default=str)
+    return ctx.record.fingerprint(ctx.api, text)
+
+
+def value_fingerprints(ctx, res: Resource, data: Dict[str, Any]) -> Dict[str, str]:
+    return {name: value_fingerprint(ctx, res, name, value) for name, value in data.items()}
 
 
 def mount_kv_version(ctx, spec, mount: str) -> Optional[str]:
@@ -80,7 +137,10 @@ class KVSecret(Kind):
         # it in place), so compare with what is stored now instead of planning
         # a write of the same values.
         version = "1" if stored == "1" else res.meta["version"]
-        response = ctx.api.read(self._data_path(res, version))
+        try:
+            response = ctx.api.read(self._data_path(res, version))
+        except PermissionDenied:
+            return self._read_without_data(ctx, res, version)
         if not response or not response.get("data"):
             return None
         if version == "2":
@@ -88,10 +148,40 @@ class KVSecret(Kind):
             if data is None:
                 return None
             res.meta["live_version"] = (response["data"].get("metadata") or {}).get("version")
+            self._observed(ctx, res, data, res.meta["live_version"])
             return dict(data)
+        self._observed(ctx, res, response["data"], None)
         return dict(response["data"])
 
+    def _observed(self, ctx, res, data: dict, kv_version_seen: Optional[int]) -> None:
+        """Note what Vault holds now, so the record describes it even when
+        nothing is written: an adopted secret, a record from before
+        fingerprints, values rewritten by hand to what the spec says."""
+        entry = self._entry(res, kv_version_seen, value_fingerprints(ctx, res, data))
+        ctx.record.observed[res.address] = entry
+        if res.address in ctx.record.objects:
+            ctx.record.set(res.address, entry)  # saved only by apply
+
+    def _read_without_data(self, ctx, res, version: str) -> Optional[Dict[str, Any]]:
+        """A token refused the data (a planner token): existence and version
+        from the KV v2 metadata; the values stay unknown."""
+        if version == "2":
+            response = ctx.api.read(f"{res.meta['mount']}/metadata/{res.meta['path']}")
+            metadata = (response or {}).get("data")
+            if not metadata:
+                return None
+            current = metadata.get("current_version")
+            latest = (metadata.get("versions") or {}).get(str(current)) or {}
+            if latest.get("destroyed") or _deletion_passed(latest.get("deletion_time")):
+                return None  # what a data read would call absent
+            res.meta["live_version"] = current
+        res.meta["values_hidden"] = True
+        recorded = (ctx.record.objects.get(res.address) or {}).get("fingerprints") or {}
+        return {name: HIDDEN for name in recorded}
+
     def diff(self, ctx, res, live) -> List[FieldChange]:
+        if res.meta.get("values_hidden"):
+            return self._diff_by_fingerprint(ctx, res)
         self.settle_generated(res, live)
         changes = []
         for name in sorted(set(res.desired) | set(live)):
@@ -100,10 +190,56 @@ class KVSecret(Kind):
                 changes.append(FieldChange(name, have, want, sensitive=True))
         return changes
 
+    def _diff_by_fingerprint(self, ctx, res) -> List[FieldChange]:
+        """The diff for a token that cannot read the values: the spec's values
+        against the fingerprints recorded at the last apply, and the KV
+        version in Vault against the version applied. The reason says which."""
+        entry = ctx.record.objects.get(res.address)
+        recorded = (entry or {}).get("fingerprints")
+        generated = {n for n, v in res.desired.items() if isinstance(v, values.Generated)}
+        if generated:
+            res.meta.setdefault("generated", set()).update(generated)
+        # Apply writes the whole secret; a generated key keeps its value in Vault.
+        rewritten = [n for n in sorted(res.desired) if n not in generated] or sorted(res.desired)
+        everything = [FieldChange(n, HIDDEN, res.desired[n], sensitive=True) for n in rewritten]
+        if entry is None:
+            res.meta["plan_reason"] = (
+                "exists in Vault but is not managed yet: this token cannot compare its values"
+                if res.meta["version"] == "2" else
+                "not managed yet: this token cannot read KV v1 data to tell whether it exists or differs")
+            return everything
+        if recorded is None or not ctx.record.has_fingerprint_key(ctx.api):
+            res.meta["plan_reason"] = "no fingerprints yet: run apply once with a full token"
+            return everything
+        in_spec = []
+        for name in sorted(set(res.desired) | set(recorded)):
+            want = res.desired.get(name, ABSENT)
+            if want is ABSENT:
+                in_spec.append(FieldChange(name, HIDDEN, ABSENT, sensitive=True))
+            elif name not in recorded:
+                in_spec.append(FieldChange(name, ABSENT, want, sensitive=True))
+            elif name not in generated and value_fingerprint(ctx, res, name, want) != recorded[name]:
+                in_spec.append(FieldChange(name, HIDDEN, want, sensitive=True))
+        applied = ((entry.get("meta") or {}).get("kv_version_applied"))
+        current = res.meta.get("live_version")
+        # KV v1 keeps no versions: what changed in Vault cannot be seen here.
+        if res.meta["version"] != "2" or applied is None or current == applied:
+            res.meta["plan_reason"] = "changed in the spec"
+            return in_spec
+        moved = f"in Vault since the last apply (version {current}, applied {applied})"
+        res.meta["plan_reason"] = f"changed in the spec and {moved}" if in_spec else f"changed {moved}"
+        listed = {f.name for f in in_spec}
+        return in_spec + [f for f in everything if f.name not in listed]
+
+    def change_reason(self, change) -> str:
+        return change.resource.meta.get("plan_reason") or change.reason
+
     @staticmethod
     def settle_generated(res, live: Optional[dict]) -> None:
         for name, want in list(res.desired.items()):
             if isinstance(want, values.Generated):
+                # Each plan draws a new value: saved plans fingerprint these keys as "generated".
+                res.meta.setdefault("generated", set()).add(name)
                 have = (live or {}).get(name, ABSENT)
                 res.desired[name] = have if have is not ABSENT else want.new_value()
 
@@ -113,6 +249,7 @@ class KVSecret(Kind):
         response = ctx.api.write(self._data_path(res), payload)
         if res.meta["version"] == "2" and isinstance(response, dict):
             res.meta["written_version"] = (response.get("data") or {}).get("version")
+        res.meta["written_fingerprints"] = value_fingerprints(ctx, res, res.desired)
 
     def delete(self, ctx, res) -> None:
         m, p = res.meta["mount"], res.meta["path"]
@@ -120,10 +257,22 @@ class KVSecret(Kind):
         ctx.api.delete(f"{m}/metadata/{p}" if res.meta["version"] == "2" else f"{m}/{p}")
 
     def record_entry(self, ctx, res) -> dict:
+        if "written_fingerprints" in res.meta:
+            return self._entry(res, res.meta.get("written_version"), res.meta["written_fingerprints"])
+        observed = ctx.record.observed.get(res.address)
+        if observed is not None:
+            return observed  # adopted unchanged: what Vault holds is what the spec says
+        # Neither written nor read this run: keep what the record knew.
+        return ctx.record.objects.get(res.address) or self._entry(res, None, None)
+
+    def _entry(self, res, kv_version_applied: Optional[int], fingerprints: Optional[Dict[str, str]]) -> dict:
         meta = {"mount": res.meta["mount"], "path": res.meta["path"], "version": res.meta["version"]}
-        if res.meta.get("written_version") or res.meta.get("live_version"):
-            meta["kv_version_applied"] = res.meta.get("written_version") or res.meta.get("live_version")
-        return {"kind": self.name, "id": res.id, "meta": meta}
+        if kv_version_applied:
+            meta["kv_version_applied"] = kv_version_applied
+        entry = {"kind": self.name, "id": res.id, "meta": meta}
+        if fingerprints is not None:
+            entry["fingerprints"] = fingerprints  # HMACs only: never a value
+        return entry
 
 
 KINDS = [KVSecret()]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
-from vaultform.kinds.base import Kind
+from vaultform.kinds.base import Kind, prevent_destroy_change, record_only
 from vaultform.model import ABSENT, FieldChange, Resource
 from vaultform.normalize import duration_seconds, option_strings
 
@@ -39,6 +39,7 @@ class MountKind(Kind):
     builtins: frozenset = frozenset()
     tuning_defaults: Dict[str, Any] = {}
     replace_fields = frozenset({"type", "local", "seal_wrap", "external_entropy_access"})
+    destroys_contents = True
     defaults = {"description": "", "options": {}, "local": False, "seal_wrap": False,
                 "external_entropy_access": False}
 
@@ -72,7 +73,8 @@ class MountKind(Kind):
             out.append(Resource(kind=self, address=f"{self.name}.{path}", id=path, desired=desired,
                                 location=spec.key_loc(self.section, path),
                                 prevent_destroy=bool(body.get("prevent_destroy")),
-                                meta={"record": {"type": desired["type"]}}))
+                                meta={"record": {"type": desired["type"]},
+                                      "deletable": bool(body.get("deletable"))}))
         return out
 
     def table_entries(self, ctx) -> Dict[str, dict]:
@@ -96,7 +98,12 @@ class MountKind(Kind):
             if change.name == "options" and res.desired.get("type") == "kv":
                 before = (change.before or {}).get("version", "1") if change.before is not ABSENT else "1"
                 change.forces_replace = not (before == "1" and change.after.get("version") == "2")
-        return changes
+        return changes + prevent_destroy_change(ctx, res)
+
+    def change_reason(self, change) -> str:
+        if record_only(change.fields):
+            return "prevent_destroy changed in the spec; only the ownership record is written"
+        return change.reason
 
     def _payload(self, res: Resource) -> dict:
         desired = res.desired
@@ -121,6 +128,8 @@ class MountKind(Kind):
                 tune[change.name.split(".", 1)[1]] = change.after
             elif change.name in ("description", "options", "plugin_version"):
                 tune[change.name] = change.after
+        # A prevent_destroy change lives in the ownership record only: the
+        # executor rewrites the record entry after this, which is all it takes.
         if tune:
             ctx.api.write(f"sys/{self.table}/{res.id}/tune", tune)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import List
 
+from vaultform.errors import PermissionDenied
 from vaultform.kinds.mounts import COMMON_TUNING_DEFAULTS, MountKind, kv_version
 
 
@@ -25,7 +26,10 @@ class SecretsEngine(MountKind):
         version = kv_version(entry.get("type", ""), entry.get("options"))
         if version is None:
             return [f"disabling {res.id}/ destroys everything stored under it"]
-        count = count_kv_secrets(ctx.api, res.id, version)
+        try:
+            count = count_kv_secrets(ctx.api, res.id, version)
+        except PermissionDenied:  # a least-privilege planner token may not list keys: still plan
+            return [f"disabling {res.id}/ destroys every secret stored under it (this token cannot list them)"]
         return [f"disabling {res.id}/ destroys {count} secret(s) stored under it"]
 
 

@@ -3,12 +3,15 @@
 Display only, like render/text.py: the Plan is already diffed, this module
 just lays it out. The shape is a public contract (schemas/plan-output.schema.json):
 
-    {"format_version": "1.0",
+    {"format_version": "1.1",
      "vault_address": str | null,
      "changes": [{"address", "action", "kind", "reason", "notes",
                   "before", "after", "changed_fields", "forces_replacement"}],
      "deferred": str | null,
-     "summary": {"add", "change", "destroy"}}
+     "warnings": [str],                                   (1.1)
+     "summary": {"add", "change", "destroy"},
+     "apply": {"status", "done", "failed", "not_done",    (1.1; apply only)
+               "error", "summary": {"added", "changed", "destroyed"}}}
 
 - create:          before null, after = every desired field
 - delete:          after null,  before = the live fields (or {} when unknown)
@@ -29,7 +32,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from vaultform.model import ABSENT, CREATE, DELETE, Change, FieldChange, Plan
 
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "1.1"  # 1.1 added the optional "warnings" and "apply" keys
 MASK = "(sensitive)"
 
 
@@ -125,12 +128,33 @@ def plan_to_json(plan: Plan, address: str = "") -> Dict[str, Any]:
         # Plan order is the planner's (apply) order, already deterministic.
         "changes": [change_to_json(c) for c in plan.changes],
         "deferred": plan.deferred or None,
+        "warnings": [str(w) for w in plan.warnings],
         "summary": dict(plan.summary),
     }
 
 
-def render_json(plan: Plan, address: str = "") -> str:
+def apply_result_to_json(result) -> Dict[str, Any]:
+    """What `apply --format json` adds under "apply": an executor ApplyResult, by address."""
+    return {
+        "status": "failed" if result.error is not None else "complete",
+        "done": [c.address for c in result.done],
+        "failed": result.failed.address if result.failed is not None else None,
+        "not_done": [c.address for c in result.not_done],
+        "error": result.error,
+        "summary": dict(result.summary),
+    }
+
+
+def dump(document: Dict[str, Any]) -> str:
     # sort_keys + fixed indent: byte-identical output for the same plan, so it
     # can be diffed, checksummed or stored as a CI artefact.
-    return json.dumps(plan_to_json(plan, address), sort_keys=True, indent=2, ensure_ascii=False,
-                      allow_nan=False) + "\n"
+    return json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def render_json(plan: Plan, address: str = "") -> str:
+    return dump(plan_to_json(plan, address))
+
+
+def render_apply_json(plan: Plan, address: str, result) -> str:
+    """The applied plan and, under "apply", what happened to each change."""
+    return dump({**plan_to_json(plan, address), "apply": apply_result_to_json(result)})

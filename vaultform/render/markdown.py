@@ -182,3 +182,22 @@ def render_markdown(plan: Plan, address: str = "") -> str:
         out += section
         size += cost
     return "\n".join(out).rstrip("\n") + "\n"
+
+
+def apply_result_markdown(result) -> str:
+    """What `apply --format markdown` appends to the plan: the outcome, by address."""
+    s = result.summary
+    counts = f"Resources: {s['added']} added, {s['changed']} changed, {s['destroyed']} destroyed."
+    if result.error is None:
+        return f"**Apply complete!** {counts}\n"
+    done = ", ".join(_code(c.address) for c in result.done) or "nothing"
+    not_done = ", ".join(_code(c.address) for c in result.not_done) or "nothing"
+    where = f" at {_code(result.failed.address)}" if result.failed is not None else ""
+    body = [f"**Apply failed**{where}: {_inline(result.error)}", "",
+            f"Done before the failure: {done}.", f"Not done: {not_done}.",
+            "Fix the cause and run apply again; it converges."]
+    return "\n".join(_callout("CAUTION", body)).rstrip("\n") + "\n"
+
+
+def render_apply_markdown(plan: Plan, address: str, result) -> str:
+    return render_markdown(plan, address) + "\n---\n\n" + apply_result_markdown(result)

@@ -1,0 +1,393 @@
+"""Saved plans against a real OpenBao: `plan --out PLANFILE`, then `apply PLANFILE`.
+
+What was reviewed is what gets applied: apply re-plans with the saved
+options and refuses ("stale plan", exit 1, nothing written) when the spec, a
+resolved value or the live state moved. The plan file holds no secret value
+and no token, and its fingerprints are keyed HMACs, not plain hashes.
+
+Every test keeps its own mounts, policies and ownership record on the shared
+session dev server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+from pathlib import Path
+from typing import List, Optional
+
+import hvac
+import pytest
+import yaml
+
+from tests.support.cli import assert_no_secrets, bao_pids_under, free_port_run
+
+# Long and distinctive: a hit in a scan is a leak, not a coincidence (and no
+# common word, which the redactor would mask in ordinary messages).
+PASSWORD_A = "pw-A-5d1c9e2f7a-never-print"
+PASSWORD_B = "pw-B-8e3f0a6b4c-never-print"
+FILE_VALUE = "fv-3a7b9c1d5e-never-print"
+LITERAL = "lit-6f2e8d4c0b-never-print"
+
+
+class Project:
+    """A spec in tmp_path with its own mount, policy and record; every run's output kept."""
+
+    def __init__(self, run_cli, tmp_path: Path, env: dict, unique, root):
+        self.run_cli, self.dir, self.env, self.root = run_cli, tmp_path, env, root
+        self.record = unique("rec")
+        self.mount = unique("kv")
+        self.policy = unique("pol")
+        self.spec = tmp_path / "vault.yaml"
+        self.plan_file = tmp_path / "reviewed.yaml"  # a plan is recognised by content, not by name
+        self.outputs: List[str] = []
+        (tmp_path / "api-key.txt").write_text(FILE_VALUE, encoding="utf-8")
+
+    def write(self, sections: dict, header: str = "") -> None:
+        doc = {"version": 1, "vault": {"record": {"path": self.record}}, **sections}
+        self.spec.write_text(header + yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+
+    def base(self, policy_text: str = 'path "a/*" {\n  capabilities = ["read"]\n}\n',
+             secret: Optional[dict] = None) -> dict:
+        return {"secrets_engines": {self.mount: {"type": "kv", "options": {"version": "2"}}},
+                "policies": {self.policy: policy_text},
+                "secrets": {f"{self.mount}/app": secret or {"password": {"env": "APP_PASSWORD"}}}}
+
+    def run(self, *args: str, **extra_env: Optional[str]):
+        result = self.run_cli(list(args), env={"APP_PASSWORD": PASSWORD_A, **self.env, **extra_env})
+        self.outputs.append(result.output)
+        assert result.exception is None, f"main() let an exception escape: {result.exception!r}\n{result}"
+        return result
+
+    def save_plan(self, *extra: str, **extra_env: Optional[str]):
+        result = self.run("plan", str(self.spec), "--out", str(self.plan_file), *extra, **extra_env)
+        assert result.exit_code == 0, str(result)
+        return result
+
+    def apply_plan(self, **extra_env: Optional[str]):
+        return self.run("apply", str(self.plan_file), **extra_env)
+
+    def apply_spec(self, **extra_env: Optional[str]):
+        result = self.run("apply", str(self.spec), "--auto-approve", **extra_env)
+        assert result.exit_code == 0, str(result)
+
+    # -- Vault, read behind vaultform's back ----------------------------------
+    def policy_text(self) -> Optional[str]:
+        response = self.root.read(f"sys/policies/acl/{self.policy}")
+        return response["data"]["policy"] if response else None
+
+    def secret(self, path: str = "app") -> Optional[dict]:
+        response = self.root.read(f"{self.mount}/data/{path}")
+        return response["data"]["data"] if response and response.get("data") else None
+
+    def state(self) -> dict:
+        """What a refused apply must leave exactly as it was."""
+        mounts = self.root.read("sys/mounts")["data"]
+        metadata = self.root.read(f"{self.mount}/metadata/app") if f"{self.mount}/" in mounts else None
+        return {"mounted": f"{self.mount}/" in mounts, "policy": self.policy_text(),
+                "secret_version": (metadata or {}).get("data", {}).get("current_version")}
+
+
+@pytest.fixture
+def project(run_cli, tmp_path, vault_env, unique, root):
+    return Project(run_cli, tmp_path, vault_env, unique, root)
+
+
+def assert_stale(result, *phrases: str) -> str:
+    assert result.exit_code == 1, str(result)
+    assert result.stdout == "", str(result)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: stale plan: "), str(result)
+    for phrase in phrases:
+        assert phrase in lines[0], f"{phrase!r} not in {lines[0]!r}"
+    assert "nothing was applied" in lines[0]
+    return lines[0]
+
+
+# -- the happy path -------------------------------------------------------------------
+
+def test_saved_plan_is_applied_exactly_without_a_prompt_and_then_nothing_is_left(project):
+    project.write(project.base(secret={"password": {"env": "APP_PASSWORD"}, "api_key": {"file": "api-key.txt"},
+                                       "user": LITERAL, "session": {"generate": {"length": 24}}}))
+    before = project.state()
+    saved = project.save_plan()
+    assert f"Saved the plan to {project.plan_file}" in saved.stdout
+    assert project.state() == before, "plan --out changed a configuration object"
+
+    mode = stat.S_IMODE(os.stat(project.plan_file).st_mode)
+    assert mode == 0o600, oct(mode)
+    document = json.loads(project.plan_file.read_text(encoding="utf-8"))
+    assert document["kind"] == "vaultform-plan" and document["format_version"] == 1
+    assert {c["address"]: c["action"] for c in document["plan"]["changes"]} == {
+        f"secrets_engine.{project.mount}": "create", f"policy.{project.policy}": "create",
+        f"secret.{project.mount}/app": "create"}
+
+    # No --auto-approve and no terminal: a spec would be refused, a saved plan is not.
+    applied = project.apply_plan()
+    assert applied.exit_code == 0, str(applied)
+    assert applied.stdout.startswith(f"Applying the saved plan {project.plan_file}"), str(applied)
+    assert "Apply complete! Resources: 3 added, 0 changed, 0 destroyed." in applied.stdout
+    assert project.policy_text() == 'path "a/*" {\n  capabilities = ["read"]\n}\n'
+    values = project.secret()
+    assert {k: values[k] for k in ("password", "api_key", "user")} == {
+        "password": PASSWORD_A, "api_key": FILE_VALUE, "user": LITERAL}
+    assert len(values["session"]) == 24
+
+    again = project.run("plan", str(project.spec), "--detailed-exitcode")
+    assert again.exit_code == 0 and "No changes" in again.stdout, str(again)
+    # A plan is applied once: afterwards its changes are no longer needed.
+    assert_stale(project.apply_plan(), f"policy.{project.policy}: planned create, now nothing to do")
+
+
+def test_generated_values_do_not_make_a_saved_plan_stale(project):
+    """Every plan draws new random values for generated keys Vault lacks; that
+    is not a change in what was reviewed."""
+    project.write(project.base())
+    project.apply_spec()
+    sections = project.base(secret={"password": {"env": "APP_PASSWORD"}, "token": {"generate": {"length": 16}}})
+    sections["secrets"][f"{project.mount}/fresh"] = {"seed": {"generate": {"length": 20, "charset": "hex"}}}
+    project.write(sections)
+    project.save_plan()
+    applied = project.apply_plan()
+    assert applied.exit_code == 0, str(applied)
+    assert "0 added" not in applied.stdout and "1 added, 1 changed" in applied.stdout, str(applied)
+    assert len(project.secret()["token"]) == 16 and project.secret()["password"] == PASSWORD_A
+    assert len(project.secret("fresh")["seed"]) == 20
+    assert project.run("plan", str(project.spec), "--detailed-exitcode").exit_code == 0
+
+
+def test_a_saved_plan_keeps_its_options(project, unique):
+    other = unique("pol")
+    sections = project.base()
+    sections["policies"][other] = 'path "b/*" {\n  capabilities = ["list"]\n}\n'
+    project.write(sections)
+    project.save_plan("--target", f"policy.{project.policy}")
+    refused = project.run("apply", str(project.plan_file), "--target", f"policy.{other}")
+    assert refused.exit_code == 1 and "--target cannot be used with the saved plan" in refused.stderr, str(refused)
+
+    applied = project.apply_plan()
+    assert applied.exit_code == 0, str(applied)
+    assert project.policy_text() is not None
+    assert project.root.read(f"sys/policies/acl/{other}") is None, "the saved --target was not kept"
+    assert project.state()["mounted"] is False
+
+
+def test_an_empty_saved_plan_applies_as_no_changes(project):
+    project.write(project.base())
+    project.apply_spec()
+    project.save_plan()
+    applied = project.apply_plan()
+    assert applied.exit_code == 0, str(applied)
+    assert "No changes. Vault matches the spec." in applied.stdout
+    assert "Apply complete" not in applied.stdout
+
+
+def test_the_spec_is_found_from_another_working_directory(project, monkeypatch, tmp_path):
+    """The spec path is kept as given (CI checks out the same tree elsewhere)
+    and absolute; apply uses the first that exists."""
+    project.write(project.base())
+    monkeypatch.chdir(project.dir)
+    result = project.run("plan", "vault.yaml", "--out", "plan.json")
+    assert result.exit_code == 0, str(result)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    applied = project.run("apply", str(project.dir / "plan.json"))
+    assert applied.exit_code == 0, str(applied)
+    assert project.policy_text() is not None
+
+    project.spec.rename(project.dir / "moved.yaml")
+    missing = project.run("apply", str(project.dir / "plan.json"))
+    assert missing.exit_code == 1 and "the spec it was made from is not here" in missing.stderr, str(missing)
+
+
+# -- stale plans ------------------------------------------------------------------------
+
+def test_stale_after_an_out_of_band_change_in_vault(project):
+    project.write(project.base())
+    project.apply_spec()
+    project.write(project.base(policy_text='path "a/*" {\n  capabilities = ["read", "list"]\n}\n'))
+    project.save_plan()
+
+    # Someone edits the planned policy by hand: apply would silently overwrite it.
+    project.root.sys.create_or_update_policy(project.policy, 'path "c/*" { capabilities = ["deny"] }')
+    before = project.state()
+    line = assert_stale(project.apply_plan(), f"policy.{project.policy}: its live state in Vault changed")
+    assert "the spec" not in line
+    assert project.state() == before
+
+    # An object the plan left alone moves: the reviewed plan no longer covers what apply would do.
+    project.root.sys.create_or_update_policy(project.policy, 'path "a/*" {\n  capabilities = ["read"]\n}\n')
+    project.root.secrets.kv.v2.create_or_update_secret(path="app", mount_point=project.mount,
+                                                         secret={"password": "typed-by-hand-0451"})
+    before = project.state()
+    assert_stale(project.apply_plan(), f"secret.{project.mount}/app: not in the saved plan, now update "
+                                       "(its live state in Vault changed)")
+    assert project.state() == before
+
+
+def test_stale_after_a_spec_edit(project):
+    project.write(project.base())
+    project.save_plan()
+    project.write(project.base(policy_text='path "z/*" {\n  capabilities = ["read"]\n}\n'))
+    line = assert_stale(project.apply_plan(), f"the spec {project.spec} changed",
+                        f"policy.{project.policy}: its desired fields changed")
+    assert "live state" not in line
+    assert project.state() == {"mounted": False, "policy": None, "secret_version": None}
+
+    # Even an edit that changes no object: what was reviewed is not what is there.
+    project.write(project.base())
+    project.save_plan()
+    project.write(project.base(), header="# a comment added after the review\n")
+    line = assert_stale(project.apply_plan(), f"the spec {project.spec} changed")
+    assert "policy." not in line
+    assert project.state()["policy"] is None
+
+
+def test_stale_after_an_env_value_change(project):
+    project.write(project.base())
+    project.save_plan(APP_PASSWORD=PASSWORD_A)
+    line = assert_stale(project.apply_plan(APP_PASSWORD=PASSWORD_B),
+                        f"secret.{project.mount}/app: a resolved value changed")
+    assert "the spec" not in line and "live state" not in line
+    assert project.state() == {"mounted": False, "policy": None, "secret_version": None}
+
+    # The same for a secret the plan left alone: it would now be rewritten.
+    project.apply_spec(APP_PASSWORD=PASSWORD_A)
+    project.save_plan(APP_PASSWORD=PASSWORD_A)
+    before = project.state()
+    assert_stale(project.apply_plan(APP_PASSWORD=PASSWORD_B),
+                 f"secret.{project.mount}/app: not in the saved plan, now update (a resolved value changed")
+    assert project.state() == before and project.secret()["password"] == PASSWORD_A
+    for output in project.outputs:
+        assert_no_secrets(output, [PASSWORD_A, PASSWORD_B], "CLI output")
+
+
+def test_stale_when_the_fingerprint_key_was_replaced(project):
+    project.write(project.base())
+    project.save_plan()
+    project.root.secrets.kv.v2.delete_metadata_and_all_versions(
+        path=f"{project.record}-fingerprint-key", mount_point="vaultform")
+    assert_stale(project.apply_plan(), "the fingerprint key in Vault")
+    assert project.state()["policy"] is None
+
+
+# -- what a plan file holds -----------------------------------------------------------
+
+def test_the_plan_file_holds_no_secret_value_token_or_offline_guessable_hash(project, bao):
+    project.write(project.base(secret={"password": {"env": "APP_PASSWORD"}, "api_key": {"file": "api-key.txt"},
+                                       "user": LITERAL, "session": {"generate": {"length": 32}}}))
+    project.apply_spec(APP_PASSWORD=PASSWORD_A)
+    generated = project.secret()["session"]
+    # Now the plan has the secret on both sides: the old value live, the new one desired.
+    project.save_plan(APP_PASSWORD=PASSWORD_B)
+    data = project.plan_file.read_bytes()
+    document = json.loads(data)
+    assert [c["address"] for c in document["plan"]["changes"]] == [f"secret.{project.mount}/app"]
+    assert document["plan"]["changes"][0]["after"] == {"password": "(sensitive)"}
+
+    key = project.root.secrets.kv.v2.read_secret_version(
+        path=f"{project.record}-fingerprint-key", mount_point="vaultform", raise_on_deleted_version=True)
+    key_hex = key["data"]["data"]["key"]
+    values = [PASSWORD_A, PASSWORD_B, FILE_VALUE, LITERAL, generated]
+    # Plain (unkeyed) hashes could be checked against guesses offline: none may appear.
+    desired_now = {"password": PASSWORD_B, "api_key": FILE_VALUE, "user": LITERAL, "session": "(generated)"}
+    plain_hashes = [hashlib.sha256(v.encode()).hexdigest() for v in values]
+    plain_hashes.append(hashlib.sha256(json.dumps(desired_now, sort_keys=True, separators=(",", ":"))
+                                       .encode()).hexdigest())
+    assert_no_secrets(data, values + [bao.root_token, key_hex] + plain_hashes, "the plan file")
+    for output in project.outputs:
+        assert_no_secrets(output, values + [bao.root_token, key_hex], "CLI output")
+    for entry in document["objects"]:
+        assert entry["desired"].startswith("hmac-sha256:") and entry["live"].startswith("hmac-sha256:")
+
+
+def test_out_is_refused_for_a_local_cluster_that_is_not_initialised(project, vault_env, tmp_path):
+    data_dir = tmp_path / "cluster"
+    project.write({"cluster": {"provider": "local", "nodes": 1, "listen": f"127.0.0.1:{free_port_run(2)}",
+                               "data_dir": str(data_dir)},
+                   "policies": {project.policy: 'path "a/*" {\n  capabilities = ["read"]\n}\n'}})
+    result = project.run("plan", str(project.spec), "--out", str(project.plan_file),
+                         VAULT_ADDR=None, VAULT_TOKEN=None)
+    assert result.exit_code == 1, str(result)
+    assert result.stderr.startswith("Error: cannot save a plan for a local cluster that is not initialised"), str(result)
+    assert len(result.stderr.splitlines()) == 1
+    assert not project.plan_file.exists()
+    assert bao_pids_under(data_dir) == [], "planning started a node"
+
+
+def test_a_plan_for_another_vault_is_refused(project):
+    project.write(project.base())
+    project.save_plan()
+    result = project.apply_plan(VAULT_ADDR="http://127.0.0.1:9")
+    assert result.exit_code == 1, str(result)
+    assert "was planned against Vault at " in result.stderr and "http://127.0.0.1:9" in result.stderr
+    assert project.state()["policy"] is None
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda text: text[: len(text) // 2], "the plan file is damaged"),
+    (lambda text: text.replace('"format_version": 1', '"format_version": 99'), "plan file format 99 is not supported"),
+])
+def test_a_damaged_plan_file_is_an_error(project, damage, message):
+    project.write(project.base())
+    project.save_plan()
+    project.plan_file.write_text(damage(project.plan_file.read_text(encoding="utf-8")), encoding="utf-8")
+    result = project.apply_plan()
+    assert result.exit_code == 1 and message in result.stderr, str(result)
+    assert "Traceback" not in result.output
+    assert project.state()["policy"] is None
+
+
+def test_out_cannot_overwrite_the_spec(project):
+    project.write(project.base())
+    result = project.run("plan", str(project.spec), "--out", str(project.spec))
+    assert result.exit_code == 1 and "is the spec file itself" in result.stderr, str(result)
+    assert yaml.safe_load(project.spec.read_text(encoding="utf-8"))["version"] == 1
+
+
+def test_a_plan_saved_with_the_planner_token_is_applied_with_a_full_token(project):
+    """The CI flow: the pull request is planned with a token holding only the
+    `planner-policy` (no secret data), and the reviewed plan is applied on
+    merge with a full token. Both see a KV v2 secret's version, so the plan
+    checks out; a hand edit in between still makes it stale."""
+    project.write(project.base())
+    policy = project.run("planner-policy", str(project.spec))
+    assert policy.exit_code == 0, str(policy)
+    planner_policy = f"planner-{project.record}"
+    project.root.sys.create_or_update_policy(planner_policy, policy.stdout)
+    planner = project.root.auth.token.create(policies=[planner_policy], no_default_policy=True, ttl="10m")
+    planner_token = planner["auth"]["client_token"]
+    # Before any apply there is no fingerprint key, and the planner may not write one.
+    first = project.run("plan", str(project.spec), "--out", str(project.plan_file), VAULT_TOKEN=planner_token)
+    assert first.exit_code == 1 and "run `vaultform apply` once with a full token first" in first.stderr, str(first)
+    assert not project.plan_file.exists()
+
+    project.apply_spec(APP_PASSWORD=PASSWORD_A)
+    with pytest.raises(hvac.exceptions.Forbidden):
+        hvac.Client(url=project.env["VAULT_ADDR"], token=planner_token).read(f"{project.mount}/data/app")
+    unchanged = project.run("plan", str(project.spec), VAULT_TOKEN=planner_token)
+    assert unchanged.exit_code == 0 and "No changes" in unchanged.stdout, str(unchanged)
+
+    project.write(project.base(policy_text='path "a/*" {\n  capabilities = ["read", "list"]\n}\n'))
+    project.save_plan(VAULT_TOKEN=planner_token, APP_PASSWORD=PASSWORD_B)
+    planned = json.loads(project.plan_file.read_text(encoding="utf-8"))["plan"]["changes"]
+    assert {c["address"]: c["action"] for c in planned} == {
+        f"policy.{project.policy}": "update", f"secret.{project.mount}/app": "update"}
+
+    applied = project.apply_plan(APP_PASSWORD=PASSWORD_B)  # the root token of vault_env
+    assert applied.exit_code == 0, str(applied)
+    assert project.secret()["password"] == PASSWORD_B
+    assert project.run("plan", str(project.spec), "--detailed-exitcode",
+                       APP_PASSWORD=PASSWORD_B).exit_code == 0
+
+    # Saved by the planner, then the secret is edited by hand: the version moved.
+    project.write(project.base(policy_text='path "a/*" {\n  capabilities = ["list"]\n}\n'))
+    project.save_plan(VAULT_TOKEN=planner_token, APP_PASSWORD=PASSWORD_B)
+    project.root.secrets.kv.v2.create_or_update_secret(path="app", mount_point=project.mount,
+                                                         secret={"password": "typed-by-hand-7781"})
+    assert_stale(project.apply_plan(APP_PASSWORD=PASSWORD_B), f"secret.{project.mount}/app: ")
+    for output in project.outputs:
+        assert_no_secrets(output, [PASSWORD_A, PASSWORD_B, planner_token], "CLI output")

@@ -1,0 +1,312 @@
+"""What every cluster provider does through Vault's own API: init, unseal,
+raft join, finding the active node, raft membership.
+
+A provider (local processes, helm-installed pods) only decides how its nodes
+are started and reached; a node only needs `index`, `name`, `address` (where
+vaultform reaches it), `peer_address` (where the other nodes reach it, for a
+raft join), `log_hint` (where to look when it misbehaves) and `status()`.
+Readiness is polled, never slept for, and every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable, List, Optional
+
+import requests
+
+from vaultform import redact
+from vaultform.errors import ClusterError
+
+START_TIMEOUT = 30.0
+POLL_INTERVAL = 0.05
+
+
+@dataclass
+class NodeStatus:
+    name: str
+    address: str
+    running: bool = False        # the process (or pod) is there
+    reachable: bool = False      # answers the API
+    initialized: Optional[bool] = None
+    sealed: Optional[bool] = None
+    active: Optional[bool] = None
+    progress: int = 0
+
+
+class VaultNode:
+    """The Vault-API half of a node: asked about its seal state over HTTP."""
+
+    index: int
+    name: str
+
+    @property
+    def address(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def peer_address(self) -> str:
+        return self.address
+
+    @property
+    def log_hint(self) -> str:
+        return "see its log"
+
+    @property
+    def running(self) -> bool:
+        raise NotImplementedError
+
+    def seal_status(self) -> Optional[dict]:
+        try:
+            response = requests.get(f"{self.address}/v1/sys/seal-status", timeout=2)
+        except (requests.exceptions.RequestException, ClusterError):
+            return None
+        if response.status_code != 200:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            return None
+
+    def status(self) -> NodeStatus:
+        st = NodeStatus(name=self.name, address=self.shown_address, running=self.running)
+        seal = self.seal_status() if st.running else None
+        if seal is not None:
+            st.reachable = True
+            st.initialized = bool(seal.get("initialized"))
+            st.sealed = bool(seal.get("sealed"))
+            st.progress = int(seal.get("progress") or 0)
+            if st.initialized and not st.sealed:
+                try:
+                    health = requests.get(f"{self.address}/v1/sys/health", timeout=2)
+                    st.active = health.status_code == 200
+                except (requests.exceptions.RequestException, ClusterError):
+                    st.active = None
+        return st
+
+    @property
+    def shown_address(self) -> str:
+        """The address `status` shows (stable from run to run)."""
+        return self.address
+
+    @property
+    def identity(self) -> dict:
+        """What the plan shows to say which node cluster.node[i] is."""
+        return {"address": self.address}
+
+
+def submit_share(node, key: str) -> dict:
+    """PUT one unseal share; the answer says whether the node is unsealed."""
+    try:
+        response = requests.put(f"{node.address}/v1/sys/unseal", json={"key": key}, timeout=30)
+    except (requests.exceptions.RequestException, ClusterError):
+        raise ClusterError(f"cannot reach {node.name} at {node.address} to unseal it") from None
+    if response.status_code != 200:
+        try:
+            reason = "; ".join(response.json().get("errors", []))
+        except ValueError:
+            reason = f"HTTP {response.status_code}"
+        raise ClusterError(redact.redact(f"unseal of {node.name} was refused: {reason}"))
+    return response.json()
+
+
+class VaultCluster:
+    """Init, unseal and raft membership, the same for every provider.
+
+    Subclasses set `nodes`, `keys` (a key store, see keys.py), `key_shares`,
+    `key_threshold`, `pgp_keys`, `root_token_pgp_key`.
+    """
+
+    provider = ""
+    # Wait for joined nodes to become raft voters, not just members: autopilot
+    # promotes them after its stabilisation time, which only the local
+    # provider shortens (on loopback there is no flapping to wait out).
+    WAIT_FOR_VOTERS = True
+
+    nodes: list
+    key_shares: int
+    key_threshold: int
+    pgp_keys: List[str]
+    root_token_pgp_key: Optional[str]
+
+    @property
+    def custody(self) -> bool:
+        """Shares encrypted to custodians: vaultform never holds a usable one."""
+        return bool(self.pgp_keys)
+
+    def statuses(self) -> List[NodeStatus]:
+        return [node.status() for node in self.nodes]
+
+    # -- keys ------------------------------------------------------------
+    def read_keys(self) -> Optional[dict]:
+        keys = self.keys.read()
+        if keys is None:
+            return None
+        for name in ("unseal_keys_b64", "unseal_keys_hex", "root_token",
+                     "encrypted_unseal_keys_b64", "encrypted_root_token"):
+            redact.register(keys.get(name))
+        return keys
+
+    def root_token(self) -> Optional[str]:
+        keys = self.read_keys()
+        return keys.get("root_token") if keys else None
+
+    def _keys_from_init(self, response: dict) -> dict:
+        if self.custody:
+            # What Vault returned is encrypted to each custodian's key; only
+            # they can read a share. Kept for them to collect, never used here.
+            keys = {"pgp": True, "encrypted_unseal_keys_b64": response.get("keys_base64", []),
+                    "unseal_shares": self.key_shares, "unseal_threshold": self.key_threshold}
+            if self.root_token_pgp_key:
+                keys["encrypted_root_token"] = response.get("root_token")
+            else:
+                keys["root_token"] = response.get("root_token")
+        else:
+            keys = {"unseal_keys_b64": response.get("keys_base64", []), "unseal_keys_hex": response.get("keys", []),
+                    "unseal_shares": self.key_shares, "unseal_threshold": self.key_threshold,
+                    "root_token": response.get("root_token")}
+        for value in keys.values():
+            if isinstance(value, (str, list)):
+                redact.register(value)
+        return keys
+
+    # -- operations --------------------------------------------------------
+    def initialize(self) -> None:
+        node = self.nodes[0]
+        # A key store that cannot be written would lose the keys Vault hands
+        # out exactly once: find out before asking for them.
+        self.keys.prepare()
+        try:
+            body = {"secret_shares": self.key_shares, "secret_threshold": self.key_threshold}
+            if self.pgp_keys:
+                body["pgp_keys"] = self.pgp_keys
+            if self.root_token_pgp_key:
+                body["root_token_pgp_key"] = self.root_token_pgp_key
+            response = requests.put(f"{node.address}/v1/sys/init", timeout=60, json=body)
+        except (requests.exceptions.RequestException, ClusterError):
+            raise ClusterError(f"cannot reach {node.name} at {node.address} to initialise it") from None
+        if response.status_code != 200:
+            errors = "; ".join(response.json().get("errors", [])) if response.content else response.reason
+            raise ClusterError(f"init of {node.name} failed: {errors}")
+        self.keys.write(self._keys_from_init(response.json()))
+
+    def unseal(self, index: int, timeout: float = START_TIMEOUT) -> None:
+        node = self.nodes[index]
+        keys = self.read_keys()
+        if self.custody or (keys or {}).get("pgp"):
+            progress = (node.seal_status() or {}).get("progress", 0)
+            raise ClusterError(f"{node.name} is sealed and its shares are held by custodians "
+                               f"({progress}/{self.key_threshold} entered): each runs `vaultform unseal SPEC` "
+                               f"with their decrypted share, then run apply again")
+        if not keys or not keys.get("unseal_keys_b64"):
+            raise ClusterError(f"{node.name} is sealed and there is {self.keys.missing}")
+        # A node that has not joined raft yet reports initialized=false until
+        # an unsealed peer answers its join challenge; keys sent before that
+        # are refused, so wait for it first.
+        status = self.join(index, timeout)
+        if status.get("sealed", True):
+            for key in keys["unseal_keys_b64"][: self.key_threshold]:
+                answer = submit_share(node, key)
+                if not answer.get("sealed", True):
+                    break
+        if self.active_node() is None:
+            # The first node to unseal becomes active; a joining node
+            # finishes unsealing by itself once in raft, which is waited
+            # for later (wait_voter) so that several nodes join at once.
+            self._wait(node, lambda st: st.get("sealed") is False, timeout, f"{node.name} did not become unsealed")
+
+    def join(self, index: int, timeout: float = START_TIMEOUT) -> dict:
+        """Wait until the node knows it is initialised; for a node not yet in
+        raft that needs an unsealed peer, asked directly rather than waiting
+        for retry_join's next round (or for ever, where there is none)."""
+        node = self.nodes[index]
+        status = node.seal_status() or {}
+        active = self.active_node()
+        if not status.get("initialized") and active is not None and active is not node:
+            try:
+                requests.post(f"{node.address}/v1/sys/storage/raft/join", timeout=10,
+                              json={"leader_api_addr": active.peer_address})
+            except (requests.exceptions.RequestException, ClusterError):
+                pass  # retry_join, where configured, still works on its own
+        return self._wait(node, lambda st: st.get("initialized"), timeout, f"{node.name} did not join the cluster")
+
+    def _wait(self, node, done: Callable[[dict], bool], timeout: float, what: str) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = node.seal_status()
+            if status is not None and done(status):
+                return status
+            time.sleep(POLL_INTERVAL)
+        raise ClusterError(f"{what} within {timeout:.0f} s; {node.log_hint}")
+
+    def wait_unsealed(self, index: int, timeout: float = START_TIMEOUT) -> dict:
+        node = self.nodes[index]
+        return self._wait(node, lambda st: st.get("sealed") is False, timeout, f"{node.name} did not become unsealed")
+
+    def wait_active(self, timeout: float = START_TIMEOUT):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            node = self.active_node()
+            if node is not None:
+                return node
+            time.sleep(POLL_INTERVAL)
+        raise ClusterError(f"no active node within {timeout:.0f} s; {self.logs_hint}")
+
+    @property
+    def logs_hint(self) -> str:
+        return "see the nodes' logs"
+
+    def active_node(self):
+        for node in self.nodes:
+            if node.status().active:
+                return node
+        return None
+
+    # -- raft membership (needs a token) -------------------------------------
+    def raft_configuration(self, token: str) -> Optional[List[dict]]:
+        """The raft servers as the active node lists them; None when there is
+        no active node, no token, or no raft (another storage backend)."""
+        active = self.active_node()
+        if active is None or not token:
+            return None
+        try:
+            response = requests.get(f"{active.address}/v1/sys/storage/raft/configuration",
+                                    headers={"X-Vault-Token": token}, timeout=5)
+        except (requests.exceptions.RequestException, ClusterError):
+            return None
+        if response.status_code != 200:
+            return None
+        return ((response.json().get("data") or {}).get("config") or {}).get("servers") or []
+
+    def member_name(self, server: dict) -> str:
+        """Which of our nodes a raft server is (by default its node_id is the node's name)."""
+        return server.get("node_id", "")
+
+    def raft_servers(self, token: str) -> Optional[dict]:
+        """node name -> {"voter": bool, "leader": bool}, read from the active node."""
+        servers = self.raft_configuration(token)
+        if servers is None:
+            return None
+        return {self.member_name(s): {"voter": bool(s.get("voter")), "leader": bool(s.get("leader"))}
+                for s in servers}
+
+    def tune_autopilot(self, token: str) -> None:
+        """Only the local provider tunes autopilot (see WAIT_FOR_VOTERS)."""
+
+    def wait_voter(self, index: int, token: str, timeout: float = 60.0) -> None:
+        """Unsealed and a raft voter (raft lists a member as voter even while it
+        is down); for providers that leave autopilot alone, a raft member."""
+        node = self.nodes[index]
+        self._wait(node, lambda st: st.get("sealed") is False, timeout, f"{node.name} did not become unsealed")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            servers = self.raft_servers(token)
+            if servers is None:
+                return  # no token to look with, or no raft: membership is not ours to check
+            member = servers.get(node.name)
+            if member is not None and (member.get("voter") or not self.WAIT_FOR_VOTERS):
+                return
+            time.sleep(0.2)
+        what = "a raft voter" if self.WAIT_FOR_VOTERS else "a raft member"
+        raise ClusterError(f"{node.name} did not become {what} within {timeout:.0f} s; {node.log_hint}")
