@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from vaultform.connection import VaultAPI, resolve_token
 from vaultform.errors import VaultConnectionError
@@ -19,9 +19,26 @@ class Context:
         self.record: Record = Record(spec.record_location["mount"], spec.record_location["path"])
         self.vault_empty = False         # a cluster that init is about to create holds nothing yet
         self.initialized_now = False     # this run initialised the local cluster
+        self._ready_hooks: List[Callable[[], None]] = []
         self._cache: Dict[str, Any] = {}
         self._lock = threading.Lock()
         self._locks: Dict[str, threading.Lock] = {}
+
+    def on_vault_ready(self, hook: Callable[[], None]) -> None:
+        """Run `hook` once, just before the first configuration change."""
+        self._ready_hooks.append(hook)
+
+    def cancel_on_vault_ready(self, hook: Callable[[], None]) -> None:
+        if hook in self._ready_hooks:
+            self._ready_hooks.remove(hook)
+
+    def prepare_for_config(self) -> None:
+        """Before a configuration change: the active node (the leader may have
+        changed while the cluster was mended), a token, then pending hooks."""
+        self.follow_active_node()
+        self.ensure_token()
+        while self._ready_hooks:
+            self._ready_hooks.pop(0)()
 
     def ensure_token(self) -> None:
         """Resolve the token once, on first need (a fresh cluster has none before init)."""

@@ -37,8 +37,7 @@ class ApplyResult:
 def _execute(ctx: Context, change: Change) -> None:
     res, kind = change.resource, change.resource.kind
     if kind.rank >= CLUSTER_RANK_LIMIT:
-        ctx.follow_active_node()  # the leader may have changed while the cluster was mended
-        ctx.ensure_token()
+        ctx.prepare_for_config()
     if change.action == CREATE:
         kind.create(ctx, res)
     elif change.action == UPDATE:

@@ -26,7 +26,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable, Iterator, Optional
+from typing import Iterator, Optional
 
 import click
 
@@ -390,24 +390,16 @@ def apply_lock(ctx, plan=None) -> Iterator[None]:
         yield
         return
     lock = _ApplyLock(ctx)
-    ensure_token: Optional[Callable[[], None]] = None
     with _sigterm_as_interrupt():
         try:
             if _local_cluster_down(ctx):
-                ensure_token = ctx.ensure_token
-
-                def ensure_token_then_lock() -> None:
-                    ensure_token()
-                    lock.take()
-
-                # The executor asks for a token before every configuration
-                # change; the first such call is the moment Vault is up.
-                ctx.ensure_token = ensure_token_then_lock
+                # The executor prepares for the first configuration change
+                # once the cluster is up: that is the moment to take it.
+                ctx.on_vault_ready(lock.take)
             else:
                 ctx.ensure_token()
                 lock.take()
             yield
         finally:
-            if ensure_token is not None:
-                ctx.ensure_token = ensure_token
+            ctx.cancel_on_vault_ready(lock.take)
             lock.release()

@@ -198,6 +198,7 @@ class FakeKubeAPI:
         self.lock = threading.RLock()
         self.network = self._pick_network()
         self._next_ip = 2
+        self._ips: Dict[Tuple[str, str], str] = {}
         ca, self._cert, self._key = _make_tls_material()
         self.ca_pem = ca.decode()
         self._server: Optional[http.server.ThreadingHTTPServer] = None
@@ -297,7 +298,11 @@ class FakeKubeAPI:
             pod = FakePod(namespace, pod_name, dict(labels))
             if backed:
                 pod.data_dir = self.workdir / "volumes" / namespace / f"data-{pod_name}"
-                pod.ip = self._allocate_ip()
+                # Real pods get a new IP when re-created, but the charts give
+                # raft stable DNS names (vault-0.vault-internal); a pod keeps
+                # its IP here, which plays that part.
+                pod.ip = self._ips.get((namespace, pod_name)) or self._allocate_ip()
+                self._ips[(namespace, pod_name)] = pod.ip
             else:
                 pod.ip = f"{self.network}.{200 + len(self.pods) % 50}"
             self.pods[(namespace, pod_name)] = pod

@@ -222,8 +222,11 @@ class VaultCluster:
         for retry_join's next round (or for ever, where there is none)."""
         node = self.nodes[index]
         status = node.seal_status() or {}
-        active = self.active_node()
-        if not status.get("initialized") and active is not None and active is not node:
+        if status.get("initialized"):
+            return status
+        # Only an active node can take a new member.
+        active = self.wait_active(timeout)
+        if active is not node:
             try:
                 requests.post(f"{node.address}/v1/sys/storage/raft/join", timeout=10,
                               json={"leader_api_addr": active.peer_address})

@@ -153,8 +153,10 @@ class HelmCluster(VaultCluster):
         """As the official chart (and OpenBao's) decides: server.ha.replicas
         (default 3) when server.ha.enabled, else one server."""
         values = self.vault_release.values if self.vault_release else {}
-        if _dig(values, "server", "ha", "enabled", default=False):
-            return int(_dig(values, "server", "ha", "replicas", default=3))
+        if _dig(values, "server", "ha", "enabled", default=False) is True:
+            replicas = _dig(values, "server", "ha", "replicas", default=3)
+            # A value of the wrong type is the chart's to refuse, at install.
+            return replicas if isinstance(replicas, int) and not isinstance(replicas, bool) and replicas > 0 else 3
         return 1
 
     def _statefulset_name(self) -> str:

@@ -43,6 +43,8 @@ class ProgressPrinter:
 
 
 def _keys_warning(change: Change) -> None:
+    if change.resource.meta.get("kept_keys"):
+        return  # the cluster was initialised before; nothing was written now
     keys_file = change.resource.desired.get("keys_file")
     secret = change.resource.desired.get("keys_secret")
     banner = "!" * 72

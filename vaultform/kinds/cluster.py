@@ -141,7 +141,10 @@ class ClusterInit(Kind):
         node = ctx.cluster.nodes[0]
         if (node.seal_status() or {}).get("initialized"):
             if ctx.cluster.keys.exists():
-                return  # initialised before (its storage outlived the servers); its keys are at hand
+                # Initialised before: its storage outlived the servers (kept
+                # volume claims), and its keys are at hand. Nothing new to store.
+                res.meta["kept_keys"] = True
+                return
             raise ClusterError(f"{node.name} is already initialised, but there is "
                                f"{ctx.cluster.keys.missing} to unseal it with")
         ctx.cluster.initialize()
@@ -179,13 +182,19 @@ class ClusterUnseal(Kind):
         index = res.meta["index"]
         ctx.cluster.unseal(index)
         ctx.forget("cluster-status")
+        last = "wait_for_voters" in res.meta  # the plan's last unseal (planner.plan_cluster)
+        active = ctx.cluster.active_node()
+        if active is None and not last:
+            # A raft cluster restarted as a whole elects a leader only once a
+            # quorum is unsealed; a node that has yet to join waits for one
+            # in join(). Only the last unseal must see an active node.
+            return
         # Configuration is written through the active node: make sure there
         # is one before going on (the first node unsealed becomes it).
-        active = ctx.cluster.wait_active()
+        active = active or ctx.cluster.wait_active()
         token = _cluster_token(ctx)
         if len(ctx.cluster.nodes) > 1 and token:
-            if active.index == index:
-                ctx.cluster.tune_autopilot(token)
+            ctx.cached("autopilot-tuned", lambda: ctx.cluster.tune_autopilot(token) or True)
             for other in res.meta.get("wait_for_voters", []):
                 ctx.cluster.wait_voter(other, token)
         ctx.forget("raft-servers")
