@@ -306,7 +306,7 @@ def test_readme_example_applies_plans_empty_and_destroys(workdir, tmp_path):
     shutil.copytree(EXAMPLES, workdir / "examples", ignore=shutil.ignore_patterns(".vaultform"))
     spec = workdir / "examples" / "vault.yaml"
     copied = sorted(p.name for p in spec.parent.iterdir())
-    port = free_port_run(2)
+    port = free_port_run(6)  # three nodes, each an API and a cluster port
     text = spec.read_text()
     assert "listen: 127.0.0.1:8200" in text
     spec.write_text(text.replace("listen: 127.0.0.1:8200", f"listen: 127.0.0.1:{port}"))
@@ -327,6 +327,10 @@ def test_readme_example_applies_plans_empty_and_destroys(workdir, tmp_path):
     stored = vault_get(address, keys["root_token"], "secret/data/webapp/config").json()["data"]["data"]
     assert stored["username"] == "static-user" and len(stored["password"]) == 32
     all_secrets = secret_values(keys, stored["password"])
+    status = cli.run("status", "examples/vault.yaml", "--format", "json", env=env, cwd=workdir)
+    nodes = json.loads(status.stdout)["nodes"]
+    assert len(nodes) == 3 and sum(bool(n["active"]) for n in nodes) == 1, nodes
+    assert all(n["sealed"] is False and n["voter"] for n in nodes), nodes
 
     planned = cli.run("plan", "examples/vault.yaml", "--detailed-exitcode", env=env, cwd=workdir)
     assert planned.returncode == 0, str(planned)

@@ -237,7 +237,7 @@ def test_raft_example_over_pod_ips_recovers_pods_and_destroys_in_two_steps(world
     destroyed = world.run("destroy", "spec.yaml", "--auto-approve")
     assert destroyed.returncode == 0, destroyed
     assert "Warning: the helm releases stay installed (helm_release.vault); pass --uninstall-releases" in destroyed.stdout
-    assert "- policy.webapp" in destroyed.stdout and "helm_release" not in destroyed.stdout
+    assert "- policy.webapp" in destroyed.stdout and "- helm_release" not in destroyed.stdout
     assert (NS, "vault") in world.api.releases and not world.helm_calls("uninstall")
 
     # With the flag: the release goes, and the plan says its volumes stay.
