@@ -23,6 +23,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.support.bao import BaoDevServer
+from tests.support.cli import kill_bao_under
 
 # Variables that would point vaultform (or hvac) somewhere other than the test
 # server if they leaked in from the developer's shell.
@@ -134,3 +135,13 @@ def _no_secret_registry_leak():
     from vaultform import redact
     redact.clear()
 
+
+@pytest.fixture
+def workdir(tmp_path):
+    """A spec directory whose local-cluster bao processes are killed whatever happens."""
+    work = tmp_path / "work"
+    work.mkdir()
+    try:
+        yield work
+    finally:
+        kill_bao_under(tmp_path)

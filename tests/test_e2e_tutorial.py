@@ -45,17 +45,6 @@ def kube():
         yield api
 
 
-@pytest.fixture
-def workdir(tmp_path):
-    """A spec directory whose bao processes are killed whatever happens."""
-    work = tmp_path / "work"
-    work.mkdir()
-    try:
-        yield work
-    finally:
-        kill_bao_under(tmp_path)
-
-
 def tutorial_spec(port: int, kube: FakeKubernetesAPI) -> str:
     return textwrap.dedent(f"""\
         version: 1

@@ -16,17 +16,7 @@ import pytest
 import requests
 
 from tests.support.bao import wait_until
-from tests.support.cli import Transcript, assert_clean_failure, assert_no_secrets, clean_env, free_port_run, kill_bao_under
-
-
-@pytest.fixture
-def workdir(tmp_path):
-    work = tmp_path / "work"
-    work.mkdir()
-    try:
-        yield work
-    finally:
-        kill_bao_under(tmp_path)
+from tests.support.cli import Transcript, assert_clean_failure, assert_no_secrets, clean_env, free_port_run
 
 
 def ha_spec(port: int, extra_init: str = "", policy_path: str = "secret/data/app/*") -> str:
