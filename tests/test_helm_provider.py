@@ -12,10 +12,13 @@ cluster KUBECONFIG points at (docs/kubernetes.md).
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import json
 import os
 import shutil
 import subprocess
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,9 +29,17 @@ import pytest
 import requests
 import yaml
 
+from tests.conftest import run_cli
 from tests.support import fake_helm
 from tests.support.bao import wait_until
-from tests.support.cli import Result, Transcript, assert_clean_failure, assert_no_secrets, clean_env, error_lines
+from tests.support.cli import (
+    Result,
+    Transcript,
+    assert_clean_failure,
+    assert_no_secrets,
+    clean_env,
+    error_lines,
+)
 from tests.support.fake_kube_api import FakeKubeAPI
 
 REPO = Path(__file__).resolve().parent.parent
@@ -50,7 +61,19 @@ class HelmWorld:
     transcript: Transcript = field(default_factory=Transcript)
 
     def run(self, *args: str, env: Optional[dict] = None) -> Result:
+        """`vaultform ARGS` in a subprocess, as a user runs it."""
         return self.transcript.run(*args, env=env or self.env, cwd=self.work)
+
+    def run_here(self, *args: str, env: Optional[dict] = None, stdin: Optional[str] = None) -> Result:
+        """The same in this process (no interpreter start-up): for runs that
+        fail early or use pod IPs only (port-forward patches the process)."""
+        started = time.monotonic()
+        with _chdir(self.work):
+            done = run_cli(list(args), env={**{k: None for k in os.environ}, **(env or self.env)}, input=stdin)
+        assert done.exception is None, done
+        result = Result(list(args), done.exit_code, done.stdout, done.stderr, time.monotonic() - started)
+        self.transcript.results.append(result)
+        return result
 
     def write_spec(self, spec: dict, name: str = "spec.yaml") -> Path:
         path = self.work / name
@@ -67,13 +90,23 @@ class HelmWorld:
         found = fake_helm.calls(self.helm_log)
         return [c for c in found if command is None or c["argv"][0] == command]
 
-    def status(self) -> list:
-        result = self.run("status", "spec.yaml", "--format", "json")
+    def status(self, here: bool = False) -> list:
+        result = (self.run_here if here else self.run)("status", "spec.yaml", "--format", "json")
         assert result.returncode == 0, result
         return json.loads(result.stdout)["nodes"]
 
     def stored_keys(self) -> dict:
         return json.loads(self.api.secret_data(NS, KEYS_SECRET)["cluster-keys.json"])
+
+
+@contextlib.contextmanager
+def _chdir(path: Path):
+    before = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(before)
 
 
 @pytest.fixture
@@ -91,6 +124,15 @@ def world(tmp_path):
         yield HelmWorld(work, env, api, bin_dir / "helm-calls.json")
     finally:
         api.close()
+
+
+@pytest.fixture(autouse=True)
+def _timings(request):
+    """How long each command took (shown with -s, or when a test fails)."""
+    yield
+    world = request.node.funcargs.get("world")
+    if world is not None:
+        print("\n".join(f"{r.seconds:6.2f}s  vaultform {' '.join(r.args)}" for r in world.transcript.results))
 
 
 def small_spec(**cluster) -> dict:
@@ -133,9 +175,10 @@ def test_tutorial_example_installs_consul_then_vault_and_brings_up_three_pods(wo
     del spec["auth"], spec["policies"]["webapp"]
     spec["policies"]["app"] = 'path "secret/data/webapp/*" { capabilities = ["read"] }\n'
     world.write_spec(spec)
-    assert world.run("validate", "spec.yaml").returncode == 0
+    # Until the pods exist nothing is port-forwarded: these can run in-process.
+    assert world.run_here("validate", "spec.yaml").returncode == 0
 
-    plan = world.run("plan", "spec.yaml", "--detailed-exitcode")
+    plan = world.run_here("plan", "spec.yaml", "--detailed-exitcode")
     assert plan.returncode == 2, plan
     out = plan.stdout
     order = position(out, "+ helm_release.consul", "+ helm_release.vault", "+ cluster.node[0]", "+ cluster.node[2]",
@@ -144,7 +187,7 @@ def test_tutorial_example_installs_consul_then_vault_and_brings_up_three_pods(wo
     assert "values.global.datacenter" in out and "values.server.ha.enabled" in out, out
     assert '+ cluster.node[1]  (no pod yet: the vault release makes it)' in out, out
     assert 'keys_secret   = "vault/vault-unseal-keys"' in out, out
-    as_json = world.run("plan", "spec.yaml", "--format", "json")
+    as_json = world.run_here("plan", "spec.yaml", "--format", "json")
     document = json.loads(as_json.stdout)
     jsonschema.validate(document, PLAN_SCHEMA)
     assert [c["address"] for c in document["changes"]][:2] == ["helm_release.consul", "helm_release.vault"]
@@ -196,14 +239,15 @@ def test_raft_example_over_pod_ips_recovers_pods_and_destroys_in_two_steps(world
     spec = world.example("vault-raft.yaml")
     spec["cluster"]["access"] = "pod-ip"
     world.write_spec(spec)
+    # pod-ip routes nothing through the process: every run here is in-process.
     t = world.transcript
-    applied = world.run("apply", "spec.yaml", "--auto-approve")
+    applied = world.run_here("apply", "spec.yaml", "--auto-approve")
     assert applied.returncode == 0, applied
     keys_file = world.work / ".vaultform" / "cluster-keys.json"
     assert keys_file.stat().st_mode & 0o777 == 0o600
     keys = json.loads(keys_file.read_text())
     token = keys["root_token"]
-    nodes = world.status()
+    nodes = world.status(here=True)
     assert healthy(nodes), nodes
     assert world.api.port_forwards == []  # pod-ip: straight to the pods
 
@@ -217,31 +261,29 @@ def test_raft_example_over_pod_ips_recovers_pods_and_destroys_in_two_steps(world
     standby = next(n for n in nodes if not n["active"])
     index = int(standby["name"].rsplit("-", 1)[1])
     world.api.kill(standby["name"])
-    plan = world.run("plan", "spec.yaml", "--detailed-exitcode")
+    plan = world.run_here("plan", "spec.yaml", "--detailed-exitcode")
     assert plan.returncode == 2, plan
     assert f"~ cluster.unseal[{index}]  (sealed)" in plan.stdout, plan
-    assert world.run("apply", "spec.yaml", "--auto-approve").returncode == 0
-    wait_until(lambda: healthy(world.status()), timeout=20, what="three unsealed pods")
+    assert world.run_here("apply", "spec.yaml", "--auto-approve").returncode == 0
 
     # A values change is an upgrade of that release, shown leaf by leaf.
     spec["cluster"]["releases"]["vault"]["values"] = {"injector": {"enabled": False}}
     world.write_spec(spec)
-    plan = world.run("plan", "spec.yaml", "--detailed-exitcode")
+    plan = world.run_here("plan", "spec.yaml", "--detailed-exitcode")
     assert plan.returncode == 2, plan
     assert "~ helm_release.vault" in plan.stdout and "values.injector.enabled : (absent) -> false" in plan.stdout
-    assert world.run("apply", "spec.yaml", "--auto-approve").returncode == 0
+    assert world.run_here("apply", "spec.yaml", "--auto-approve").returncode == 0
     assert world.api.releases[(NS, "vault")]["revision"] == 2
-    assert world.run("plan", "spec.yaml", "--detailed-exitcode").returncode == 0
 
     # destroy without the flag: the managed objects only.
-    destroyed = world.run("destroy", "spec.yaml", "--auto-approve")
+    destroyed = world.run_here("destroy", "spec.yaml", "--auto-approve")
     assert destroyed.returncode == 0, destroyed
     assert "Warning: the helm releases stay installed (helm_release.vault); pass --uninstall-releases" in destroyed.stdout
     assert "- policy.webapp" in destroyed.stdout and "- helm_release" not in destroyed.stdout
     assert (NS, "vault") in world.api.releases and not world.helm_calls("uninstall")
 
     # With the flag: the release goes, and the plan says its volumes stay.
-    destroyed = world.run("destroy", "spec.yaml", "--auto-approve", "--uninstall-releases")
+    destroyed = world.run_here("destroy", "spec.yaml", "--auto-approve", "--uninstall-releases")
     assert destroyed.returncode == 0, destroyed
     assert "- helm_release.vault  (destroy --uninstall-releases)" in destroyed.stdout
     assert "PersistentVolumeClaims its StatefulSets made are kept by helm" in destroyed.stdout
@@ -251,13 +293,14 @@ def test_raft_example_over_pod_ips_recovers_pods_and_destroys_in_two_steps(world
 
     # Installed again, the pods find their volumes: no second init, the kept
     # keys unseal them, and what was in Vault is still there.
-    again = world.run("apply", "spec.yaml", "--auto-approve")
+    again = world.run_here("apply", "spec.yaml", "--auto-approve")
     assert again.returncode == 0, again
     assert "WARNING: the unseal keys" not in again.stderr
     assert json.loads(keys_file.read_text())["root_token"] == token
-    wait_until(lambda: healthy(world.status()), timeout=20, what="three unsealed pods")
-    active = next(n for n in world.status() if n["active"])["address"]
+    wait_until(lambda: healthy(world.status(here=True)), timeout=20, what="three unsealed pods")
+    active = next(n for n in world.status(here=True) if n["active"])["address"]
     assert vault_get(active, token, "hand/note")["data"] == {"kept": "yes"}
+    assert world.run_here("plan", "spec.yaml", "--detailed-exitcode").returncode == 0
     secrets = [token, *keys["unseal_keys_b64"], *keys["unseal_keys_hex"]]
     assert_no_secrets(t.text, secrets, "command output")
 
@@ -277,7 +320,7 @@ def test_what_helm_rejects_is_one_line_and_nothing_is_half_done(world, release, 
     spec = small_spec()
     spec["cluster"]["releases"]["vault"].update(release)
     world.write_spec(spec)
-    result = world.run("apply", "spec.yaml", "--auto-approve")
+    result = world.run_here("apply", "spec.yaml", "--auto-approve")
     assert_clean_failure(result)
     assert f"Error: {message}" in error_lines(result), result
     assert "Done before the failure: nothing." in result.stderr
@@ -287,7 +330,7 @@ def test_what_helm_rejects_is_one_line_and_nothing_is_half_done(world, release, 
 def test_a_pod_that_never_runs_is_named_and_apply_recovers_once_it_does(world):
     world.write_spec(small_spec())
     world.api.stuck.add("vault-0")
-    result = world.run("apply", "spec.yaml", "--auto-approve")
+    result = world.run_here("apply", "spec.yaml", "--auto-approve")
     assert_clean_failure(result)
     assert ("Error: cluster.node[0]: pod vault-0 in namespace vault is still Pending (ContainerCreating) after 2 s; "
             "see kubectl -n vault describe pod vault-0") in error_lines(result), result
@@ -295,18 +338,73 @@ def test_a_pod_that_never_runs_is_named_and_apply_recovers_once_it_does(world):
     assert world.api.secret_data(NS, KEYS_SECRET) is None  # nothing initialised
 
     world.api.unstick("vault-0")
-    plan = world.run("plan", "spec.yaml", "--detailed-exitcode")
+    plan = world.run_here("plan", "spec.yaml", "--detailed-exitcode")
     assert plan.returncode == 2 and "helm_release" not in plan.stdout, plan
-    assert world.run("apply", "spec.yaml", "--auto-approve").returncode == 0
-    assert world.run("plan", "spec.yaml", "--detailed-exitcode").returncode == 0
-    assert healthy(world.status())
+    assert world.run_here("apply", "spec.yaml", "--auto-approve").returncode == 0
+    assert world.run_here("plan", "spec.yaml", "--detailed-exitcode").returncode == 0
     keys = world.stored_keys()
     assert_no_secrets(world.transcript.text, [keys["root_token"], *keys["unseal_keys_b64"]], "command output")
 
 
+def gpg(home: Path, *args: str, stdin: bytes = b"") -> bytes:
+    return subprocess.run(["gpg", "--homedir", str(home), "--batch", "--yes", *args],
+                          input=stdin, capture_output=True, check=True).stdout
+
+
+def test_pgp_custody_keeps_only_encrypted_shares_in_the_secret(world, tmp_path):
+    if shutil.which("gpg") is None:
+        pytest.fail("gpg is needed for the PGP custody tests (.ci/run installs Debian's gnupg)")
+    home = tmp_path / "gnupg"
+    home.mkdir(mode=0o700)
+    gpg(home, "--passphrase", "", "--quick-gen-key", "alice <alice@example.com>", "rsa2048", "encrypt", "never")
+    (world.work / "alice.asc").write_bytes(gpg(home, "--export", "--armor", "alice@example.com"))
+    world.write_spec(small_spec(init={"key_shares": 1, "key_threshold": 1, "pgp_keys": ["alice.asc"],
+                                      "root_token_pgp_key": "alice.asc"}, pods={"ready_timeout": 20}))
+
+    first = world.run_here("apply", "spec.yaml", "--auto-approve")
+    assert first.returncode == 1 and "Traceback" not in first.output, first  # stderr also has init's banner
+    assert ("Error: cluster.unseal[0]: vault-0 is sealed and its shares are held by custodians (0/1 entered): "
+            "each runs `vaultform unseal SPEC` with their decrypted share, then run apply again") in error_lines(first)
+    stored = world.stored_keys()
+    assert set(stored) == {"pgp", "encrypted_unseal_keys_b64", "unseal_shares", "unseal_threshold",
+                           "encrypted_root_token"}
+    decrypt = lambda b64: gpg(home, "--decrypt", "--quiet", stdin=base64.b64decode(b64)).decode().strip()
+    share, root_token = decrypt(stored["encrypted_unseal_keys_b64"][0]), decrypt(stored["encrypted_root_token"])
+    assert_no_secrets(json.dumps(world.api.secrets[(NS, KEYS_SECRET)]), [share, root_token], "the Secret")
+
+    entered = world.run_here("unseal", "spec.yaml", stdin=share + "\n")
+    assert entered.returncode == 0 and "vault-0: unsealed" in entered.stdout, entered
+    done = world.run_here("apply", "spec.yaml", "--auto-approve", env={**world.env, "VAULT_TOKEN": root_token})
+    assert done.returncode == 0, done
+    assert_no_secrets(world.transcript.text, [share, root_token], "command output")
+
+
+def test_keys_that_cannot_be_stored_after_init_are_rescued_to_a_0600_file(world):
+    world.write_spec(small_spec(pods={"ready_timeout": 20}))
+    world.api.refuse_secret_updates = True  # creating the (empty) Secret before init works; filling it does not
+    result = world.run_here("apply", "spec.yaml", "--auto-approve")
+    rescued = world.work / ".vaultform" / "cluster-keys.rescued.json"
+    assert_clean_failure(result)
+    (line,) = error_lines(result)
+    assert line.startswith("Error: cluster.init: the cluster was initialised but its keys could not be stored in the "
+                           "Kubernetes Secret vault/vault-unseal-keys (the Kubernetes API at "), line
+    assert f"they were written to {rescued} (mode 0600) instead: store it with `kubectl -n vault create secret " \
+           f"generic vault-unseal-keys --from-file=cluster-keys.json={rescued}" in line
+    assert rescued.stat().st_mode & 0o777 == 0o600
+    keys = json.loads(rescued.read_text())
+    assert_no_secrets(world.transcript.text, [keys["root_token"], *keys["unseal_keys_b64"]], "command output")
+
+    # Put where the message says, apply picks up from there.
+    world.api.refuse_secret_updates = False
+    world.api.secrets[(NS, KEYS_SECRET)]["data"] = {
+        "cluster-keys.json": base64.b64encode(rescued.read_bytes()).decode()}
+    assert world.run_here("apply", "spec.yaml", "--auto-approve").returncode == 0
+    assert world.run_here("plan", "spec.yaml", "--detailed-exitcode").returncode == 0
+
+
 def test_no_pod_matching_the_selector_is_an_error_naming_it(world):
     world.write_spec(small_spec(pods={"ready_timeout": 1, "selector": "app.kubernetes.io/name=nope"}))
-    result = world.run("apply", "spec.yaml", "--auto-approve")
+    result = world.run_here("apply", "spec.yaml", "--auto-approve")
     assert_clean_failure(result)
     assert ("Error: cluster.node[0]: no pod vault-0 (label selector app.kubernetes.io/name=nope) appeared in "
             "namespace vault within 1 s; see kubectl -n vault get pods,statefulsets") in error_lines(result), result
@@ -316,20 +414,36 @@ def test_no_pod_matching_the_selector_is_an_error_naming_it(world):
 def test_missing_helm_and_refused_credentials_are_one_line_errors(world, tmp_path):
     world.write_spec(small_spec())
     no_helm = {**world.env, "PATH": "/usr/bin:/bin"}
-    result = world.run("plan", "spec.yaml", env=no_helm)
+    result = world.run_here("plan", "spec.yaml", env=no_helm)
     assert_clean_failure(result)
-    assert ("Error: helm_release.vault: the helm provider needs the helm binary (3 or 4), and there is no `helm` on "
-            "PATH: install it, or set VAULTFORM_HELM to its path") in error_lines(result) or \
-        "no `helm` on PATH" in result.stderr, result
-    named = world.run("plan", "spec.yaml", env={**no_helm, "VAULTFORM_HELM": str(tmp_path / "nothing")})
+    assert error_lines(result) == [
+        "Error: helm_release.vault: the helm provider needs the helm binary (3 or 4), and there is no `helm` on "
+        "PATH: install it, or set VAULTFORM_HELM to its path"], result
+    named = world.run_here("plan", "spec.yaml", env={**no_helm, "VAULTFORM_HELM": str(tmp_path / "nothing")})
     assert_clean_failure(named)
-    assert "VAULTFORM_HELM=" in named.stderr and "is not an executable helm binary" in named.stderr
+    assert error_lines(named) == [f"Error: helm_release.vault: VAULTFORM_HELM={tmp_path / 'nothing'} is not an "
+                                  "executable helm binary"], named
 
     stranger = world.api.write_kubeconfig(tmp_path / "stranger", token="not-the-token")
-    refused = world.run("plan", "spec.yaml", env={**world.env, "KUBECONFIG": str(stranger)})
+    refused = world.run_here("plan", "spec.yaml", env={**world.env, "KUBECONFIG": str(stranger)})
     assert_clean_failure(refused)
-    assert f"the Kubernetes API at {world.api.url} refused the credentials (401 Unauthorized)" in refused.stderr
+    assert error_lines(refused) == [
+        f"Error: the Kubernetes API at {world.api.url} refused the credentials (401 Unauthorized) to list pods "
+        "(app.kubernetes.io/name=vault,app.kubernetes.io/instance=vault) in namespace vault"], refused
     assert not world.api.releases
+
+
+def test_destroy_needs_an_unsealed_pod_unless_it_only_uninstalls(world):
+    world.write_spec(small_spec())
+    result = world.run_here("destroy", "spec.yaml", "--auto-approve")
+    assert_clean_failure(result)
+    assert error_lines(result) == [
+        "Error: no active Vault pod in namespace vault to delete the managed objects through: run `vaultform "
+        "apply` to unseal it first (or pass --uninstall-releases to uninstall the releases)"], result
+    nothing = world.run_here("destroy", "spec.yaml", "--auto-approve", "--uninstall-releases")
+    assert nothing.returncode == 0, nothing
+    assert "Warning: no unsealed Vault pod to delete the managed objects through" in nothing.stdout
+    assert "No changes." in nothing.stdout and not world.helm_calls("uninstall")
 
 
 def test_validate_checks_a_helm_spec_offline(world, run_cli):
@@ -385,10 +499,12 @@ def test_real_cluster_end_to_end(tmp_path):
     try:
         applied = t.run("apply", "spec.yaml", "--auto-approve", env=env, cwd=work, timeout=900)
         assert applied.returncode == 0, applied
-        nodes = wait_until(lambda: (lambda n: healthy(n) and n)(
-            json.loads(t.run("status", "spec.yaml", "--format", "json", env=env, cwd=work).stdout)["nodes"]),
-            timeout=120, interval=2, what="three unsealed pods")
-        assert len(nodes) == 3
+
+        def nodes() -> list:
+            return json.loads(t.run("status", "spec.yaml", "--format", "json", env=env, cwd=work).stdout)["nodes"]
+
+        wait_until(lambda: healthy(nodes()), timeout=120, interval=2, what="three unsealed pods")
+        assert len(nodes()) == 3
         assert t.run("plan", "spec.yaml", "--detailed-exitcode", env=env, cwd=work).returncode == 0
         keys = json.loads((work / "keys.json").read_text())
         assert_no_secrets(t.text, [keys["root_token"], *keys["unseal_keys_b64"]], "command output")
@@ -396,13 +512,6 @@ def test_real_cluster_end_to_end(tmp_path):
                           timeout=900)
         assert destroyed.returncode == 0, destroyed
     finally:
-        subprocess.run(["kubectl", "delete", "namespace", namespace, "--wait=false"], env=env,
-                       capture_output=True, check=False)
-
-
-@pytest.fixture(autouse=True)
-def _timings(request):
-    yield
-    world = request.node.funcargs.get("world")
-    if world is not None:
-        print("\n".join(f"{r.seconds:6.2f}s  vaultform {' '.join(r.args)}" for r in world.transcript.results))
+        from vaultform.cluster.kube_api import KubeAPI
+        KubeAPI().request("DELETE", f"/api/v1/namespaces/{namespace}", f"delete namespace {namespace}",
+                          missing_ok=True)

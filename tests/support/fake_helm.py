@@ -15,6 +15,7 @@ the vault charts check a few value types, as their values.schema.json does.
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import json
 import os
@@ -128,13 +129,8 @@ class Cluster:
         cluster = config["clusters"][0]["cluster"]
         self.url = cluster["server"]
         self.token = config["users"][0]["user"].get("token", "")
-        import base64
-        import tempfile
-        ca = tempfile.NamedTemporaryFile("wb", suffix=".crt", delete=False)
-        ca.write(base64.b64decode(cluster["certificate-authority-data"]))
-        ca.close()
-        self.context = ssl.create_default_context(cafile=ca.name)
-        os.unlink(ca.name)
+        ca = base64.b64decode(cluster["certificate-authority-data"]).decode()
+        self.context = ssl.create_default_context(cadata=ca)
 
     def request(self, method: str, path: str, body=None):
         data = None if body is None else json.dumps(body).encode()
@@ -229,7 +225,7 @@ def cmd_upgrade(cluster: Cluster, namespace: str, positional: List[str], flags) 
         raise HelmError(f'chart "{chart}" not found in {repo} repository')
     version = (flags.get("--version") or [None])[0]
     if version is None:
-        version = sorted(versions, key=lambda v: [int(x) for x in v.split(".")])[-1]
+        version = max(versions, key=lambda v: [int(x) for x in v.split(".")])
     elif version not in versions:
         raise HelmError(f'chart "{chart}" version "{version}" not found in {repo} repository')
     values: dict = {}

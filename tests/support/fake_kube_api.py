@@ -12,7 +12,8 @@ survives `helm uninstall`, as real claims do. A server process that dies is
 restarted at the next request, as the kubelet restarts a container.
 
 Fault switches: ``api.stuck.add("vault-2")`` keeps that pod Pending (no
-process, no IP), as a pod that cannot be scheduled or pull its image.
+process, no IP), as a pod that cannot be scheduled or pull its image;
+``api.refuse_secret_updates = True`` answers 403 to replacing a Secret.
 
 Releases are kept here too (the fake helm stores and lists them through the
 private ``/fake/releases`` endpoints), so there is one source of truth.
@@ -193,6 +194,7 @@ class FakeKubeAPI:
         self.secrets: Dict[Tuple[str, str], dict] = {}
         self.releases: Dict[Tuple[str, str], dict] = {}
         self.stuck: set = set()
+        self.refuse_secret_updates = False   # PUT on a Secret answers 403, as for a user without "update"
         self.requests: List[Tuple[str, str]] = []   # (method, path) in arrival order
         self.port_forwards: List[str] = []          # pods port-forwarded to
         self.lock = threading.RLock()
@@ -374,7 +376,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
 
-    def log_message(self, format, *args):  # noqa: A002
+    def log_message(self, format, *args):
         pass
 
     @property
@@ -469,6 +471,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 api.secrets[(namespace, new_name)] = body
                 self._send(201, body)
             elif method == "PUT" and name:
+                if api.refuse_secret_updates:
+                    self._send(403, _status(403, "Forbidden", f'secrets "{name}" is forbidden: User "tester" '
+                                                              f'cannot update resource "secrets"'))
+                    return
                 if existing is None:
                     self._send(404, _status(404, "NotFound", f'secrets "{name}" not found'))
                     return

@@ -11,7 +11,8 @@ def cluster_for(spec):
     if not cluster:
         return None
     if cluster.get("provider") == "helm":
-        from vaultform.cluster.helm_provider import HelmCluster  # loads the kubernetes client only when needed
+        # Imported here: only a helm spec loads the kubernetes client.
+        from vaultform.cluster.helm_provider import HelmCluster
 
         return HelmCluster(spec)
     from vaultform.cluster.local import LocalCluster

@@ -17,10 +17,17 @@ from typing import Callable, List, Optional
 import requests
 
 from vaultform import redact
+from vaultform.connection import tls_verify
 from vaultform.errors import ClusterError
 
 START_TIMEOUT = 30.0
 POLL_INTERVAL = 0.05
+
+
+def _http(method: str, url: str, **kwargs) -> requests.Response:
+    """requests, verifying TLS the way every Vault connection does (VAULT_CACERT,
+    VAULT_SKIP_VERIFY): a helm-installed Vault may serve https."""
+    return requests.request(method, url, verify=tls_verify(), **kwargs)
 
 
 @dataclass
@@ -59,7 +66,7 @@ class VaultNode:
 
     def seal_status(self) -> Optional[dict]:
         try:
-            response = requests.get(f"{self.address}/v1/sys/seal-status", timeout=2)
+            response = _http("GET", f"{self.address}/v1/sys/seal-status", timeout=2)
         except (requests.exceptions.RequestException, ClusterError):
             return None
         if response.status_code != 200:
@@ -79,7 +86,7 @@ class VaultNode:
             st.progress = int(seal.get("progress") or 0)
             if st.initialized and not st.sealed:
                 try:
-                    health = requests.get(f"{self.address}/v1/sys/health", timeout=2)
+                    health = _http("GET", f"{self.address}/v1/sys/health", timeout=2)
                     st.active = health.status_code == 200
                 except (requests.exceptions.RequestException, ClusterError):
                     st.active = None
@@ -95,11 +102,16 @@ class VaultNode:
         """What the plan shows to say which node cluster.node[i] is."""
         return {"address": self.address}
 
+    @property
+    def absent_reason(self) -> str:
+        """Why the plan creates this node."""
+        return "not running"
+
 
 def submit_share(node, key: str) -> dict:
     """PUT one unseal share; the answer says whether the node is unsealed."""
     try:
-        response = requests.put(f"{node.address}/v1/sys/unseal", json={"key": key}, timeout=30)
+        response = _http("PUT", f"{node.address}/v1/sys/unseal", json={"key": key}, timeout=30)
     except (requests.exceptions.RequestException, ClusterError):
         raise ClusterError(f"cannot reach {node.name} at {node.address} to unseal it") from None
     if response.status_code != 200:
@@ -123,6 +135,11 @@ class VaultCluster:
     # promotes them after its stabilisation time, which only the local
     # provider shortens (on loopback there is no flapping to wait out).
     WAIT_FOR_VOTERS = True
+    # Whether the storage can survive the nodes (helm keeps volume claims):
+    # then a cluster with no node yet may still be initialised.
+    STORAGE_OUTLIVES_NODES = False
+    # What the plan says of a node that left raft (see rejoin()).
+    REJOIN_REASON = "left the raft cluster: its data is wiped and it joins again"
 
     nodes: list
     key_shares: int
@@ -183,13 +200,36 @@ class VaultCluster:
                 body["pgp_keys"] = self.pgp_keys
             if self.root_token_pgp_key:
                 body["root_token_pgp_key"] = self.root_token_pgp_key
-            response = requests.put(f"{node.address}/v1/sys/init", timeout=60, json=body)
+            response = _http("PUT", f"{node.address}/v1/sys/init", timeout=60, json=body)
         except (requests.exceptions.RequestException, ClusterError):
             raise ClusterError(f"cannot reach {node.name} at {node.address} to initialise it") from None
         if response.status_code != 200:
             errors = "; ".join(response.json().get("errors", [])) if response.content else response.reason
             raise ClusterError(f"init of {node.name} failed: {errors}")
-        self.keys.write(self._keys_from_init(response.json()))
+        self._store_keys(self._keys_from_init(response.json()))
+
+    # Where init's answer goes when its store refuses it (set by providers
+    # whose store is remote): Vault hands the keys out once, so they must
+    # land somewhere, or the cluster could never be unsealed again.
+    rescue_keys_file = None
+
+    def _store_keys(self, keys: dict) -> None:
+        for attempt in range(3):
+            try:
+                self.keys.write(keys)
+                return
+            except ClusterError as exc:
+                failure = exc
+                time.sleep(0.2 * (attempt + 1))
+        if self.rescue_keys_file is None:
+            raise failure
+        from vaultform.cluster.keys import FileKeyStore
+
+        FileKeyStore(self.rescue_keys_file).write(keys)
+        raise ClusterError(f"the cluster was initialised but its keys could not be stored in "
+                           f"{self.keys.description} ({failure.message}); they were written to "
+                           f"{self.rescue_keys_file} (mode 0600) instead: {self.keys.restore_hint(self.rescue_keys_file)}, "
+                           "delete the file, then run apply again")
 
     def unseal(self, index: int, timeout: float = START_TIMEOUT) -> None:
         node = self.nodes[index]
@@ -228,7 +268,7 @@ class VaultCluster:
         active = self.wait_active(timeout)
         if active is not node:
             try:
-                requests.post(f"{node.address}/v1/sys/storage/raft/join", timeout=10,
+                _http("POST", f"{node.address}/v1/sys/storage/raft/join", timeout=10,
                               json={"leader_api_addr": active.peer_address})
             except (requests.exceptions.RequestException, ClusterError):
                 pass  # retry_join, where configured, still works on its own
@@ -274,7 +314,7 @@ class VaultCluster:
         if active is None or not token:
             return None
         try:
-            response = requests.get(f"{active.address}/v1/sys/storage/raft/configuration",
+            response = _http("GET", f"{active.address}/v1/sys/storage/raft/configuration",
                                     headers={"X-Vault-Token": token}, timeout=5)
         except (requests.exceptions.RequestException, ClusterError):
             return None
@@ -293,6 +333,10 @@ class VaultCluster:
             return None
         return {self.member_name(s): {"voter": bool(s.get("voter")), "leader": bool(s.get("leader"))}
                 for s in servers}
+
+    def rejoin(self, index: int) -> None:
+        """Bring back a node that was removed from raft (its old data cannot rejoin)."""
+        raise NotImplementedError
 
     def tune_autopilot(self, token: str) -> None:
         """Only the local provider tunes autopilot (see WAIT_FOR_VOTERS)."""

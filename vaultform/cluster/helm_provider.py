@@ -24,7 +24,7 @@ from vaultform.cluster.local import load_custody_keys
 from vaultform.cluster.releases import ReleaseSpec, load_releases
 from vaultform.errors import ClusterError
 
-PORT_FORWARD, POD_IP = "port-forward", "pod-ip"
+PORT_FORWARD = "port-forward"
 DEFAULT_READY_TIMEOUT = 300
 REFRESH_EVERY = 0.5   # seconds between pod listings while polling
 
@@ -69,6 +69,10 @@ class PodNode(VaultNode):
         return {"pod": self.name}
 
     @property
+    def absent_reason(self) -> str:
+        return f"no pod yet: the {self.cluster.vault_release_name} release makes it"
+
+    @property
     def log_hint(self) -> str:
         return f"see kubectl -n {self.cluster.namespace} logs {self.name}"
 
@@ -107,10 +111,11 @@ class PodNode(VaultNode):
 class HelmCluster(VaultCluster):
     provider = "helm"
     WAIT_FOR_VOTERS = False
+    STORAGE_OUTLIVES_NODES = True
+    REJOIN_REASON = "left the raft cluster: it can join again only with an empty volume (apply says how)"
 
     def __init__(self, spec):
         cfg = spec.cluster or {}
-        self.spec_dir = spec.base_dir
         self.namespace: str = cfg.get("namespace", "default")
         self.access: str = cfg.get("access", PORT_FORWARD)
         self.releases: List[ReleaseSpec] = load_releases(spec)
@@ -133,6 +138,7 @@ class HelmCluster(VaultCluster):
         secret = (cfg.get("keys") or {}).get("kubernetes_secret")
         if secret:
             self.keys = SecretKeyStore(self.kube, self.namespace, secret)
+            self.rescue_keys_file = (spec.base_dir / ".vaultform" / "cluster-keys.rescued.json").resolve()
         else:
             keys_file = init.get("keys_file") or ".vaultform/cluster-keys.json"
             self.keys = FileKeyStore((spec.base_dir / keys_file).resolve())
@@ -142,7 +148,6 @@ class HelmCluster(VaultCluster):
         base_name = self._statefulset_name()
         self.nodes = [PodNode(self, i, f"{base_name}-{i}") for i in range(count)]
         self._listed_at: Optional[float] = None
-        self.extra_pods: List[str] = []
 
     # -- from the spec ---------------------------------------------------------
     @property
@@ -178,10 +183,10 @@ class HelmCluster(VaultCluster):
         by_ordinal = {p.ordinal: p for p in pods if p.ordinal is not None}
         unnumbered = sorted((p for p in pods if p.ordinal is None), key=lambda p: p.name)
         for node in self.nodes:
+            # Pods beyond `nodes` are left alone: the spec says how many there should be.
             node.pod = by_ordinal.pop(node.index, None) or (unnumbered.pop(0) if unnumbered else None)
             if self.access == PORT_FORWARD and node.pod is not None and node.pod.ip:
                 portforward.route(node.pod.ip, self.port, self.kube, self.namespace, node.pod.name)
-        self.extra_pods = sorted(p.name for p in list(by_ordinal.values()) + unnumbered)
 
     def _ensure_listed(self) -> None:
         if self._listed_at is None:
@@ -218,10 +223,10 @@ class HelmCluster(VaultCluster):
                 f"but {given} points at {address}: unset {given}")
 
     def rejoin(self, index: int) -> None:
-        node = self.nodes[index]
+        node, ns = self.nodes[index], self.namespace
         raise ClusterError(f"{node.name} was removed from raft and cannot rejoin with its old data: delete its "
-                           f"volume claim and the pod (kubectl -n {self.namespace} delete pvc,pod ...), "
-                           "then run apply again")
+                           f"volume claim and the pod (kubectl -n {ns} delete pvc data-{node.name}; kubectl -n {ns} "
+                           f"delete pod {node.name}), then run apply again")
 
     def member_name(self, server: dict) -> str:
         """Raft node ids are pod names only with the chart's setNodeId; else

@@ -110,3 +110,7 @@ class SecretKeyStore:
 
     def delete(self) -> None:
         self.kube.delete_secret(self.namespace, self.name)
+
+    def restore_hint(self, path) -> str:
+        return (f"store it with `kubectl -n {self.namespace} create secret generic {self.name} "
+                f"--from-file={SECRET_KEY}={path} --dry-run=client -o yaml | kubectl apply -f -`")

@@ -4,15 +4,22 @@ Vault pods are found by label selector; the demo key store is a Secret. Every
 failure becomes one ClusterError line naming what was asked of which API
 server (never a Secret's content). The client is made on first use, so
 commands that do not need Kubernetes never load a kubeconfig.
+
+The official client's ApiClient does the work (kubeconfig and in-cluster
+credentials, TLS, token refresh); requests are made through its public
+param_serialize/call_api and answered as plain JSON, because importing the
+generated CoreV1Api and its pydantic models costs 1.4 s of every command.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional
+from typing import Dict, List, Optional
+from urllib.parse import quote
 
 from vaultform.errors import ClusterError
 
@@ -75,70 +82,85 @@ class KubeAPI:
         self.host = configuration.host
         return client.ApiClient(configuration)
 
-    def core(self):
-        from kubernetes import client
-
-        return client.CoreV1Api(self.api_client())
-
-    def _call(self, what: str, fn: Callable[[], Any], missing_ok: bool = False) -> Any:
+    def request(self, method: str, path: str, what: str, query: Optional[list] = None,
+                body: Optional[dict] = None, missing_ok: bool = False) -> Optional[dict]:
+        """One API call; the answer's JSON, or None for a 404 when missing_ok."""
         from kubernetes.client.exceptions import ApiException
         from urllib3.exceptions import HTTPError
 
+        api_client = self.api_client()
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
         try:
-            return fn()
+            request = api_client.param_serialize(method=method, resource_path=path, query_params=query,
+                                                 header_params=headers, body=body, auth_settings=["BearerToken"])
+            response = api_client.call_api(*request, _request_timeout=REQUEST_TIMEOUT)
+            data = response.read()
         except ApiException as exc:
-            if exc.status == 404 and missing_ok:
-                return None
-            raise ClusterError(_api_error(exc, what, self.host)) from None
+            raise ClusterError(_api_error(exc.status, exc.reason, exc.body, what, self.host)) from None
         except (HTTPError, OSError) as exc:
             raise ClusterError(f"cannot reach the Kubernetes API at {self.host} to {what}: "
                                f"{type(exc).__name__}") from None
+        if response.status == 404 and missing_ok:
+            return None
+        if not 200 <= response.status < 300:
+            raise ClusterError(_api_error(response.status, response.reason, data, what, self.host))
+        try:
+            return json.loads(data) if data else {}
+        except ValueError:
+            raise ClusterError(f"the Kubernetes API at {self.host} answered {what} with something not JSON") from None
+
+    def websocket(self, path: str, query: list):
+        """The official client's port-forward stream for path (a pod's portforward subresource)."""
+        from kubernetes.stream.ws_client import portforward_call
+
+        api_client = self.api_client()
+        method, url, headers, _, _ = api_client.param_serialize(method="GET", resource_path=path, query_params=query,
+                                                                header_params={}, auth_settings=["BearerToken"])
+        return portforward_call(api_client.configuration, method, url, headers=headers, query_params=query)
 
     # -- pods --------------------------------------------------------------------
     def list_pods(self, namespace: str, selector: str) -> List[Pod]:
-        answer = self._call(f"list pods ({selector}) in namespace {namespace}",
-                            lambda: self.core().list_namespaced_pod(namespace, label_selector=selector,
-                                                                    _request_timeout=REQUEST_TIMEOUT))
+        answer = self.request("GET", f"/api/v1/namespaces/{quote(namespace)}/pods",
+                              f"list pods ({selector}) in namespace {namespace}",
+                              query=[("labelSelector", selector)]) or {}
         pods = []
-        for item in answer.items or []:
-            status = item.status
-            ready = any(c.type == "Ready" and c.status == "True" for c in (status.conditions or []))
-            waiting = next((c.state.waiting.reason for c in (status.container_statuses or [])
-                            if c.state is not None and c.state.waiting is not None and c.state.waiting.reason),
-                           None)
-            pods.append(Pod(name=item.metadata.name, phase=status.phase or "Unknown", ip=status.pod_ip,
-                            ready=ready, labels=dict(item.metadata.labels or {}), waiting=waiting))
+        for item in answer.get("items") or []:
+            meta, status = item.get("metadata") or {}, item.get("status") or {}
+            ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+            waiting = next(((c.get("state") or {}).get("waiting", {}).get("reason")
+                            for c in status.get("containerStatuses") or []
+                            if ((c.get("state") or {}).get("waiting") or {}).get("reason")), None)
+            pods.append(Pod(name=meta.get("name", ""), phase=status.get("phase") or "Unknown",
+                            ip=status.get("podIP"), ready=ready, labels=dict(meta.get("labels") or {}),
+                            waiting=waiting))
         return pods
 
     # -- secrets -------------------------------------------------------------------
+    def _secret_path(self, namespace: str, name: str = "") -> str:
+        return f"/api/v1/namespaces/{quote(namespace)}/secrets" + (f"/{quote(name)}" if name else "")
+
     def read_secret(self, namespace: str, name: str) -> Optional[Dict[str, str]]:
-        secret = self._call(f"read the Secret {namespace}/{name}",
-                            lambda: self.core().read_namespaced_secret(name, namespace,
-                                                                       _request_timeout=REQUEST_TIMEOUT),
-                            missing_ok=True)
+        secret = self.request("GET", self._secret_path(namespace, name), f"read the Secret {namespace}/{name}",
+                              missing_ok=True)
         if secret is None:
             return None
-        return {k: base64.b64decode(v).decode("utf-8") for k, v in (secret.data or {}).items()}
+        return {k: base64.b64decode(v).decode("utf-8") for k, v in (secret.get("data") or {}).items()}
 
     def write_secret(self, namespace: str, name: str, data: Dict[str, str]) -> None:
-        from kubernetes import client
-
-        body = client.V1Secret(
-            metadata=client.V1ObjectMeta(name=name, namespace=namespace, labels=dict(MANAGED_BY)),
-            type="Opaque", data={k: base64.b64encode(v.encode("utf-8")).decode("ascii") for k, v in data.items()})
-        core = self.core()
-        exists = self.read_secret(namespace, name) is not None
-        if exists:
-            self._call(f"replace the Secret {namespace}/{name}",
-                       lambda: core.replace_namespaced_secret(name, namespace, body, _request_timeout=REQUEST_TIMEOUT))
+        body = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                "metadata": {"name": name, "namespace": namespace, "labels": dict(MANAGED_BY)},
+                "data": {k: base64.b64encode(v.encode("utf-8")).decode("ascii") for k, v in data.items()}}
+        if self.read_secret(namespace, name) is not None:
+            self.request("PUT", self._secret_path(namespace, name), f"replace the Secret {namespace}/{name}",
+                         body=body)
         else:
-            self._call(f"create the Secret {namespace}/{name}",
-                       lambda: core.create_namespaced_secret(namespace, body, _request_timeout=REQUEST_TIMEOUT))
+            self.request("POST", self._secret_path(namespace), f"create the Secret {namespace}/{name}", body=body)
 
     def delete_secret(self, namespace: str, name: str) -> None:
-        self._call(f"delete the Secret {namespace}/{name}",
-                   lambda: self.core().delete_namespaced_secret(name, namespace, _request_timeout=REQUEST_TIMEOUT),
-                   missing_ok=True)
+        self.request("DELETE", self._secret_path(namespace, name), f"delete the Secret {namespace}/{name}",
+                     missing_ok=True)
 
 
 def _one_line(text: str, limit: int = 300) -> str:
@@ -146,19 +168,17 @@ def _one_line(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-def _api_error(exc, what: str, host: str) -> str:
-    import json
-
+def _api_error(status, reason, body, what: str, host: str) -> str:
     message = ""
     try:
-        message = json.loads(exc.body or "{}").get("message", "")
-    except (ValueError, AttributeError):
+        message = json.loads(body or "{}").get("message", "")
+    except (ValueError, AttributeError, TypeError):
         pass
-    if exc.status == 401:
+    if status == 401:
         return f"the Kubernetes API at {host} refused the credentials (401 Unauthorized) to {what}"
-    if exc.status == 403:
+    if status == 403:
         return f"the Kubernetes API at {host} does not allow this user to {what} (403 Forbidden)"
-    if exc.status == 0:
-        return f"cannot reach the Kubernetes API at {host} to {what}: {_one_line(exc.reason or '')}"
+    if not status:
+        return f"cannot reach the Kubernetes API at {host} to {what}: {_one_line(str(reason or ''))}"
     detail = f": {_one_line(message)}" if message else ""
-    return f"the Kubernetes API at {host} could not {what} ({exc.status} {exc.reason}){detail}"
+    return f"the Kubernetes API at {host} could not {what} ({status} {reason}){detail}"

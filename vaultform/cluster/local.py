@@ -24,7 +24,7 @@ from vaultform.cluster.keys import FileKeyStore
 from vaultform.cluster.pgp import load_public_key
 from vaultform.errors import ClusterError, SpecError
 
-__all__ = ["LocalCluster", "LocalNode", "NodeStatus", "submit_share", "bao_binary"]
+__all__ = ["LocalCluster", "LocalNode", "NodeStatus", "bao_binary", "submit_share"]
 
 
 def bao_binary() -> str:

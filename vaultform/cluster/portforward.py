@@ -3,8 +3,8 @@
 
 Connections that urllib3 (under requests and hvac) opens to a routed pod
 address (its IP and Vault port) are made instead through a port-forward
-stream of the official client (kubernetes.stream.portforward), one stream
-per connection as kubectl does: the approach of the client's own
+stream of the official client (what kubernetes.stream.portforward opens),
+one stream per connection as kubectl does: the approach of the client's own
 pod_portforward example. Nothing listens locally, addresses in plans and
 saved plans stay the same from run to run, and the same code serves
 `access: pod-ip`, where nothing is routed.
@@ -28,17 +28,15 @@ class PodRoute:
         self.last_error: Optional[str] = None
 
     def open(self, timeout):
-        from kubernetes.stream import portforward
-
         from vaultform.errors import ClusterError
 
         try:
-            stream = portforward(self.kube.core().connect_get_namespaced_pod_portforward, self.pod, self.namespace,
-                                 ports=str(self.port))
+            stream = self.kube.websocket(f"/api/v1/namespaces/{self.namespace}/pods/{self.pod}/portforward",
+                                         [("ports", str(self.port))])
         except ClusterError as exc:
             self.last_error = exc.message
             raise ConnectionRefusedError(exc.message) from None
-        except Exception as exc:  # noqa: BLE001 - the API refused or the pod is gone: a refused connection
+        except Exception as exc:
             self.last_error = f"port-forward to pod {self.pod} failed: {_reason(exc)}"
             raise ConnectionRefusedError(self.last_error) from None
         self.last_error = None

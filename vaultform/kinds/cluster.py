@@ -54,13 +54,13 @@ class ClusterNode(Kind):
         st = _statuses(ctx)[res.meta["index"]]
         node = ctx.cluster.nodes[res.meta["index"]]
         if not st.running and not node.has_data:
-            if ctx.cluster.provider == "helm":
-                res.meta["reason"] = f"no pod yet: the {ctx.cluster.vault_release_name} release makes it"
+            res.meta["reason"] = node.absent_reason
             return None
         live = {"running": st.running and st.reachable, **node.identity}
         servers = _raft_servers(ctx) if st.reachable and st.sealed is False else None
         if servers and node.name not in servers:
             live["in_raft"] = False
+            res.meta["reason"] = ctx.cluster.REJOIN_REASON
         return live
 
     def diff(self, ctx, res, live):
@@ -71,8 +71,6 @@ class ClusterNode(Kind):
         return changes
 
     def change_reason(self, change) -> str:
-        if any(f.name == "in_raft" for f in change.fields):
-            return "left the raft cluster: its data is wiped and it joins again"
         return change.resource.meta.get("reason", "not running")
 
     def create(self, ctx, res) -> None:
@@ -125,7 +123,7 @@ class ClusterInit(Kind):
             # so data alone does not prove an init; a keys file next to it does
             # (init writes it). Data without keys is re-checked at apply time.
             initialized = ctx.cluster.has_data() and ctx.cluster.keys.exists()
-            if not initialized and ctx.cluster.provider == "helm" and ctx.cluster.keys.exists():
+            if not initialized and ctx.cluster.STORAGE_OUTLIVES_NODES and ctx.cluster.keys.exists():
                 # Reinstalled releases find their old volumes: apply sees, once
                 # the pods answer, whether there is anything left to initialise.
                 res.meta["reason"] = "not initialised, unless the pods find data in their kept volumes"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
+from vaultform.errors import ClusterError, VaultformError
 from vaultform.kinds.base import Kind
 from vaultform.model import ABSENT, DELETE, Change, FieldChange, Plan, Resource
 
@@ -69,6 +70,12 @@ class HelmRelease(Kind):
         return out
 
     def read(self, ctx, res) -> Optional[dict]:
+        try:
+            return self._read(ctx, res)
+        except ClusterError as exc:
+            raise ClusterError(exc.message, address=res.address) from None
+
+    def _read(self, ctx, res) -> Optional[dict]:
         cluster = ctx.cluster
         listed = ctx.cached("helm-list", cluster.helm.list_releases).get(res.id)
         if listed is None or listed.get("status") == "uninstalled":
@@ -108,11 +115,10 @@ class HelmRelease(Kind):
         if ctx.api is not None and ctx.api.has_token and ctx.record.dirty and res.meta.get("first_uninstall"):
             # Objects deleted before this change are gone from the record too;
             # the storage outlives the release (its volume claims are kept).
-            from vaultform.errors import VaultformError
             try:
                 ctx.record.save(ctx.api, ctx.secret_mounts())
             except VaultformError:
-                pass
+                pass  # the objects are deleted all the same; a stale record entry reads as "gone"
         ctx.cluster.helm.uninstall(res.id)
         self._forget(ctx)
 
@@ -146,8 +152,6 @@ def plan_destroy(ctx, uninstall_releases: bool, destroy_objects) -> Plan:
     with --uninstall-releases only, the releases (the spec's last first).
 
     `destroy_objects(ctx) -> Plan` is the planner's destroy of Vault objects."""
-    from vaultform.errors import ClusterError
-
     cluster = ctx.cluster
     has_active = ctx.follow_active_node()
     warnings = []
