@@ -100,6 +100,27 @@ def test_three_nodes_come_up_and_survive_kill_9(workdir, tmp_path, victim):
 
     result = t.run("plan", "spec.yaml", "--detailed-exitcode", env=env, cwd=workdir)
     assert result.returncode == 0, result
+
+    if victim == "standby":
+        # nodes: 3 -> 1: the two others leave raft first, then stop; data stays.
+        (workdir / "spec.yaml").write_text(ha_spec(port, policy_path="secret/data/other/*").replace("nodes: 3", "nodes: 1"))
+        result = t.run("plan", "spec.yaml", env=env, cwd=workdir)
+        assert "- cluster.node[2]  (removed from the spec (nodes: 1))" in result.stdout, result
+        assert "leaves the raft cluster first (remove-peer)" in result.stdout, result
+        assert t.run("apply", "spec.yaml", "--auto-approve", env=env, cwd=workdir).returncode == 0
+        nodes = status(t, env, workdir)
+        assert [n["name"] for n in nodes] == ["node0"] and nodes[0]["active"], nodes
+        assert not (workdir / "data" / "node2").exists()
+        data = root_get(nodes[0]["address"], token, "secret/data/app/config").json()["data"]
+        assert data["data"]["password"] == env["APP_PASSWORD"]
+        # ... and back to 3: new nodes join the existing cluster as voters.
+        (workdir / "spec.yaml").write_text(ha_spec(port, policy_path="secret/data/other/*"))
+        result = t.run("plan", "spec.yaml", env=env, cwd=workdir)
+        assert "+ cluster.node[1]  (new node: joins the existing raft cluster" in result.stdout, result
+        assert t.run("apply", "spec.yaml", "--auto-approve", env=env, cwd=workdir).returncode == 0
+        assert healthy(status(t, env, workdir))
+        assert t.run("plan", "spec.yaml", "--detailed-exitcode", env=env, cwd=workdir).returncode == 0
+
     secrets = [env["APP_PASSWORD"], token, *keys["unseal_keys_b64"], *keys["unseal_keys_hex"]]
     assert_no_secrets(t.text, secrets, "command output")
 

@@ -69,6 +69,14 @@ def plan_cluster(ctx: Context, plan: Plan) -> None:
         if change is not None:
             change.reason = res.kind.change_reason(change)
             plan.changes.append(change)
+    for kind in cluster_kinds():
+        for res in getattr(kind, "removed", lambda ctx: [])(ctx):
+            count = len(ctx.cluster.nodes)
+            change = Change(DELETE, res, reason=f"removed from the spec (nodes: {count})")
+            change.notes.append("leaves the raft cluster first (remove-peer), then stops; its data is deleted")
+            if count < 3:
+                change.notes.append(f"{count} node(s) left: no fault tolerance")
+            plan.changes.append(change)
     unseals = [c for c in plan.changes if c.resource.kind.name == "cluster.unseal"]
     if unseals:
         # Joining nodes are unsealed one after another but join raft in
@@ -224,12 +232,13 @@ def make_destroy_plan(ctx: Context, uninstall_releases: bool = False) -> Plan:
     plan = Plan(destroy=True)
     if ctx.cluster is not None:
         # Stopping the cluster and deleting its data removes every object in it.
-        for node in ctx.cluster.nodes:
+        # Nodes the spec no longer counts are destroyed too (nodes: 3 -> 1, never applied).
+        for node in list(ctx.cluster.nodes) + ctx.cluster.removed_nodes():
             st = node.status()
             if st.running or node.has_data:
                 res = Resource(kind=next(k for k in cluster_kinds() if k.name == "cluster.node"),
                                address=f"cluster.node[{node.index}]", id=str(node.index),
-                               meta={"index": node.index})
+                               meta={"index": node.index, "node": node})
                 change = Change(DELETE, res, reason="destroy")
                 change.notes.append(f"stops {node.name} and deletes its data under {node.dir}")
                 plan.changes.append(change)

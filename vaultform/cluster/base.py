@@ -338,6 +338,35 @@ class VaultCluster:
         """Bring back a node that was removed from raft (its old data cannot rejoin)."""
         raise NotImplementedError
 
+    def removed_nodes(self) -> list:
+        """Nodes that exist but that the spec no longer counts (nodes: 3 -> 1)."""
+        return []
+
+    def leave_raft(self, node, token: Optional[str]) -> None:
+        """Take `node` out of the raft configuration before it goes, so the
+        remaining voters keep their quorum. The active node steps down first."""
+        if not token:
+            raise ClusterError(f"removing {node.name} from raft needs a token (VAULT_TOKEN or the keys file)")
+        headers = {"X-Vault-Token": token}
+        if node.status().active:
+            try:
+                requests.put(f"{node.address}/v1/sys/step-down", headers=headers, timeout=10)
+            except requests.exceptions.RequestException:
+                pass
+            deadline = time.monotonic() + START_TIMEOUT
+            while time.monotonic() < deadline:
+                active = self.active_node()
+                if active is not None and active is not node:
+                    break
+                time.sleep(POLL_INTERVAL)
+        active = self.wait_active()
+        if active is node:
+            raise ClusterError(f"{node.name} is still the active node; cannot remove it from raft")
+        response = requests.post(f"{active.address}/v1/sys/storage/raft/remove-peer", headers=headers,
+                                 json={"server_id": node.name}, timeout=10)
+        if response.status_code not in (200, 204):
+            raise ClusterError(f"raft refused to remove {node.name} (HTTP {response.status_code})")
+
     def tune_autopilot(self, token: str) -> None:
         """Only the local provider tunes autopilot (see WAIT_FOR_VOTERS)."""
 

@@ -215,6 +215,16 @@ class LocalCluster(VaultCluster):
         except requests.exceptions.RequestException:
             pass  # only a speed-up; voters still come, later
 
+    def removed_nodes(self) -> list:
+        count = len(self.nodes)
+        found = []
+        for path in sorted(self.data_dir.glob("node*")) if self.data_dir.is_dir() else []:
+            suffix = path.name[len("node"):]
+            if path.is_dir() and suffix.isdigit() and int(suffix) >= count:
+                index = int(suffix)
+                found.append(LocalNode(index, self.host, self.port + 2 * index, self.data_dir, peers=[]))
+        return found
+
     def rejoin(self, index: int) -> None:
         """A node removed from raft cannot rejoin with its old data: wipe it, start it, unseal it."""
         node = self.nodes[index]

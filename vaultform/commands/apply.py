@@ -47,6 +47,11 @@ def _keys_warning(change: Change) -> None:
         return  # the cluster was initialised before; nothing was written now
     keys_file = change.resource.desired.get("keys_file")
     secret = change.resource.desired.get("keys_secret")
+    if change.resource.meta.get("custody"):
+        # Only ciphertext was stored: a note, not an alarm.
+        out(f"The unseal shares, each encrypted to one custodian's PGP key, are in {keys_file or secret}.")
+        out("Custodians decrypt theirs and enter it with `vaultform unseal SPEC`.")
+        return
     banner = "!" * 72
     out(banner, err=True)
     if secret:  # the helm provider's keys.kubernetes_secret

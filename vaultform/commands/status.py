@@ -76,12 +76,14 @@ def status(spec_file: str, fmt: str, address, debug: bool) -> None:
     if fmt == "json":
         out(json.dumps({"nodes": rows}, indent=2))
         return
+    name_width = max(len(r["name"]) for r in rows)
+    address_width = max(len(r["address"]) for r in rows)
     for row in rows:
         if not row["reachable"]:
-            out(f"{row['name']:<6} {row['address']:<24} unreachable")
+            out(f"{row['name']:<{name_width}}  {row['address']:<{address_width}}  unreachable")
             continue
         role = "-" if row["active"] is None else ("active" if row["active"] else "standby")
-        out(f"{row['name']:<6} {row['address']:<24} reachable  "
+        out(f"{row['name']:<{name_width}}  {row['address']:<{address_width}}  reachable  "
             f"{_word(row['initialized'], 'initialized', 'uninitialized'):<13} "
             f"{_word(row['sealed'], 'sealed', 'unsealed'):<8} {role:<7} "
             f"{_word(row['voter'], 'voter', 'non-voter')}")

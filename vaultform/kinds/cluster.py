@@ -54,7 +54,9 @@ class ClusterNode(Kind):
         st = _statuses(ctx)[res.meta["index"]]
         node = ctx.cluster.nodes[res.meta["index"]]
         if not st.running and not node.has_data:
-            res.meta["reason"] = node.absent_reason
+            others = [n for n in ctx.cluster.nodes if n is not node and n.has_data]
+            res.meta["reason"] = ("new node: joins the existing raft cluster as a voter once unsealed"
+                                  if others else node.absent_reason)
             return None
         live = {"running": st.running and st.reachable, **node.identity}
         servers = _raft_servers(ctx) if st.reachable and st.sealed is False else None
@@ -87,8 +89,19 @@ class ClusterNode(Kind):
         ctx.forget("cluster-status")
         ctx.forget("raft-servers")
 
+    def removed(self, ctx) -> List[Resource]:
+        """Nodes the spec no longer counts: they leave raft, stop, lose their data."""
+        out = []
+        for node in ctx.cluster.removed_nodes():
+            res = Resource(kind=self, address=f"cluster.node[{node.index}]", id=str(node.index),
+                           meta={"index": node.index, "node": node, "leave_raft": True})
+            out.append(res)
+        return out
+
     def delete(self, ctx, res) -> None:
-        node = ctx.cluster.nodes[res.meta["index"]]
+        node = res.meta.get("node") or ctx.cluster.nodes[res.meta["index"]]
+        if res.meta.get("leave_raft") and node.status().reachable:
+            ctx.cluster.leave_raft(node, _cluster_token(ctx))
         node.stop()
         if res.meta.get("remove_data", True):
             import shutil
@@ -111,7 +124,7 @@ class ClusterInit(Kind):
                          desired={"initialized": True, "key_shares": c.key_shares,
                                   "key_threshold": c.key_threshold, **c.keys.plan_field()},
                          location=spec.key_loc("cluster", "init") if "init" in spec.cluster else spec.key_loc("cluster"),
-                         depends_on=["cluster.node[0]"])]
+                         depends_on=["cluster.node[0]"], meta={"custody": c.custody})]
 
     def read(self, ctx, res) -> Optional[dict]:
         statuses = _statuses(ctx)
