@@ -101,6 +101,22 @@ def test_three_nodes_come_up_and_survive_kill_9(workdir, tmp_path, victim):
     result = t.run("plan", "spec.yaml", "--detailed-exitcode", env=env, cwd=workdir)
     assert result.returncode == 0, result
 
+    if victim == "active":
+        # A node taken out of raft by hand is planned to rejoin (its data is
+        # wiped: old raft data cannot rejoin) and apply brings it back.
+        leader = next(n for n in status(t, env, workdir) if n["active"])
+        out_node = next(n for n in status(t, env, workdir) if not n["active"])
+        removed = requests.post(f"{leader['address']}/v1/sys/storage/raft/remove-peer",
+                                headers={"X-Vault-Token": token}, json={"server_id": out_node["name"]}, timeout=10)
+        assert removed.status_code in (200, 204), removed.text
+        index = int(out_node["name"][len("node"):])
+        result = t.run("plan", "spec.yaml", "--detailed-exitcode", env=env, cwd=workdir)
+        assert result.returncode == 2, result
+        assert f"~ cluster.node[{index}]  (left the raft cluster" in result.stdout, result
+        assert t.run("apply", "spec.yaml", "--auto-approve", env=env, cwd=workdir).returncode == 0
+        wait_until(lambda: healthy(status(t, env, workdir)), timeout=30, what="three healthy voters")
+        assert t.run("plan", "spec.yaml", "--detailed-exitcode", env=env, cwd=workdir).returncode == 0
+
     if victim == "standby":
         # nodes: 3 -> 1: the two others leave raft first, then stop; data stays.
         (workdir / "spec.yaml").write_text(ha_spec(port, policy_path="secret/data/other/*").replace("nodes: 3", "nodes: 1"))
@@ -186,6 +202,11 @@ def test_pgp_custodians_unseal_every_node_one_share_at_a_time(workdir, tmp_path,
     repeated = t.run("unseal", "spec.yaml", env=env, cwd=workdir, stdin=shares[0] + "\n")
     assert_clean_failure(repeated)
     assert "already has this share (still 1/2)" in repeated.stderr
+    wrong = t.run("unseal", "spec.yaml", env=env, cwd=workdir, stdin="0" * 66 + "\n")
+    assert_clean_failure(wrong)
+    assert "unseal of node0 was refused" in wrong.stderr, wrong
+    # Vault drops the progress after a wrong share: the custodians start over.
+    assert "node0: 1/2 shares" in t.run("unseal", "spec.yaml", env=env, cwd=workdir, stdin=shares[0] + "\n").stdout
     second = t.run("unseal", "spec.yaml", env=env, cwd=workdir, stdin=shares[2] + "\n")
     assert second.returncode == 0, second
     assert "node0: unsealed" in second.stdout, second
