@@ -180,14 +180,16 @@ def _recreate_contents_of_replaced(plan: Plan, desired: List[Resource], replaced
         return
     planned = {c.address: c for c in plan.changes}
     for res in desired:
-        if not replaced.intersection(res.depends_on):
+        with_what = sorted(replaced.intersection(res.depends_on))
+        if not with_what:
             continue
+        reason = f"re-created with {', '.join(with_what)}"
         existing = planned.get(res.address)
         if existing is None:
-            plan.changes.append(Change(CREATE, res, reason=f"re-created with {', '.join(sorted(replaced & set(res.depends_on)))}"))
+            plan.changes.append(Change(CREATE, res, reason=reason))
+            plan.unchanged = [(r, live) for r, live in plan.unchanged if r.address != res.address]
         elif existing.action == UPDATE:
-            existing.action, existing.fields = CREATE, []
-            existing.reason = f"re-created with {', '.join(sorted(replaced & set(res.depends_on)))}"
+            existing.action, existing.fields, existing.reason = CREATE, [], reason
 
 
 def _recorded_leftovers(ctx: Context, wanted: set) -> List[Resource]:
