@@ -43,3 +43,14 @@ def test_a_value_source_nested_inside_a_secret_value_is_an_error(tmp_path):
     with pytest.raises(SpecErrors) as info:
         load_spec(str(spec))
     assert "vault.yaml:5:9: secrets.secret/app.list.0: a value source must be the whole value" in str(info.value)
+
+
+def test_policy_problems_are_reported_beside_schema_errors(tmp_path):
+    spec = tmp_path / "vault.yaml"
+    spec.write_text('version: 1\nsecretz: {}\npolicies:\n  app: |\n    path "a" { capabilities = ["reed"] }\n')
+    with pytest.raises(SpecErrors) as info:
+        load_spec(str(spec))
+    lines = str(info.value).splitlines()
+    assert len(lines) == 2, lines
+    assert lines[0].startswith(f"{spec}:2:1: secretz: unknown section")
+    assert lines[1].startswith(f"{spec}:5:") and "invalid capability 'reed'" in lines[1]

@@ -399,11 +399,13 @@ def test_json_output_has_the_documented_shape_and_every_error_is_located(check):
     for entry in document["errors"] + document["warnings"]:
         assert set(entry) == {"file", "line", "column", "field", "message"}, entry
         assert entry["file"] == str(path) and isinstance(entry["line"], int) and isinstance(entry["column"], int)
-    # Schema errors stop before the semantic checks; fix them and the rest shows.
+    # Schema errors stop the checks that rely on the schema's shapes; the
+    # policy checks stand alone and are reported beside them.
     assert [(e["line"], e["field"]) for e in document["errors"]] == [
-        (5, "secrets_engines.kv.config.default_lease_ttl"), (6, "secrets_engines.kv.descripton")]
+        (5, "secrets_engines.kv.config.default_lease_ttl"), (6, "secrets_engines.kv.descripton"),
+        (13, "policies.App"), (13, "policies.App")], document
     # The same findings go to stderr as one-line errors, for people reading the log.
-    assert len(errors_of(result)) == 2 and all(errors_of(result)), str(result)
+    assert len(errors_of(result)) == 4 and all(errors_of(result)), str(result)
 
     fixed = BROKEN.replace("1y", "1h").replace("    descripton: typo\n", "")
     result, _ = check(fixed, "--format", "json")

@@ -62,6 +62,16 @@ def semantic_problems(spec: Spec) -> Tuple[Problems, Warnings]:
     return problems, warnings
 
 
+def problems_despite_schema_errors(spec: Spec) -> Problems:
+    """The checks that stand on their own, run even when the schema failed
+    elsewhere, so one run reports a bad policy beside a bad field."""
+    problems: Problems = []
+    policies = spec.data.get("policies") if isinstance(spec.data, dict) else None
+    if isinstance(policies, dict) and all(isinstance(v, str) for v in policies.values()):
+        _check_policies(spec, problems)
+    return problems
+
+
 def literal_value_warnings(spec: Spec) -> Warnings:
     """Values written into the spec itself where a value source was expected.
 

@@ -76,6 +76,10 @@ def load_spec(path: str) -> Spec:
         problems, warnings = semantic_problems(spec)
         errors.extend(problems)
         spec.warnings.extend(warnings)
+    elif isinstance(doc.data, dict):
+        from vaultform.checks import problems_despite_schema_errors
+        errors.extend(problems_despite_schema_errors(spec))
+        errors.sort(key=lambda e: (e.location.line, e.location.column) if e.location else (0, 0))
     if errors:
         failure = SpecErrors(errors)
         failure.spec = spec if shaped else None  # validate reports its warnings beside the errors
