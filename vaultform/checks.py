@@ -21,6 +21,7 @@ import hcl2
 
 from vaultform import values
 from vaultform.errors import Location, SpecError
+from vaultform.normalize import NotADuration, duration_seconds
 from vaultform.schema import definition
 from vaultform.spec import Spec, Warning_
 
@@ -41,9 +42,6 @@ ROLE_TTL, ROLE_MAX_TTL = "token_ttl", "token_max_ttl"
 # so exceeding it is a warning, not an error.
 SYSTEM_MAX_LEASE_TTL = 768 * 3600
 
-_GO_UNIT_NANOS = {"ns": 1, "us": 10**3, "µs": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
-_GO_PART = re.compile(r"([0-9]+)(?:\.([0-9]+))?(ns|us|µs|ms|s|m|h)")
-_MAX_NANOS = 2**63 - 1  # Go's time.Duration: Vault refuses anything longer (about 292 years)
 
 Problems = List[SpecError]
 Warnings = List[Warning_]
@@ -137,37 +135,11 @@ def _check_cluster(spec: Spec, problems: Problems) -> None:
 
 
 def vault_duration_seconds(value: Any) -> int:
-    """Seconds for a duration, parsed the way Vault parses one (measured on
-    OpenBao 2.7.2): whole seconds, a Go duration, or whole days alone ("7d").
-    Raises ValueError saying why Vault would refuse it, never quoting it."""
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise ValueError("must be integer or string")
-    if isinstance(value, int):
-        if value < 0:
-            raise ValueError("cannot be negative")
-        nanos = value * 10**9
-    elif value == "":
-        return 0
-    elif re.fullmatch(r"[0-9]+", value):
-        nanos = int(value) * 10**9
-    elif re.fullmatch(r"[0-9]+d", value):
-        nanos = int(value[:-1]) * 86400 * 10**9
-    elif value.startswith("-"):
-        raise ValueError("cannot be negative")
-    else:
-        nanos, pos = 0, 0
-        for part in _GO_PART.finditer(value):
-            if part.start() != pos:
-                break
-            whole, fraction, unit = part.groups()
-            scale = _GO_UNIT_NANOS[unit]
-            nanos += int(whole) * scale + (int(fraction) * scale // 10 ** len(fraction) if fraction else 0)
-            pos = part.end()
-        if pos == 0 or pos != len(value):
-            raise ValueError(definition("duration")["oneOf"][1]["patternErrorMessage"])
-    if nanos > _MAX_NANOS:
-        raise ValueError("is longer than Vault can hold (2562047h, about 292 years)")
-    return nanos // 10**9
+    """normalize.duration_seconds, with the schema's wording for a malformed one."""
+    try:
+        return duration_seconds(value)
+    except NotADuration:
+        raise ValueError(definition("duration")["oneOf"][1]["patternErrorMessage"]) from None
 
 
 def _is_duration_field(name: str) -> bool:

@@ -282,7 +282,7 @@ def _ensure_kv2_mount(ctx, location: LockLocation) -> None:
                                     f"needs KV v2 check-and-set (vault.record.mount)")
         return
     try:
-        Record(location.mount, "")._ensure_mount(ctx.api, mounts)
+        Record(location.mount, "").ensure_mount(ctx.api, mounts)
     except VaultRequestError as exc:
         if _MOUNT_IN_USE not in exc.message:
             raise

@@ -10,30 +10,49 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable, List
 
-_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600, "d": 86400}
-_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h|d)")
+_GO_UNIT_NANOS = {"ns": 1, "us": 10**3, "µs": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
+_GO_PART = re.compile(r"([0-9]+)(?:\.([0-9]+))?(ns|us|µs|ms|s|m|h)")
+_MAX_NANOS = 2**63 - 1  # Go's time.Duration: Vault refuses anything longer (about 292 years)
+
+
+class NotADuration(ValueError):
+    """The text is not in any form Vault reads as a duration."""
 
 
 def duration_seconds(value: Any) -> int:
-    """Seconds for an int, "3600", "90m", "1h30m", "24h", "1d" or Go's "720h0m0s"."""
-    if isinstance(value, bool):
-        raise ValueError("a duration cannot be a boolean")
-    if isinstance(value, (int, float)):
-        return int(value)
-    text = str(value).strip()
-    if text == "":
+    """Seconds for a duration, parsed the way Vault parses one (measured on
+    OpenBao 2.7.2): whole seconds, a Go duration ("90m", "1h30m", Vault's own
+    "720h0m0s"), or whole days alone ("7d"). Raises ValueError saying why
+    Vault would refuse it, never quoting it. One parser serves both the
+    comparisons here and validate's checks, so they cannot disagree."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError("must be integer or string")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError("cannot be negative")
+        nanos = value * 10**9
+    elif value == "":
         return 0
-    if text.isdigit():
-        return int(text)
-    pos, total = 0, 0.0
-    for match in _PART.finditer(text):
-        if match.start() != pos:
-            raise ValueError(f"not a duration: {text!r}")
-        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-        pos = match.end()
-    if pos != len(text) or pos == 0:
-        raise ValueError(f"not a duration: {text!r}")
-    return int(total)
+    elif re.fullmatch(r"[0-9]+", value):
+        nanos = int(value) * 10**9
+    elif re.fullmatch(r"[0-9]+d", value):
+        nanos = int(value[:-1]) * 86400 * 10**9
+    elif value.startswith("-"):
+        raise ValueError("cannot be negative")
+    else:
+        nanos, pos = 0, 0
+        for part in _GO_PART.finditer(value):
+            if part.start() != pos:
+                break
+            whole, fraction, unit = part.groups()
+            scale = _GO_UNIT_NANOS[unit]
+            nanos += int(whole) * scale + (int(fraction) * scale // 10 ** len(fraction) if fraction else 0)
+            pos = part.end()
+        if pos == 0 or pos != len(value):
+            raise NotADuration("is not a duration")
+    if nanos > _MAX_NANOS:
+        raise ValueError("is longer than Vault can hold (2562047h, about 292 years)")
+    return nanos // 10**9
 
 
 def string_list(value: Any) -> List[str]:

@@ -107,7 +107,7 @@ class Record:
         digest = hmac.new(self._fingerprint_key(api), value.encode("utf-8"), hashlib.sha256)
         return "hmac-sha256:" + digest.hexdigest()
 
-    def _ensure_mount(self, api, mounts: dict) -> None:
+    def ensure_mount(self, api, mounts: dict) -> None:
         if self.mount not in mounts:
             api.write(f"sys/mounts/{self.mount}", {
                 "type": "kv", "options": {"version": "2"},
@@ -119,14 +119,14 @@ class Record:
         be the same when the plan is applied)."""
         self._fingerprint_key(api)
         if self._new_key:
-            self._ensure_mount(api, mounts)
+            self.ensure_mount(api, mounts)
             api.write(self.fingerprint_key_path, {"data": {"key": self._key.hex()}})
             self._new_key = False
 
     def save(self, api, mounts: dict) -> None:
         if not self.dirty:
             return
-        self._ensure_mount(api, mounts)
+        self.ensure_mount(api, mounts)
         if self._new_key:
             self.save_fingerprint_key(api, mounts)
         api.write(f"{self.mount}/data/{self.path}", {"data": {

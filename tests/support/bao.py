@@ -49,10 +49,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _port_is_free(port: int) -> bool:
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         try:
-            s.bind(("127.0.0.1", port))
+            s.bind((host, port))
         except OSError:
             return False
         return True
@@ -66,7 +66,7 @@ def _free_port_pair() -> int:
     """
     for _ in range(50):
         port = free_port()
-        if port < 65535 and _port_is_free(port + 1):
+        if port < 65535 and port_is_free(port + 1):
             return port
     raise RuntimeError("could not find two adjacent free ports")
 

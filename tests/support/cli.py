@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Union
 
+from tests.support.bao import port_is_free
+
 VAULTFORM = [sys.executable, "-m", "vaultform"]
 RUN_TIMEOUT = 120.0
 
@@ -103,15 +105,6 @@ def assert_no_secrets(text: Union[str, bytes], secrets: Iterable[str], where: st
 # -- ports and processes ---------------------------------------------------------
 
 
-def _bindable(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
 def free_port_run(count: int = 2) -> int:
     """A port P with P..P+count-1 all free (node i of a local cluster uses
     P+2i for its API and P+2i+1 for cluster traffic)."""
@@ -119,7 +112,7 @@ def free_port_run(count: int = 2) -> int:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        if port + count <= 65535 and all(_bindable(port + i) for i in range(count)):
+        if port + count <= 65535 and all(port_is_free(port + i) for i in range(count)):
             return port
     raise RuntimeError(f"could not find {count} adjacent free ports")
 

@@ -45,7 +45,7 @@ from urllib.parse import parse_qs, urlparse
 
 import requests
 
-from tests.support.bao import bao_binary
+from tests.support.bao import bao_binary, port_is_free
 from tests.support.kube import _make_tls_material
 
 VAULT_CHARTS = ("vault", "openbao")
@@ -156,15 +156,6 @@ class FakePod:
                 "status": status}
 
 
-def _bindable(ip: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind((ip, port))
-        except OSError:
-            return False
-    return True
-
-
 def selector_matches(selector: str, labels: Dict[str, str]) -> bool:
     for term in filter(None, (t.strip() for t in selector.split(","))):
         if "!=" in term:
@@ -213,7 +204,7 @@ class FakeKubeAPI:
         one machine each get their own "pod network"."""
         for _ in range(50):
             prefix = f"127.{random.randint(1, 254)}.{random.randint(1, 254)}"
-            if all(_bindable(f"{prefix}.{n}", 8200) for n in (2, 3, 4)):
+            if all(port_is_free(8200, f"{prefix}.{n}") for n in (2, 3, 4)):
                 return prefix
         raise RuntimeError("no free loopback /24 for the fake pod network")
 
@@ -314,7 +305,7 @@ class FakeKubeAPI:
         while self._next_ip < 200:
             ip = f"{self.network}.{self._next_ip}"
             self._next_ip += 1
-            if _bindable(ip, 8200) and _bindable(ip, 8201):
+            if port_is_free(8200, ip) and port_is_free(8201, ip):
                 return ip
         raise RuntimeError("fake pod network exhausted")
 

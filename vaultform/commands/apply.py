@@ -6,7 +6,6 @@ because of its name.
 
 from __future__ import annotations
 
-import time
 from typing import List, Optional
 
 import click
@@ -26,9 +25,6 @@ from vaultform.render.text import render_plan
 
 
 class ProgressPrinter:
-    def __init__(self):
-        self.started = time.monotonic()
-
     def __call__(self, event: str, change: Change, index: int, total: int, seconds: float) -> None:
         prefix = f"[{index}/{total}]"
         verb = {"create": "creating", "update": "updating", "delete": "destroying", "replace": "replacing"}[change.action]
