@@ -19,7 +19,7 @@ from typing import Any, Dict, Iterator, List, Tuple
 
 import hcl2
 
-from vaultform import values
+from vaultform import names, values
 from vaultform.errors import Location, SpecError
 from vaultform.normalize import NotADuration, duration_seconds
 from vaultform.schema import definition
@@ -51,6 +51,7 @@ def semantic_problems(spec: Spec) -> Tuple[Problems, Warnings]:
     """What every command checks once the spec has the schema's shape."""
     problems: Problems = []
     warnings: Warnings = []
+    _check_names(spec, problems)
     _check_cluster(spec, problems)
     _check_policies(spec, problems)
     _check_durations(spec, problems, warnings)
@@ -117,6 +118,22 @@ def _names_for(auth_type: Any, field: str) -> List[str]:
 
 
 # -- cluster --------------------------------------------------------------------------
+
+
+def _check_names(spec: Spec, problems: Problems) -> None:
+    """Every name that becomes part of a Vault URL (names.py says why)."""
+    def check(section: str, key: str, problem, *inner: str) -> None:
+        if problem:
+            where = ".".join((section, key) + inner)
+            problems.append(SpecError(f"the name {problem}", location=spec.key_loc(section, key, *inner),
+                                      field=where))
+
+    for section in ("secrets_engines", "auth", "secrets", "policies"):
+        for key in spec.section(section):
+            check(section, key, names.path_problem(key))
+    for path, body in spec.section("auth").items():
+        for role in (body.get("roles") or {}) if isinstance(body, dict) else ():
+            check("auth", path, names.role_name_problem(role, str(body.get("type", ""))), "roles", role)
 
 
 def _check_cluster(spec: Spec, problems: Problems) -> None:
