@@ -79,6 +79,9 @@ class Plan:
     # Desired objects that already match Vault, with what was read: a saved
     # plan fingerprints them too, so apply can say why one of them moved.
     unchanged: List[Tuple[Resource, Optional[Dict[str, Any]]]] = field(default_factory=list)
+    # The PlanOptions it was made with (targets, allow_destroy, force), which
+    # every rendering shows; None for a destroy plan, which takes none.
+    options: Optional[Any] = None
 
     def count(self, *actions: str) -> int:
         return sum(1 for c in self.changes if c.action in actions)

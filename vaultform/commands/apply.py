@@ -121,7 +121,8 @@ class Outcome:
     def plan(self) -> Plan:
         last = self.plans[-1]
         return Plan(changes=[c for p in self.plans for c in p.changes],
-                    warnings=[w for p in self.plans for w in p.warnings], deferred=last.deferred)
+                    warnings=[w for p in self.plans for w in p.warnings], deferred=last.deferred,
+                    options=last.options)
 
     def result(self) -> ApplyResult:
         merged = ApplyResult()
