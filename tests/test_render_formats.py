@@ -251,16 +251,24 @@ TARGETED = PlanOptions(targets=("policy.reader", "secret.secret/app/`*`"), allow
 def test_every_rendering_shows_the_options(name):
     plan = PLANS[name]()
     plan.options = TARGETED
+    without = PLANS[name]()
+    without.options = PlanOptions()
     document = plan_to_json(plan, ADDRESS)
     assert document["options"] == {"targets": ["policy.reader", "secret.secret/app/`*`"],
                                    "allow_destroy": True, "force": False}
     jsonschema.Draft202012Validator(SCHEMA).validate(document)
-    text = render_plan(plan, ADDRESS)
-    assert "Planned with --target policy.reader --target secret.secret/app/`*` --allow-destroy." in text.splitlines()
-    md = render_markdown(plan, ADDRESS)
+    text = render_plan(plan, ADDRESS).splitlines()
+    line = "Planned with --target policy.reader --target secret.secret/app/`*` --allow-destroy."
+    assert line in text
+    # One line more, and nothing else changed.
+    text.remove(line)
+    assert [t for t in text if t] == [t for t in render_plan(without, ADDRESS).splitlines() if t]
+    md = render_markdown(plan, ADDRESS).splitlines()
     # Each flag in its own code span, a backtick in a target cannot break out of it.
-    assert ("Planned with `--target policy.reader` `` --target secret.secret/app/`*` `` `--allow-destroy`."
-            in md.splitlines()), md
+    line = "Planned with `--target policy.reader` `` --target secret.secret/app/`*` `` `--allow-destroy`."
+    assert line in md
+    md.remove(line)
+    assert [m for m in md if m] == [m for m in render_markdown(without, ADDRESS).splitlines() if m]
 
 
 def test_options_of_a_plain_plan_and_of_a_destroy_plan():

@@ -119,7 +119,7 @@ def test_saved_plan_is_applied_exactly_without_a_prompt_and_then_nothing_is_left
     mode = stat.S_IMODE(os.stat(project.plan_file).st_mode)
     assert mode == 0o600, oct(mode)
     document = json.loads(project.plan_file.read_text(encoding="utf-8"))
-    assert document["kind"] == "vaultform-plan" and document["format_version"] == 1
+    assert document["kind"] == "vaultform-plan" and document["format_version"] == 2
     assert {c["address"]: c["action"] for c in document["plan"]["changes"]} == {
         f"secrets_engine.{project.mount}": "create", f"policy.{project.policy}": "create",
         f"secret.{project.mount}/app": "create"}
@@ -329,7 +329,7 @@ def test_a_plan_for_another_vault_is_refused(project):
 
 @pytest.mark.parametrize("damage, message", [
     (lambda text: text[: len(text) // 2], "the plan file is damaged"),
-    (lambda text: text.replace('"format_version": 1', '"format_version": 99'), "plan file format 99 is not supported"),
+    (lambda text: text.replace('"format_version": 2', '"format_version": 99'), "plan file format 99 is not supported"),
 ])
 def test_a_damaged_plan_file_is_an_error(project, damage, message):
     project.write(project.base())

@@ -179,6 +179,7 @@ def apply_saved(saved: planfile.SavedPlan, output_format: str, address: Optional
     text = output_format == TEXT
     _, ctx = load_context(saved.spec_file(), address)
     planfile.check_connected_to(saved, ctx.api.address)
+    planfile.verify(saved, ctx)  # an edited plan file is refused before anything is written, even the lock
     outcome = Outcome()
     # Checked under the lock: a plan that was fresh before someone else's
     # apply finished would not be fresh after it.

@@ -130,11 +130,11 @@ def render_plan(plan: Plan, address: str = "", colour: bool = False) -> str:
         lines.append(f"vaultform will perform the following actions{where}:")
         lines.extend(options_line(plan))
         lines.append("")
-    elif options_line(plan):
-        lines.extend(options_line(plan) + [""])
         for change in plan.changes:
             lines.extend(render_change(change, colour))
             lines.append("")
+    elif options_line(plan):
+        lines.extend(options_line(plan) + [""])
     if plan.deferred:
         lines.append(f"Note: {plan.deferred}.")
         lines.append("")
