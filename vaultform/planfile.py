@@ -65,6 +65,7 @@ _KEY_CHECK = "vaultform saved-plan key check"
 # canonical JSON (it is escaped there), and this fingerprint is never stored.
 _INTEGRITY_LABEL = "\x00vaultform saved-plan integrity key"
 _REQUIRED = ("spec", "options", "objects", "key_check", "plan", "integrity")
+_MARKERS = (f'"{KIND}"'.encode(), b'"key_check"', b'"integrity"')
 _MAX_NAMED = 5
 
 
@@ -284,24 +285,50 @@ class SavedPlan:
         return {o["address"]: o for o in self.document.get("objects") or []}
 
 
+def _looks_like_a_plan(data: bytes) -> bool:
+    """A plan file, even an edited one: it starts with "{", or two of these
+    keys survive (one edited byte can break only one of them). A spec that
+    holds two of them by chance is not to be expected."""
+    if data.startswith(b"{"):
+        return True
+    return sum(marker in data for marker in _MARKERS) >= 2
+
+
+def _damaged(path: str, why: str) -> PlanFileError:
+    return PlanFileError(f"{path}: the plan file is damaged or was altered ({why}); nothing was applied: "
+                         "make the plan again")
+
+
 def load(path: str) -> Optional[SavedPlan]:
     """The plan file at `path`, or None when it is not one (a spec). Recognised
-    by its content, never by its name."""
+    by its content, never by its name. An edited plan file is refused here
+    (one line, before anything is read from Vault) rather than read as a spec."""
     try:
         with open(path, "rb") as handle:
-            head = handle.read(1)
-            if head != b"{":  # a YAML spec never starts with "{" in practice; JSON plans always do
-                return None
-            text = (head + handle.read()).decode("utf-8")
-    except (OSError, UnicodeDecodeError):
+            data = handle.read()
+    except OSError:
         return None  # the spec loader reports unreadable files
+    if not _looks_like_a_plan(data):
+        return None  # a YAML spec never starts with "{" in practice; plan files always do
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        if data.startswith(b"{") and not any(marker in data for marker in _MARKERS):
+            return None  # not ours: let the spec loader say what is wrong with it
+        raise _damaged(path, "not UTF-8") from None
     try:
         document = json.loads(text)
     except ValueError as exc:
-        if f'"{KIND}"' in text:
-            raise PlanFileError(f"{path}: the plan file is damaged (not valid JSON: {exc}); make the plan again") from None
+        if any(marker in data for marker in _MARKERS):
+            raise _damaged(path, f"not valid JSON: {exc}") from None
         return None
-    if not isinstance(document, dict) or document.get("kind") != KIND:
+    if not isinstance(document, dict):
+        if any(marker in data for marker in _MARKERS):
+            raise _damaged(path, "not a JSON object")
+        return None
+    if document.get("kind") != KIND:
+        if any(marker in data for marker in _MARKERS):
+            raise _damaged(path, f"its kind is {document.get('kind')!r}, not {KIND!r}")
         return None
     if document.get("format_version") != FORMAT_VERSION:
         raise PlanFileError(f"{path}: plan file format {document.get('format_version')!r} is not supported by "
@@ -363,8 +390,9 @@ def _causes(then: Dict[str, str], now: Dict[str, str], spec_moved: bool) -> List
     if then["live"] != now["live"]:
         causes.append("its live state in Vault changed")
     if then.get("contents") != now.get("contents"):
-        causes.append(f"what it holds changed ({then.get('holds', 'nothing')} when planned, "
-                      f"now {now.get('holds', 'nothing')})")
+        planned, found = then.get("holds", "nothing counted"), now.get("holds", "nothing counted")
+        causes.append(f"what it holds changed ({planned} when planned, now {found})" if planned != found else
+                      f"what it holds changed (still {found}, but not the ones planned)")
     return causes
 
 
