@@ -12,6 +12,7 @@ session dev server.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 import stat
@@ -301,6 +302,9 @@ def test_the_plan_file_holds_no_secret_value_token_or_offline_guessable_hash(pro
     key = project.root.secrets.kv.v2.read_secret_version(
         path=f"{project.record}-fingerprint-key", mount_point="vaultform", raise_on_deleted_version=True)
     key_hex = key["data"]["data"]["key"]
+    # Nor the key its integrity HMAC is made with (derived from the same key).
+    derived = hmac.new(bytes.fromhex(key_hex), b"\x00vaultform saved-plan integrity key", hashlib.sha256).hexdigest()
+    assert document["integrity"].startswith("hmac-sha256:") and derived not in data.decode()
     values = [PASSWORD_A, PASSWORD_B, FILE_VALUE, LITERAL, generated]
     # Plain (unkeyed) hashes could be checked against guesses offline: none may appear.
     desired_now = {"password": PASSWORD_B, "api_key": FILE_VALUE, "user": LITERAL, "session": "(generated)"}
@@ -312,6 +316,15 @@ def test_the_plan_file_holds_no_secret_value_token_or_offline_guessable_hash(pro
         assert_no_secrets(output, values + [bao.root_token, key_hex], "CLI output")
     for entry in document["objects"]:
         assert entry["desired"].startswith("hmac-sha256:") and entry["live"].startswith("hmac-sha256:")
+
+    # A plan that deletes the secret and disables its mount: the live values
+    # are on the "before" side of the change and in what the mount holds.
+    project.write({"policies": project.base()["policies"]})
+    project.save_plan("--allow-destroy")
+    data = project.plan_file.read_bytes()
+    actions = {c["address"]: c["action"] for c in json.loads(data)["plan"]["changes"]}
+    assert actions == {f"secret.{project.mount}/app": "delete", f"secrets_engine.{project.mount}": "delete"}
+    assert_no_secrets(data, values + [bao.root_token, key_hex] + plain_hashes, "the plan file")
 
 
 def test_out_is_refused_for_a_local_cluster_that_is_not_initialised(project, vault_env, tmp_path):
@@ -403,6 +416,17 @@ def test_a_plan_saved_with_the_planner_token_is_applied_with_a_full_token(projec
     project.root.secrets.kv.v2.create_or_update_secret(path="app", mount_point=project.mount,
                                                          secret={"password": "typed-by-hand-7781"})
     assert_stale(project.apply_plan(APP_PASSWORD=PASSWORD_B), f"secret.{project.mount}/app: ")
+
+    # The planner may not list a mount's secrets, so it cannot fingerprint
+    # what disabling the mount would destroy: such a plan is not saved.
+    project.plan_file.unlink()
+    project.write({"policies": project.base()["policies"]})
+    refused = project.run("plan", str(project.spec), "--out", str(project.plan_file), "--allow-destroy",
+                          VAULT_TOKEN=planner_token)
+    assert refused.exit_code == 1 and len(refused.stderr.splitlines()) == 1, str(refused)
+    assert (f"Error: cannot save this plan: it disables secrets_engine.{project.mount}, which destroys the "
+            "secret(s) under it, and this token cannot list them") in refused.stderr, str(refused)
+    assert not project.plan_file.exists()
     for output in project.outputs:
         assert_no_secrets(output, [PASSWORD_A, PASSWORD_B, planner_token], "CLI output")
 
