@@ -569,6 +569,7 @@ EDITS = {
     "another spec": (_json_edit(_other_spec), ALTERED),
     "the date": (_json_edit(lambda d: d.update(created_at="2020-01-01T00:00:00Z")), ALTERED),
     "the integrity value": (_json_edit(lambda d: d.update(integrity="hmac-sha256:" + "0" * 64)), ALTERED),
+    "the integrity value not ASCII": (_json_edit(lambda d: d.update(integrity="hmac-sha256:é")), ALTERED),
     "the integrity value dropped": (_json_edit(lambda d: d.pop("integrity")), "missing integrity"),
     "the key check": (_json_edit(lambda d: d.update(key_check="hmac-sha256:" + "1" * 64)),
                       "stale plan: the fingerprint key in Vault"),

@@ -371,7 +371,8 @@ def verify(saved: SavedPlan, ctx) -> None:
     if (not ctx.record.has_fingerprint_key(ctx.api)
             or ctx.record.fingerprint(ctx.api, _KEY_CHECK) != saved.document["key_check"]):
         raise StalePlan(_key_replaced(ctx))
-    if not hmac.compare_digest(str(saved.document["integrity"]), _integrity(ctx, saved.document)):
+    stored = str(saved.document["integrity"]).encode("utf-8")  # bytes: compare_digest refuses non-ASCII str
+    if not hmac.compare_digest(stored, _integrity(ctx, saved.document).encode("utf-8")):
         raise PlanFileError(f"{saved.file}: the plan file was altered after it was written (its integrity "
                             "check with the key in Vault fails); nothing was applied: make the plan again")
 
