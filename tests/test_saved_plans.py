@@ -496,7 +496,8 @@ def test_a_plan_that_destroys_a_mount_is_stale_once_the_mount_holds_other_secret
     for name in ("written-later", HAND_MADE[0]):
         project.root.secrets.kv.v2.delete_metadata_and_all_versions(path=name, mount_point=doomed)
     project.root.secrets.kv.v2.create_or_update_secret(path="swapped-in", mount_point=doomed, secret={"k": LITERAL})
-    assert_stale(project.apply_plan(), f"{address}: what it holds changed (still 3 secret(s), but not the ones planned)")
+    assert_stale(project.apply_plan(),
+                 f"{address}: what it holds changed (still 3 secret(s), but not the ones planned)")
     assert "swapped-in" in mount_keys(project.root, doomed)
 
     # Back to exactly what was reviewed: the plan applies.
