@@ -32,6 +32,7 @@ import yaml
 
 from tests.support.bao import BaoDevServer
 from tests.support.kube import FakeKubernetesAPI
+from tests.support.record import recorded_objects
 
 # -- reading plans -------------------------------------------------------------
 
@@ -1125,7 +1126,7 @@ def test_no_secret_value_in_any_output_over_a_whole_lifecycle(ws, unique, tmp_pa
     ws.apply(spec, env)
     ws.assert_converged(spec, env)
     # The ownership record lives in Vault next to the secrets; it holds none of them.
-    record = json.dumps(root.read(f"vaultform/data/{ws.record}")["data"]["data"])
+    record = json.dumps(recorded_objects(root, ws.record))
     assert "kubernetes_config." in record and not any(v in record for c in cases for v in c.secret_values())
     result = ws.run(["destroy", ws.write(spec), "--auto-approve"], env)
     assert result.exit_code == 0 and "Apply complete!" in result.stdout, str(result)

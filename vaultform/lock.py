@@ -354,6 +354,13 @@ class _ApplyLock:
             raise LockHeld(f"the apply lock on Vault at {self.ctx.api.address} ({self.location}) "
                            f"is held by {exc.message}; {advice}", exc.holder) from None
 
+    def moved_since(self, seen_version: Optional[int]) -> bool:
+        """Whether anyone took the lock between `seen_version` (read before
+        planning) and our own take: then the plan may be out of date."""
+        if self.held is None:
+            return False
+        return seen_version is None or self.held.version != seen_version + 1
+
     @property
     def unlock_command(self) -> str:
         return f"vaultform unlock {shlex.quote(str(self.ctx.spec.doc.file))}"
@@ -376,18 +383,32 @@ class _ApplyLock:
                   f"break it with: {self.unlock_command}")
 
 
+def version_before_plan(ctx) -> Optional[int]:
+    """The lock's version as a plan starts, or None when it cannot be read
+    (no token yet, no record mount): a plan made without the lock is then
+    made again once the lock is held, if anyone took it in between."""
+    if ctx.api is None or (ctx.cluster is not None and not ctx.follow_active_node()):
+        return None  # no Vault up to hold the lock yet
+    ctx.ensure_token()  # a bad token is reported as such, here as anywhere
+    try:
+        return read_lock(ctx.api, LockLocation.for_record(ctx.spec.record_location)).version
+    except VaultformError:
+        return None
+
+
 @contextlib.contextmanager
-def apply_lock(ctx, plan=None) -> Iterator[None]:
+def apply_lock(ctx, plan=None) -> Iterator[Optional[_ApplyLock]]:
     """Hold the apply lock for the block; released on success, failure, Ctrl-C and SIGTERM.
 
-    Given a `plan` that changes nothing, no lock is taken: such an apply
-    writes nothing (a no-op apply must not even bump the lock's version).
-    A local cluster that is not up yet (this run starts or initialises it)
-    has no Vault to keep the lock in: it is taken just before the first
-    configuration change, which is when that run first needs a token.
+    Given a `plan` that changes nothing (not even the ownership record), no
+    lock is taken and None is yielded: such an apply writes nothing (it must
+    not even bump the lock's version). A local cluster that is not up yet
+    (this run starts or initialises it) has no Vault to keep the lock in: it
+    is taken just before the first configuration change, which is when that
+    run first needs a token.
     """
-    if ctx.api is None or (plan is not None and not plan.changes):
-        yield
+    if ctx.api is None or (plan is not None and not plan.changes and not plan.record_work):
+        yield None
         return
     lock = _ApplyLock(ctx)
     with _sigterm_as_interrupt():
@@ -399,7 +420,7 @@ def apply_lock(ctx, plan=None) -> Iterator[None]:
             else:
                 ctx.ensure_token()
                 lock.take()
-            yield
+            yield lock
         finally:
             ctx.cancel_on_vault_ready(lock.take)
             lock.release()

@@ -13,11 +13,11 @@ import click
 from vaultform import planfile, redact
 from vaultform.commands.common import (address_option, colour, confirm, debug_option, handle_errors, out,
                                        safety_options, target_option)
-from vaultform.commands.plan import format_option, load_and_plan, load_context
+from vaultform.commands.plan import format_option, load_context
 from vaultform.context import Context
 from vaultform.errors import Refused, VaultformError
 from vaultform.executor import ApplyResult, apply_plan
-from vaultform.lock import apply_lock
+from vaultform.lock import apply_lock, version_before_plan
 from vaultform.model import Change, Plan
 from vaultform.planner import PlanOptions, make_plan
 from vaultform.render.formats import TEXT, render_applied_as
@@ -34,6 +34,8 @@ class ProgressPrinter:
             out(f" done ({seconds:.1f}s)")
             if change.address == "cluster.init":
                 _keys_warning(change)
+        elif event == "skipped":
+            out(f"{prefix} {change.address}: skipped (depends on a change that failed)")
         else:
             out(" FAILED")
 
@@ -91,14 +93,27 @@ def apply_with_report(ctx: Context, the_plan: Plan, quiet: bool = False) -> Appl
                                  error=exc.message)
             exc.result = result
         if not quiet:
-            rest = [c.address for c in [result.failed] + result.not_done if c is not None]
-            out(f"Done before the failure: {_few([c.address for c in result.done]) or 'nothing'}.", err=True)
-            out(f"Not done: {_few(rest) or 'nothing'}. Fix the cause and run apply again; it converges.", err=True)
+            _report_failure(result)
         raise
     if not quiet:
         s = result.summary
         out(f"Apply complete! Resources: {s['added']} added, {s['changed']} changed, {s['destroyed']} destroyed.")
     return result
+
+
+def _report_failure(result: ApplyResult) -> None:
+    """Done, failed, skipped and not attempted, each on its own line (stderr)."""
+    failed = [c.address for c, _ in result.failures] or ([result.failed.address] if result.failed else [])
+    out(f"Done: {_few([c.address for c in result.done]) or 'nothing'}.", err=True)
+    if failed:
+        out(f"Failed: {_few(failed)}.", err=True)
+        for _change, message in result.failures[1:4]:
+            out(f"Error: {message}", err=True)
+    if result.skipped:
+        out(f"Skipped (depend on a failed change): {_few([c.address for c in result.skipped])}.", err=True)
+    if result.not_attempted:
+        out(f"Not attempted: {_few([c.address for c in result.not_attempted])}.", err=True)
+    out("Fix the cause and run apply again; it converges.", err=True)
 
 
 class Outcome:
@@ -113,7 +128,7 @@ class Outcome:
         self.plans.append(the_plan)
         try:
             self.results.append(apply_with_report(ctx, the_plan, quiet) if the_plan.changes
-                                else apply_plan(ctx, the_plan))  # records unchanged objects as managed
+                                else apply_plan(ctx, the_plan))  # record work only (Plan.adopt, .forget)
         except VaultformError as exc:
             self.results.append(getattr(exc, "result", None) or ApplyResult(error=exc.message))
             raise
@@ -128,8 +143,11 @@ class Outcome:
         merged = ApplyResult()
         for result in self.results:
             merged.done.extend(result.done)
-            if result.error is not None:
-                merged.failed, merged.not_done, merged.error = result.failed, result.not_done, result.error
+            merged.not_done.extend(result.not_done)
+            merged.failures.extend(result.failures)
+            merged.skipped.extend(result.skipped)
+            if result.error is not None and merged.error is None:
+                merged.failed, merged.error = result.failed, result.error
         return merged
 
 
@@ -140,11 +158,20 @@ def _print_outcome(ctx: Context, outcome: Outcome, output_format: str) -> None:
 
 def apply_spec(spec_file: str, auto_approve: bool, output_format: str, options: PlanOptions,
                address: Optional[str]) -> None:
+    """Plan, confirm, then apply under the lock.
+
+    The first plan is made without the lock, so an apply with nothing to do
+    writes nothing at all, not even the lock. Once the lock is held, the
+    plan is made again if anyone took the lock since that plan began: what
+    is applied is always planned from what Vault and the record hold now.
+    """
     text = output_format == TEXT
     if not text and not auto_approve:
         raise Refused(f"apply --format {output_format} prints one document and cannot ask for confirmation: "
                       "pass --auto-approve, or apply a plan saved with `vaultform plan --out`")
-    _, ctx, the_plan = load_and_plan(spec_file, address, options)
+    _, ctx = load_context(spec_file, address)
+    seen = version_before_plan(ctx)
+    the_plan = make_plan(ctx, options)
     outcome = Outcome()
     try:
         if text:
@@ -159,6 +186,7 @@ def apply_spec(spec_file: str, auto_approve: bool, output_format: str, options: 
             ctx.vault_empty = False
             ctx.forget("sys/mounts")
             ctx.forget("sys/auth")
+            seen = version_before_plan(ctx)
             the_plan = make_plan(ctx, options)
             if text:
                 out()
@@ -167,12 +195,38 @@ def apply_spec(spec_file: str, auto_approve: bool, output_format: str, options: 
             out()
             confirm(auto_approve, "Do you want to perform these actions?")
         # Locked once confirmed: a refused or no-op apply writes nothing, not even the lock.
-        with apply_lock(ctx, the_plan):
+        with apply_lock(ctx, the_plan) as lock:
+            if lock is not None and lock.moved_since(seen):
+                the_plan = _plan_again_under_lock(ctx, the_plan, options, auto_approve, text)
             outcome.run(ctx, the_plan, quiet=not text)
     except VaultformError:
         _print_outcome(ctx, outcome, output_format)
         raise
     _print_outcome(ctx, outcome, output_format)
+
+
+def _shape(plan: Plan) -> List[tuple]:
+    return [(c.action, c.address, tuple(f.name for f in c.fields)) for c in plan.changes]
+
+
+def _plan_again_under_lock(ctx: Context, confirmed: Plan, options: PlanOptions, auto_approve: bool,
+                           text: bool) -> Plan:
+    """Another run held the lock between our plan and our apply: plan again
+    from what it left. A different plan is shown and confirmed again."""
+    for mounts in ("sys/mounts", "sys/auth"):
+        ctx.forget(mounts)
+    fresh = make_plan(ctx, options)
+    if _shape(fresh) == _shape(confirmed):
+        return fresh
+    if text:
+        out()
+        out("Another apply ran since this plan was made; planned again from what it left:")
+        out()
+        out(render_plan(fresh, ctx.api.address, colour()))
+        if fresh.changes:
+            out()
+            confirm(auto_approve, "Do you want to perform these actions?")
+    return fresh
 
 
 def apply_saved(saved: planfile.SavedPlan, output_format: str, address: Optional[str]) -> None:

@@ -56,6 +56,14 @@ class AuthFieldRules:
         return out
 
 
+def _loose(value: Any) -> Any:
+    """"a,b", ["a", "b"] and ["a","b"] alike; "a" and ["a"] alike."""
+    if isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+        items = string_list(value)
+        return items[0] if len(items) == 1 else items
+    return value
+
+
 def claimed_types(ctx) -> set:
     from vaultform.kinds import registry  # late: the registry imports this module
     return {k.auth_type for k in registry() if isinstance(k, AuthObjectKind) and k.auth_type}
@@ -89,8 +97,19 @@ class AuthObjectKind(Kind, AuthFieldRules):
 
     def live_from(self, res: Resource, data: Dict[str, Any]) -> Dict[str, Any]:
         live = self.canonical(data, from_vault=True)
-        known = set(self.defaults) | set(res.desired or {}) | set(self.write_only.values())
+        known = (set(self.defaults) | set(res.desired or {}) | set(self.write_only.values())
+                 | set(res.meta.get("state_fields") or ()))
         return {k: v for k, v in live.items() if k in known}
+
+    def applied_state(self, res) -> Dict[str, Any]:
+        state = {k: v for k, v in super().applied_state(res).items() if k not in self.write_only}
+        return {k: _loose(v) for k, v in state.items()} if self.auth_type is None else state
+
+    def still_as_recorded(self, ctx, res, live, entry) -> bool:
+        if self.auth_type is None:
+            # A type nobody describes: Vault answers ["a", "b"] for "a,b".
+            live = {k: _loose(v) for k, v in live.items()}
+        return super().still_as_recorded(ctx, res, live, entry)
 
     def diff(self, ctx, res, live) -> List[FieldChange]:
         desired = {k: v for k, v in res.desired.items() if k not in self.write_only}

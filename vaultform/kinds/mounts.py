@@ -86,7 +86,8 @@ class MountKind(Kind):
             return None
         config = {k: v for k, v in (entry.get("config") or {}).items()
                   if k in self.tuning_defaults}
-        extra = {"plugin_version": entry.get("plugin_version", "")} if res.desired and "plugin_version" in res.desired else {}
+        wants_version = "plugin_version" in (res.desired or {}) or "plugin_version" in res.meta.get("state_fields", ())
+        extra = {"plugin_version": entry.get("plugin_version", "")} if wants_version else {}
         return self._normalise(entry.get("type", ""), entry.get("options"), config, entry,
                                entry.get("description", ""), extra)
 

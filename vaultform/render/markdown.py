@@ -198,12 +198,19 @@ def apply_result_markdown(result) -> str:
     counts = f"Resources: {s['added']} added, {s['changed']} changed, {s['destroyed']} destroyed."
     if result.error is None:
         return f"**Apply complete!** {counts}\n"
-    done = ", ".join(_code(c.address) for c in result.done) or "nothing"
-    not_done = ", ".join(_code(c.address) for c in result.not_done) or "nothing"
+    def listed(changes) -> str:
+        return ", ".join(_code(c.address) for c in changes) or "nothing"
+
     where = f" at {_code(result.failed.address)}" if result.failed is not None else ""
-    body = [f"**Apply failed**{where}: {_inline(result.error)}", "",
-            f"Done before the failure: {done}.", f"Not done: {not_done}.",
-            "Fix the cause and run apply again; it converges."]
+    failed = [c for c, _ in result.failures] or ([result.failed] if result.failed is not None else [])
+    body = [f"**Apply failed**{where}: {_inline(result.error)}", "", f"Done: {listed(result.done)}."]
+    if failed:
+        body.append(f"Failed: {listed(failed)}.")
+    if result.skipped:
+        body.append(f"Skipped (depend on a failed change): {listed(result.skipped)}.")
+    if result.not_attempted:
+        body.append(f"Not attempted: {listed(result.not_attempted)}.")
+    body.append("Fix the cause and run apply again; it converges.")
     return "\n".join(_callout("CAUTION", body)).rstrip("\n") + "\n"
 
 

@@ -111,6 +111,19 @@ def summary_line(plan: Plan) -> str:
     return f"Plan: {s['add']} to add, {s['change']} to change, {s['destroy']} to destroy."
 
 
+def record_note(plan: Plan) -> str:
+    """What apply also writes to the ownership record (nothing in Vault's configuration)."""
+    parts = []
+    if plan.adopt:
+        parts.append(f"record {len(plan.adopt)} object(s) found exactly as the spec says as managed")
+    if plan.forget:
+        parts.append(f"drop {len(plan.forget)} entr{'y' if len(plan.forget) == 1 else 'ies'} of objects "
+                     "gone from Vault or changed by hand (nothing is deleted)")
+    if plan.migrate_record:
+        parts.append("move the ownership record to its sharded format")
+    return ("Apply will also " + "; and ".join(parts) + ".") if parts else ""
+
+
 def options_line(plan: Plan) -> List[str]:
     """Nothing when the plan was made without options (the default behaviour)."""
     flags = option_flags(plan)
@@ -121,9 +134,12 @@ def render_plan(plan: Plan, address: str = "", colour: bool = False) -> str:
     lines: List[str] = []
     for warning in plan.warnings:
         lines.append(f"Warning: {warning}")
+    note = record_note(plan)
     if not plan.changes and not plan.deferred:
         lines.append("No changes. Vault matches the spec.")
         lines.extend(options_line(plan))
+        if note:
+            lines.append(note)
         return "\n".join(lines)
     where = f" (Vault at {address})" if address else ""
     if plan.changes:
@@ -139,4 +155,6 @@ def render_plan(plan: Plan, address: str = "", colour: bool = False) -> str:
         lines.append(f"Note: {plan.deferred}.")
         lines.append("")
     lines.append(summary_line(plan))
+    if note:
+        lines.append(note)
     return "\n".join(lines)
