@@ -51,6 +51,10 @@ class Workspace:
     def recorded(self, record=None) -> dict:
         return recorded_objects(self.root, record or self.record)
 
+    def kv_data(self, path, mount=None) -> dict:
+        return self.root.secrets.kv.v2.read_secret_version(path, mount_point=mount or self.kv,
+                                                           raise_on_deleted_version=True)["data"]["data"]
+
     def policy(self, name):
         try:
             return self.root.sys.read_policy(name)["data"]["rules"]
@@ -199,7 +203,7 @@ def test_deleted_by_hand_then_recreated_by_hand_is_never_deleted(ws, unique):
     assert f"policy.{gone_silently} was removed from the spec, but it was changed" in result.stderr + result.stdout
     assert f"secret.{ws.kv}/silent was removed from the spec, but it was changed" in result.stderr + result.stdout
     assert ws.policy(gone_between) and ws.policy(gone_silently)
-    assert ws.root.secrets.kv.v2.read_secret_version("silent", mount_point=ws.kv)["data"]["data"] == {"k": "v"}
+    assert ws.kv_data("silent") == {"k": "v"}
     assert set(ws.recorded()) == {f"policy.{kept}", f"secrets_engine.{ws.kv}"}
     assert ws.plan(only_kept).exit_code == 0
 
@@ -244,7 +248,7 @@ def test_a_format_1_record_is_read_and_moved_into_shards_by_the_first_apply(ws, 
     ws.apply(ws.spec([keep]))  # the old entry still drives the deletion
     assert ws.policy(drop) is None
     assert set(ws.recorded()) == {f"policy.{keep}", f"secrets_engine.{ws.kv}"}
-    legacy = ws.root.secrets.kv.v2.read_secret_version(ws.record, mount_point="vaultform")["data"]["data"]
+    legacy = ws.kv_data(ws.record, "vaultform")
     assert legacy["format"] == 2 and legacy["objects"] == "{}"
     result = ws.plan(ws.spec([keep]))
     assert result.exit_code == 0 and "Apply will also" not in result.stdout, str(result)
@@ -271,7 +275,7 @@ def test_independent_changes_go_on_after_a_failure_and_dependents_are_skipped(ws
     assert "Traceback" not in result.output
     # What did not depend on the failures was done, and recorded.
     assert ws.policy(good) is not None
-    assert ws.root.secrets.kv.v2.read_secret_version("app", mount_point=ws.kv)["data"]["data"] == {"k": "v"}
+    assert ws.kv_data("app") == {"k": "v"}
     assert {f"policy.{good}", f"secret.{ws.kv}/app"} <= set(ws.recorded())
     # Fixed, the next apply converges.
     del doc["secrets_engines"][broken_kv], doc["auth"]

@@ -354,6 +354,23 @@ class _ApplyLock:
             raise LockHeld(f"the apply lock on Vault at {self.ctx.api.address} ({self.location}) "
                            f"is held by {exc.message}; {advice}", exc.holder) from None
 
+    def _retry_on_new_leader(self, held: HeldLock, wait: float = 15.0) -> bool:
+        """The leader went away mid-run (killed, stopped): raft elects another
+        within seconds, and the lock lives in the cluster, not in the node."""
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            active = self.ctx.cluster.active_node()
+            if active is not None:
+                self.ctx.api.retarget(active.address)
+                try:
+                    return release_lock(self.ctx.api, held) or True
+                except VaultConnectionError:
+                    pass
+            elif self.ctx.cluster.statuses() and not any(s.running for s in self.ctx.cluster.statuses()):
+                return False  # nothing left running: no one will be elected
+            time.sleep(0.5)
+        return False
+
     def moved_since(self, seen_version: Optional[int]) -> bool:
         """Whether anyone took the lock between `seen_version` (read before
         planning) and our own take: then the plan may be out of date."""
@@ -374,6 +391,8 @@ class _ApplyLock:
                 _warn(f"the apply lock {held.location} was broken while this run held it; "
                       f"left as it is now")
         except VaultConnectionError:
+            if self.ctx.cluster is not None and self._retry_on_new_leader(held):
+                return
             if self.ctx.cluster is not None and self.ctx.cluster.active_node() is None:
                 return  # the local cluster was stopped (destroy): its lock went with it
             _warn(f"could not release the apply lock {held.location} on Vault at {self.ctx.api.address}; "
