@@ -86,6 +86,9 @@ class Plan:
     adopt: List[Resource] = field(default_factory=list)
     forget: List[str] = field(default_factory=list)
     migrate_record: bool = False
+    # The PlanOptions it was made with (targets, allow_destroy, force), which
+    # every rendering shows; None for a destroy plan, which takes none.
+    options: Optional[Any] = None
 
     def count(self, *actions: str) -> int:
         return sum(1 for c in self.changes if c.action in actions)

@@ -136,7 +136,7 @@ def order(changes: List[Change]) -> List[Change]:
 
 def make_plan(ctx: Context, options: PlanOptions = PlanOptions()) -> Plan:
     targets = options.targets
-    plan = Plan()
+    plan = Plan(options=options)
     plan_cluster(ctx, plan)
     if plan.deferred:
         return _finish(plan, targets, [])

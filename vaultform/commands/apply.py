@@ -136,7 +136,8 @@ class Outcome:
     def plan(self) -> Plan:
         last = self.plans[-1]
         return Plan(changes=[c for p in self.plans for c in p.changes],
-                    warnings=[w for p in self.plans for w in p.warnings], deferred=last.deferred)
+                    warnings=[w for p in self.plans for w in p.warnings], deferred=last.deferred,
+                    options=last.options)
 
     def result(self) -> ApplyResult:
         merged = ApplyResult()
@@ -232,6 +233,7 @@ def apply_saved(saved: planfile.SavedPlan, output_format: str, address: Optional
     text = output_format == TEXT
     _, ctx = load_context(saved.spec_file(), address)
     planfile.check_connected_to(saved, ctx.api.address)
+    planfile.verify(saved, ctx)  # an edited plan file is refused before anything is written, even the lock
     outcome = Outcome()
     # Checked under the lock: a plan that was fresh before someone else's
     # apply finished would not be fresh after it.

@@ -23,7 +23,10 @@ class AuthMethod(MountKind):
         try:
             roles = ctx.api.list(f"auth/{res.id}/role")
         except PermissionDenied:  # a least-privilege planner token may not list roles: still plan
+            res.meta["contents"] = {"what": "role(s)", "count": None, "names": None}
             return [f"disabling auth/{res.id}/ destroys its config, its roles and every token it issued"]
+        # For a saved plan to check at apply time (planfile.py), like a KV mount's secrets.
+        res.meta["contents"] = {"what": "role(s)", "count": str(len(roles)), "names": sorted(roles)}
         return [f"disabling auth/{res.id}/ destroys its config, {len(roles)} role(s) and every token it issued"]
 
 

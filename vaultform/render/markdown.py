@@ -23,6 +23,7 @@ from typing import Any, List
 
 from vaultform.model import ABSENT, CREATE, DELETE, REPLACE, SYMBOLS, Change, Plan
 from vaultform.render.json_plan import is_sensitive, plain, public_address
+from vaultform.render.options import option_flags
 
 # GitHub rejects comments over 65,536 characters; keep headroom for a footer.
 MAX_COMMENT = 60_000
@@ -153,9 +154,15 @@ def _details(change: Change) -> List[str]:
     return out
 
 
+def _options(plan: Plan) -> List[str]:
+    """Nothing when the plan was made without options (the default behaviour)."""
+    flags = option_flags(plan)
+    return [f"Planned with {' '.join(_code(flag) for flag in flags)}.", ""] if flags else []
+
+
 def render_markdown(plan: Plan, address: str = "") -> str:
     if not plan.changes and not plan.deferred:
-        head = ["**No changes.** Vault matches the spec.", ""]
+        head = ["**No changes.** Vault matches the spec.", ""] + _options(plan)
         for warning in plan.warnings:
             head += _callout("WARNING", [_inline(warning)])
         return "\n".join(head).rstrip("\n") + "\n"
@@ -163,6 +170,7 @@ def render_markdown(plan: Plan, address: str = "") -> str:
     where = public_address(address)
     if where:
         out += [f"Planned against {_code(where)}.", ""]
+    out += _options(plan)
     for warning in plan.warnings:
         out += _callout("WARNING", [_inline(warning)])
     out += _caution(plan)

@@ -12,6 +12,7 @@ from typing import Any, List
 import click
 
 from vaultform.model import ABSENT, CREATE, DELETE, REPLACE, SYMBOLS, UPDATE, Change, Plan
+from vaultform.render.options import option_flags
 
 COLOURS = {CREATE: "green", UPDATE: "yellow", DELETE: "red", REPLACE: "magenta"}
 MAX_VALUE = 60
@@ -123,6 +124,12 @@ def record_note(plan: Plan) -> str:
     return ("Apply will also " + "; and ".join(parts) + ".") if parts else ""
 
 
+def options_line(plan: Plan) -> List[str]:
+    """Nothing when the plan was made without options (the default behaviour)."""
+    flags = option_flags(plan)
+    return [f"Planned with {' '.join(flags)}."] if flags else []
+
+
 def render_plan(plan: Plan, address: str = "", colour: bool = False) -> str:
     lines: List[str] = []
     for warning in plan.warnings:
@@ -130,16 +137,20 @@ def render_plan(plan: Plan, address: str = "", colour: bool = False) -> str:
     note = record_note(plan)
     if not plan.changes and not plan.deferred:
         lines.append("No changes. Vault matches the spec.")
+        lines.extend(options_line(plan))
         if note:
             lines.append(note)
         return "\n".join(lines)
     where = f" (Vault at {address})" if address else ""
     if plan.changes:
         lines.append(f"vaultform will perform the following actions{where}:")
+        lines.extend(options_line(plan))
         lines.append("")
         for change in plan.changes:
             lines.extend(render_change(change, colour))
             lines.append("")
+    elif options_line(plan):
+        lines.extend(options_line(plan) + [""])
     if plan.deferred:
         lines.append(f"Note: {plan.deferred}.")
         lines.append("")
