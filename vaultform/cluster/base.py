@@ -10,6 +10,7 @@ Readiness is polled, never slept for, and every wait is bounded.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from typing import Callable, List, Optional
@@ -17,6 +18,7 @@ from typing import Callable, List, Optional
 import requests
 
 from vaultform import redact
+from vaultform.cluster import keyfile
 from vaultform.connection import tls_verify
 from vaultform.errors import ClusterError
 
@@ -192,8 +194,16 @@ class VaultCluster:
     def initialize(self) -> None:
         node = self.nodes[0]
         # A key store that cannot be written would lose the keys Vault hands
-        # out exactly once: find out before asking for them.
+        # out exactly once: find out (and take the file's name) before asking.
         self.keys.prepare()
+        try:
+            response = self._init_request(node)
+        except BaseException:
+            self.keys.release()
+            raise
+        self._store_keys(self._keys_from_init(response))
+
+    def _init_request(self, node) -> dict:
         try:
             body = {"secret_shares": self.key_shares, "secret_threshold": self.key_threshold}
             if self.pgp_keys:
@@ -206,14 +216,17 @@ class VaultCluster:
         if response.status_code != 200:
             errors = "; ".join(response.json().get("errors", [])) if response.content else response.reason
             raise ClusterError(f"init of {node.name} failed: {errors}")
-        self._store_keys(self._keys_from_init(response.json()))
+        return response.json()
 
-    # Where init's answer goes when its store refuses it (set by providers
-    # whose store is remote): Vault hands the keys out once, so they must
-    # land somewhere, or the cluster could never be unsealed again.
+    # Where init's answer goes first when its store refuses it (set by
+    # providers whose store is remote); else a fresh file beside the keys
+    # file, else a fresh private directory under the system's temp directory.
     rescue_keys_file = None
 
     def _store_keys(self, keys: dict) -> None:
+        """Vault hands the keys out once: they must land somewhere, or the
+        cluster could never be unsealed. Errors name paths, never a share."""
+        failure = None
         for attempt in range(3):
             try:
                 self.keys.write(keys)
@@ -221,15 +234,16 @@ class VaultCluster:
             except ClusterError as exc:
                 failure = exc
                 time.sleep(0.2 * (attempt + 1))
-        if self.rescue_keys_file is None:
-            raise failure
-        from vaultform.cluster.keys import FileKeyStore
-
-        FileKeyStore(self.rescue_keys_file).write(keys)
-        raise ClusterError(f"the cluster was initialised but its keys could not be stored in "
-                           f"{self.keys.description} ({failure.message}); they were written to "
-                           f"{self.rescue_keys_file} (mode 0600) instead: {self.keys.restore_hint(self.rescue_keys_file)}, "
-                           "delete the file, then run apply again")
+        data = json.dumps(keys, indent=2).encode()
+        rescued, why = keyfile.rescue(data, preferred=self.rescue_keys_file, near=getattr(self.keys, "path", None))
+        self.keys.release()
+        stored = f"the cluster was initialised but its keys could not be stored in {self.keys.description} " \
+                 f"({failure.message})"
+        if rescued is None:
+            raise ClusterError(f"{stored}, nor in a rescue file ({why}): they are lost and this cluster can never "
+                               "be unsealed; destroy it, fix the cause, then run apply again")
+        raise ClusterError(f"{stored}; they were written to {rescued} (mode 0600) instead: "
+                           f"{self.keys.restore_hint(rescued)}")
 
     def unseal(self, index: int, timeout: float = START_TIMEOUT) -> None:
         node = self.nodes[index]
