@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 from typing import List, Optional
 
+import pytest
 import requests
 
 from tests.support.cli import (
@@ -232,11 +233,14 @@ def test_keys_whose_write_fails_after_init_are_rescued_and_unseal_the_server(wor
     assert_no_secrets(run.text, secrets_of(keys), "command output")
 
 
-def test_keys_whose_directory_turns_read_only_go_to_a_private_temp_dir_or_are_reported_lost(workdir, tmp_path):
+@pytest.mark.parametrize("temp_writable", [True, False], ids=["rescued-to-temp", "rescue-fails-too"])
+def test_keys_whose_directory_turns_read_only_go_to_a_private_temp_dir_or_are_reported_lost(
+        workdir, tmp_path, temp_writable):
     port = free_port_run(2)
+    address = f"http://127.0.0.1:{port}"
     evidence = tmp_path / "init-answer.json"
     temp = tmp_path / "tmp"
-    temp.mkdir()
+    temp.mkdir(mode=0o700 if temp_writable else 0o500)
     env = clean_env(tmp_path / "home", VAULTFORM_TEST_INIT_ANSWER=str(evidence), TMPDIR=str(temp))
     run = Runs(workdir, env)
     (workdir / "spec.yaml").write_text(one_node_spec(port, "private/keys.json"))
@@ -244,16 +248,24 @@ def test_keys_whose_directory_turns_read_only_go_to_a_private_temp_dir_or_are_re
 
     result = run("apply", "spec.yaml", "--auto-approve", fault="dir-read-only")
     line = only_line(result)
+    keys = json.loads(evidence.read_text())
+    assert_no_secrets(run.text, secrets_of(keys), "command output")
+    scan_files(workdir, secrets_of(keys))
+    not_stored = (f"Error: cluster.init: the cluster was initialised but its keys could not be stored in "
+                  f"{keys_file} (cannot write the keys file {keys_file}: Permission denied)")
+    if not temp_writable:
+        assert line.startswith(f"{not_stored}, nor in a rescue file ({temp}/vaultform-keys-"), line
+        assert line.endswith("Permission denied): they are lost and this cluster can never be unsealed; destroy it, "
+                             "fix the cause, then run apply again"), line
+        assert list(temp.iterdir()) == []
+        assert seal_status(address)["initialized"] is True  # what the message owns up to
+        return
     (rescue_dir,) = temp.iterdir()
     rescued = rescue_dir / "cluster-keys.json"
     assert rescue_dir.name.startswith("vaultform-keys-") and mode(rescue_dir) == 0o700 and mode(rescued) == 0o600
-    assert line.startswith(f"Error: cluster.init: the cluster was initialised but its keys could not be stored in "
-                           f"{keys_file} (cannot write the keys file {keys_file}: Permission denied); they were "
-                           f"written to {rescued} (mode 0600) instead: "), line
-    keys = json.loads(rescued.read_text())
-    assert keys == json.loads(evidence.read_text())
-    assert_no_secrets(run.text, secrets_of(keys), "command output")
-    scan_files(workdir, secrets_of(keys))
+    assert line == (f"{not_stored}; they were written to {rescued} (mode 0600) instead: move it into place "
+                    f"(`mv {rescued} {keys_file}`), then run apply again"), line
+    assert json.loads(rescued.read_text()) == keys
     for share in keys["unseal_keys_b64"][:2]:
-        answer = requests.put(f"http://127.0.0.1:{port}/v1/sys/unseal", json={"key": share}, timeout=10).json()
+        answer = requests.put(f"{address}/v1/sys/unseal", json={"key": share}, timeout=10).json()
     assert answer["sealed"] is False

@@ -8,6 +8,10 @@ sys/init any more):
 - `dir-read-only`: the keys file's directory becomes read-only, so neither
   the temp file nor a rescue file beside it can be created.
 
+TMPDIR is taken as the temp directory even when it is not writable (Python
+would quietly fall back to /tmp), so a test can make the last rescue place
+fail too.
+
 With VAULTFORM_TEST_INIT_ANSWER=PATH the keys Vault handed out are also
 written to PATH, the test's own evidence to scan everything else for
 (vaultform itself never learns of this file).
@@ -19,6 +23,7 @@ import errno
 import json
 import os
 import sys
+import tempfile
 
 
 def main() -> None:
@@ -43,6 +48,8 @@ def main() -> None:
 
     keyfile.reserve = reserve
     os.replace = replace
+    if os.environ.get("TMPDIR"):
+        tempfile.tempdir = os.environ["TMPDIR"]
 
     evidence = os.environ.get("VAULTFORM_TEST_INIT_ANSWER")
     if evidence:

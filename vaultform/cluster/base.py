@@ -219,8 +219,9 @@ class VaultCluster:
         return response.json()
 
     # Where init's answer goes first when its store refuses it (set by
-    # providers whose store is remote); else a fresh file beside the keys
-    # file, else a fresh private directory under the system's temp directory.
+    # providers whose store is remote; never overwritten); else a fresh file
+    # beside the keys file (or beside this one), else a fresh private
+    # directory under the system's temp directory.
     rescue_keys_file = None
 
     def _store_keys(self, keys: dict) -> None:
@@ -235,7 +236,8 @@ class VaultCluster:
                 failure = exc
                 time.sleep(0.2 * (attempt + 1))
         data = json.dumps(keys, indent=2).encode()
-        rescued, why = keyfile.rescue(data, preferred=self.rescue_keys_file, near=getattr(self.keys, "path", None))
+        near = getattr(self.keys, "path", None) or self.rescue_keys_file
+        rescued, why = keyfile.rescue(data, preferred=self.rescue_keys_file, near=near)
         self.keys.release()
         stored = f"the cluster was initialised but its keys could not be stored in {self.keys.description} " \
                  f"({failure.message})"
