@@ -269,3 +269,39 @@ def test_keys_whose_directory_turns_read_only_go_to_a_private_temp_dir_or_are_re
     for share in keys["unseal_keys_b64"][:2]:
         answer = requests.put(f"{address}/v1/sys/unseal", json={"key": share}, timeout=10).json()
     assert answer["sealed"] is False
+
+
+def test_what_a_crash_leaves_behind_is_found_by_the_next_run(workdir, tmp_path):
+    port = free_port_run(2)
+    address = f"http://127.0.0.1:{port}"
+    evidence = tmp_path / "init-answer.json"
+    run = Runs(workdir, clean_env(tmp_path / "home", VAULTFORM_TEST_INIT_ANSWER=str(evidence)))
+    (workdir / "spec.yaml").write_text(one_node_spec(port, "private/keys.json"))
+    keys_dir = workdir / "private"
+    keys_file = keys_dir / "keys.json"
+
+    # Killed after the reservation, before init: an empty 0600 file, which
+    # holds nothing; Vault is not initialised and the plan still says so.
+    assert run("apply", "spec.yaml", "--auto-approve", fault="killed-after-reserve").returncode == -9
+    assert keys_file.read_bytes() == b"" and mode(keys_file) == 0o600
+    assert seal_status(address)["initialized"] is False
+    plan = run("plan", "spec.yaml", "--detailed-exitcode")
+    assert plan.returncode == 2 and "+ cluster.init" in plan.stdout, plan
+
+    # Killed after init, the keys written and synced but not yet renamed: the
+    # temp file holds them, and the next run names it.
+    assert run("apply", "spec.yaml", "--auto-approve", fault="killed-before-rename").returncode == -9
+    keys = json.loads(evidence.read_text())
+    (temp,) = [p for p in keys_dir.iterdir() if p != keys_file]
+    assert temp.name.startswith(".keys.json.") and temp.name.endswith(".tmp") and mode(temp) == 0o600
+    assert json.loads(temp.read_text()) == keys and keys_file.read_bytes() == b""
+    line = only_line(run("apply", "spec.yaml", "--auto-approve"))
+    assert line == (f"Error: cluster.unseal[0]: node0 is sealed and there is no keys file at {keys_file} "
+                    f"(a file an earlier run left beside it may hold the keys: {temp})"), line
+
+    os.replace(temp, keys_file)
+    assert run("apply", "spec.yaml", "--auto-approve").returncode == 0
+    assert seal_status(address)["sealed"] is False
+    assert run("plan", "spec.yaml", "--detailed-exitcode").returncode == 0
+    assert_no_secrets(run.text, secrets_of(keys), "command output")
+    scan_files(workdir, secrets_of(keys), skip=[keys_file])

@@ -7,6 +7,10 @@ sys/init any more):
   (ENOSPC), as a full disk would make it.
 - `dir-read-only`: the keys file's directory becomes read-only, so neither
   the temp file nor a rescue file beside it can be created.
+- `killed-after-reserve`: the process is SIGKILLed right after the
+  reservation, before sys/init.
+- `killed-before-rename`: SIGKILLed when the temp file is written and
+  fsynced, just before it is renamed onto the keys file.
 
 TMPDIR is taken as the temp directory even when it is not writable (Python
 would quietly fall back to /tmp), so a test can make the last rescue place
@@ -22,6 +26,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import signal
 import sys
 import tempfile
 
@@ -39,11 +44,15 @@ def main() -> None:
         reserved.append(str(path))
         if fault == "dir-read-only":
             os.chmod(path.parent, 0o500)
+        if fault == "killed-after-reserve":
+            os.kill(os.getpid(), signal.SIGKILL)
         return answer
 
     def replace(src, dst, *a, **kw):
         if fault == "replace-fails" and str(dst) in reserved:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(dst))
+        if fault == "killed-before-rename" and str(dst) in reserved:
+            os.kill(os.getpid(), signal.SIGKILL)
         return original_replace(src, dst, *a, **kw)
 
     keyfile.reserve = reserve
@@ -69,6 +78,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1] not in ("replace-fails", "dir-read-only", "none"):
+    if sys.argv[1] not in ("replace-fails", "dir-read-only", "killed-after-reserve", "killed-before-rename"):
         sys.exit(f"unknown fault {sys.argv[1]!r}")
     main()
