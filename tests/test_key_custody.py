@@ -129,6 +129,8 @@ def test_every_place_the_keys_cannot_go_fails_before_init(workdir, tmp_path):
     locked.mkdir()
     locked.chmod(0o500)
     (workdir / "in-the-way").mkdir()
+    (workdir / "open").mkdir()
+    (workdir / "open").chmod(0o777)
     precious = workdir / "precious.json"
     precious.write_text("not vaultform's\n")
     precious.chmod(0o644)
@@ -145,6 +147,8 @@ def test_every_place_the_keys_cannot_go_fails_before_init(workdir, tmp_path):
         ("locked/sub/keys.json", f"cannot create the directory {w}/locked/sub for the keys file "
                                  f"{w}/locked/sub/keys.json: Permission denied"),
         ("in-the-way", f"a directory is in the way of the keys file {w}/in-the-way"),
+        ("open/keys.json", f"the directory {w}/open of the keys file {w}/open/keys.json is writable by others "
+                           "(mode 777); chmod go-w it or choose another keys_file"),
         ("link.json", f"{w}/link.json is a symbolic link, which vaultform does not follow for keys: remove it "
                       "(or set keys_file to where it points)"),
         ("dangling.json", f"{w}/dangling.json is a symbolic link, which vaultform does not follow for keys"),
@@ -162,7 +166,7 @@ def test_every_place_the_keys_cannot_go_fails_before_init(workdir, tmp_path):
 
     # Nothing in the way was followed, filled, created or changed.
     assert list(locked.iterdir()) == []
-    assert list((workdir / "in-the-way").iterdir()) == []
+    assert list((workdir / "in-the-way").iterdir()) == [] and list((workdir / "open").iterdir()) == []
     assert precious.read_text() == "not vaultform's\n" and mode(precious) == 0o644
     assert os.readlink(workdir / "link.json") == "precious.json"
     assert not (workdir / "nowhere.json").exists() and os.readlink(workdir / "dangling.json") == "nowhere.json"

@@ -162,6 +162,9 @@ def write_atomically(path: Path, data: bytes) -> None:
             _write_all(fd, data)
         finally:
             os.close(fd)
+        # The temp file's name made durable too: after a power loss before
+        # the rename, the keys are still found beside the keys file.
+        fsync_directory(path.parent)
         os.replace(tmp, path)
     except BaseException:
         try:
