@@ -122,7 +122,8 @@ def only_line(result: Result) -> str:
 def test_every_place_the_keys_cannot_go_fails_before_init(workdir, tmp_path):
     port = free_port_run(2)
     address = f"http://127.0.0.1:{port}"
-    run = Runs(workdir, clean_env(tmp_path / "home"))
+    evidence = tmp_path / "init-answer.json"
+    run = Runs(workdir, clean_env(tmp_path / "home", VAULTFORM_TEST_INIT_ANSWER=str(evidence)))
     spec = workdir / "spec.yaml"
 
     locked = workdir / "locked"
@@ -181,17 +182,21 @@ def test_every_place_the_keys_cannot_go_fails_before_init(workdir, tmp_path):
     for path in stale:
         path.write_text("stale\n")
         path.chmod(0o666)
+    # And Ctrl-C plus SIGTERM arriving while the keys are written are held
+    # until they are stored, then end the run.
     spec.write_text(one_node_spec(port, "keys/keys.json"))
-    result = run("apply", "spec.yaml", "--auto-approve")
-    assert result.returncode == 0, result
+    result = run("apply", "spec.yaml", "--auto-approve", fault="interrupted-before-rename")
+    assert result.returncode == 130 and "Interrupted." in result.stderr and "Traceback" not in result.stderr, result
     keys_file = keys_dir / "keys.json"
     assert mode(keys_file) == 0o600 and stat.S_ISREG(keys_file.lstat().st_mode)
     keys = json.loads(keys_file.read_text())
+    assert keys == json.loads(evidence.read_text())
     assert len(keys["unseal_keys_b64"]) == 3 and keys["root_token"]
     assert sorted(p.name for p in keys_dir.iterdir()) == ["keys.json", "keys.json.tmp", "keys.tmp"]
     for path in stale:
         assert path.read_text() == "stale\n" and mode(path) == 0o666
-    assert seal_status(address)["sealed"] is False  # apply unsealed the node with what it wrote
+    assert run("apply", "spec.yaml", "--auto-approve").returncode == 0
+    assert seal_status(address)["sealed"] is False  # apply unsealed the node with what was written
     assert run("plan", "spec.yaml", "--detailed-exitcode").returncode == 0
 
     assert_no_secrets(run.text, secrets_of(keys), "command output")

@@ -11,6 +11,8 @@ sys/init any more):
   reservation, before sys/init.
 - `killed-before-rename`: SIGKILLed when the temp file is written and
   fsynced, just before it is renamed onto the keys file.
+- `interrupted-before-rename`: SIGINT and SIGTERM (Ctrl-C, a CI cancel)
+  arrive at that same moment; the process carries on.
 
 TMPDIR is taken as the temp directory even when it is not writable (Python
 would quietly fall back to /tmp), so a test can make the last rescue place
@@ -53,6 +55,9 @@ def main() -> None:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(dst))
         if fault == "killed-before-rename" and str(dst) in reserved:
             os.kill(os.getpid(), signal.SIGKILL)
+        if fault == "interrupted-before-rename" and str(dst) in reserved:
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGTERM)
         return original_replace(src, dst, *a, **kw)
 
     keyfile.reserve = reserve
@@ -78,6 +83,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1] not in ("replace-fails", "dir-read-only", "killed-after-reserve", "killed-before-rename"):
+    if sys.argv[1] not in ("replace-fails", "dir-read-only", "killed-after-reserve", "killed-before-rename",
+                           "interrupted-before-rename"):
         sys.exit(f"unknown fault {sys.argv[1]!r}")
     main()

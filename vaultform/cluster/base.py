@@ -10,10 +10,13 @@ Readiness is polled, never slept for, and every wait is bounded.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
+import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, List, Optional
+from typing import Callable, Iterator, List, Optional
 
 import requests
 
@@ -125,6 +128,26 @@ def submit_share(node, key: str) -> dict:
     return response.json()
 
 
+@contextlib.contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Ctrl-C or SIGTERM between Vault's answer to init and the stored keys
+    would lose them for good: hold both until the keys are stored (or init
+    failed), then deliver them."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: List[int] = []
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = {signum: signal.signal(signum, lambda signum, frame: received.append(signum)) for signum in held}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+        if received:
+            signal.raise_signal(received[0])
+
+
 class VaultCluster:
     """Init, unseal and raft membership, the same for every provider.
 
@@ -196,12 +219,13 @@ class VaultCluster:
         # A key store that cannot be written would lose the keys Vault hands
         # out exactly once: find out (and take the file's name) before asking.
         self.keys.prepare()
-        try:
-            response = self._init_request(node)
-        except BaseException:
-            self.keys.release()
-            raise
-        self._store_keys(self._keys_from_init(response))
+        with _interrupts_held():
+            try:
+                response = self._init_request(node)
+            except BaseException:
+                self.keys.release()
+                raise
+            self._store_keys(self._keys_from_init(response))
 
     def _init_request(self, node) -> dict:
         try:
