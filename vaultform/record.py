@@ -216,9 +216,13 @@ class Record:
 
     def ensure_mount(self, api, mounts: dict) -> None:
         if self.mount not in mounts:
-            api.write(f"sys/mounts/{self.mount}", {
-                "type": "kv", "options": {"version": "2"},
-                "description": "vaultform: record of managed objects (no secret values)"})
+            try:
+                api.write(f"sys/mounts/{self.mount}", {
+                    "type": "kv", "options": {"version": "2"},
+                    "description": "vaultform: record of managed objects (no secret values)"})
+            except VaultRequestError as exc:
+                if "path is already in use" not in exc.message:
+                    raise  # else: a concurrent first run made it
             mounts[self.mount] = {"type": "kv", "options": {"version": "2"}}
 
     def save_fingerprint_key(self, api, mounts: dict) -> None:

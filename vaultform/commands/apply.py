@@ -25,19 +25,20 @@ from vaultform.render.text import render_plan
 
 
 class ProgressPrinter:
-    def __call__(self, event: str, change: Change, index: int, total: int, seconds: float) -> None:
-        prefix = f"[{index}/{total}]"
+    """One line per change as it ends: changes run concurrently, so a line is
+    printed whole, never started and finished later."""
+
+    def __call__(self, event: str, change: Change, count: int, total: int, seconds: float) -> None:
         verb = {"create": "creating", "update": "updating", "delete": "destroying", "replace": "replacing"}[change.action]
-        if event == "start":
-            click.echo(redact.redact(f"{prefix} {change.address}: {verb}..."), nl=False)
-        elif event == "done":
-            out(f" done ({seconds:.1f}s)")
+        line = f"[{count}/{total}] {change.address}: "
+        if event == "done":
+            out(redact.redact(f"{line}{verb}... done ({seconds:.1f}s)"))
             if change.address == "cluster.init":
                 _keys_warning(change)
         elif event == "skipped":
-            out(f"{prefix} {change.address}: skipped (depends on a change that failed)")
-        else:
-            out(" FAILED")
+            out(redact.redact(f"{line}skipped (depends on a change that failed)"))
+        elif event == "failed":
+            out(redact.redact(f"{line}{verb}... FAILED"))
 
 
 def _keys_warning(change: Change) -> None:
