@@ -30,7 +30,12 @@ from vaultform.planner import CLUSTER_RANK_LIMIT
 
 Progress = Callable[[str, Change, int, int, float], None]
 
-RECORD_SAVE_INTERVAL = 5.0  # seconds of work a SIGKILL may leave unrecorded
+# Seconds of work a SIGKILL may leave unrecorded. Little rides on it: the
+# next plan finds objects written but not recorded identical to the spec and
+# records them, and drops entries of deleted objects it finds gone; saving
+# rewrites every shard touched, so saving often would cost more writes than
+# the changes themselves on a large apply.
+RECORD_SAVE_INTERVAL = 30.0
 APPLY_WORKERS = POOL_SIZE    # concurrent changes: as many as the connection pool holds
 
 
