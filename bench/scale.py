@@ -92,6 +92,52 @@ def run_measured(work: Path, env: dict, *args: str) -> tuple:
     return seconds, usage.ru_maxrss / 1024
 
 
+class LatencyProxy:
+    """A loopback TCP proxy that holds every client-to-server chunk for
+    `delay` seconds: a Vault across a WAN link, for the plan-under-latency
+    figure. Only forwards to the loopback server this script started."""
+
+    def __init__(self, upstream_port: int, delay: float):
+        import socket
+        self.upstream, self.delay = ("127.0.0.1", upstream_port), delay
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.upstream)
+            threading.Thread(target=self._pump, args=(client, server, self.delay), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, 0.0), daemon=True).start()
+
+    @staticmethod
+    def _pump(source, sink, delay: float) -> None:
+        try:
+            while True:
+                chunk = source.recv(65536)
+                if not chunk:
+                    break
+                if delay:
+                    time.sleep(delay)
+                sink.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                try:
+                    sock.close()
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self.listener.close()
+
+
 def ceiling(address: str, token: str, method: str, seconds: float = 3.0) -> float:
     """Requests per second the server answers on WORKERS keep-alive connections."""
     if shutil.which("wrk") and method == "GET":
@@ -170,6 +216,18 @@ def main() -> None:
             print()
             print(f"per-object time at {large} / at {small}: plan {per_object[large][0] / per_object[small][0]:.2f}x, "
                   f"apply {per_object[large][1] / per_object[small][1]:.2f}x")
+        # Behind 20 ms of latency, a plan must not cost N x 20 ms.
+        n = sizes[0]
+        proxy = LatencyProxy(port, 0.020)
+        spec = work / f"n{n}.yaml"
+        spec.write_text(yaml.safe_dump(objects_spec(n)))
+        run_measured(work, env, "apply", spec.name, "--auto-approve", "--force")
+        slow_env = {**env, "VAULT_ADDR": f"http://127.0.0.1:{proxy.port}"}
+        plan_s, _ = run_measured(work, slow_env, "plan", spec.name, "--detailed-exitcode")
+        print(f"no-op plan of {n} objects behind 20 ms of latency: {plan_s:.1f} s "
+              f"({n * 0.020 / plan_s:.1f}x faster than one request at a time, {n * 0.020:.0f} s)")
+        run_measured(work, env, "destroy", spec.name, "--auto-approve")
+        proxy.close()
         started = time.perf_counter()
         subprocess.run([sys.executable, "-m", "vaultform", "validate", f"n{sizes[-1]}.yaml"], cwd=work, env=env,
                        capture_output=True)
