@@ -38,7 +38,7 @@ from tests.support.audit import AuditLog, Write, file_audit_hcl
 from tests.support.bao import BaoDevServer
 
 SEED = int(os.environ.get("VAULTFORM_FIDELITY_SEED", "7"))
-ROUNDS = 12
+ROUNDS = int(os.environ.get("VAULTFORM_FIDELITY_ROUNDS", "12"))
 RECORD_MOUNT = "vaultform"     # the default `vault.record.mount`
 REPO = Path(__file__).resolve().parent.parent
 CA_PEM = (REPO / "examples" / "kubernetes-ca.crt").read_text(encoding="utf-8")
@@ -458,23 +458,27 @@ class Walk:
         else:
             client.write_data(f"{mount}/{path}", data=data)
 
-    def _read_secret(self, client, key: str) -> dict:
+    def _read_secret(self, client, key: str) -> Optional[dict]:
+        """The secret's data, or None when a drift of this round deleted it."""
         mount, path, version = self._secret_location(key)
         response = client.read(f"{mount}/data/{path}" if version == "2" else f"{mount}/{path}")
-        return (response["data"]["data"] if version == "2" else response["data"])
+        if not response:
+            return None
+        return response["data"]["data"] if version == "2" else response["data"]
 
     def drift_secret_value(self, client) -> Optional[str]:
         key = self.pick(self.model.secrets)
-        if key:
-            data = self._read_secret(client, key)
+        data = self._read_secret(client, key) if key else None
+        if data:
             data[self.rng.choice(sorted(data))] = "changed-by-hand"
             self._write_secret(client, key, data)
             return f"change a value of secret {key}"
 
     def drift_secret_same(self, client) -> Optional[str]:
         key = self.pick(self.model.secrets)
-        if key:
-            self._write_secret(client, key, self._read_secret(client, key))  # KV v2 bumps the version
+        data = self._read_secret(client, key) if key else None
+        if data:
+            self._write_secret(client, key, data)  # KV v2 bumps the version
             return f"rewrite secret {key} with the same values"
 
     def drift_secret_delete(self, client) -> Optional[str]:
