@@ -99,6 +99,8 @@ def expected_writes(change: dict, now: "SpecModel", before: "SpecModel") -> List
 
     if kind == "policy":
         return by_action(f"sys/policies/acl/{name}")
+    if action == "update" and change["changed_fields"] == ["prevent_destroy"]:
+        return []  # kept in the ownership record only
     if kind in ("secrets_engine", "auth_method"):
         table = "mounts" if kind == "secrets_engine" else "auth"
         return [(WRITE, f"sys/{table}/{name}/tune")] if action == "update" else by_action(f"sys/{table}/{name}")
@@ -165,12 +167,21 @@ def policy_text(rng: random.Random) -> str:
         caps = sorted(rng.sample(CAPABILITIES, rng.randint(1, 3)), key=CAPABILITIES.index)
         blocks.append(f'path "{rng.choice(["kv", "app", "team"])}{rng.randint(0, 99)}/data/*" {{\n'
                       f"  capabilities = {json.dumps(caps)}\n}}\n")
-    return "\n".join(blocks)
+    text = "\n".join(blocks)
+    # Vault keeps the text byte for byte: comments, CRLF and trailing blank lines included.
+    return rng.choice([text, "# managed by vaultform\n" + text, text + "\n\n", text.replace("\n", "\r\n")])
+
+
+def typed_value(rng: random.Random):
+    """A literal of some JSON type: KV stores more than strings."""
+    return rng.choice([lambda: hex_value(rng), lambda: rng.randint(-10**6, 10**6), lambda: rng.choice([1.0, 2.5, -0.125]),
+                       lambda: rng.choice([True, False]), lambda: None, lambda: [1, "two", None, {"k": 3}],
+                       lambda: {"host": "db.example", "port": 5432, "tls": True}, lambda: ""])()
 
 
 def secret_data(rng: random.Random) -> dict:
     keys = rng.sample(["username", "password", "api_key", "url"], rng.randint(1, 3))
-    data = {k: hex_value(rng) for k in keys}
+    data = {k: hex_value(rng) if rng.random() < 0.6 else typed_value(rng) for k in keys}
     if rng.random() < 0.25:
         data["session_key"] = {"generate": {"length": 16}}  # made once, never overwritten
     return data
@@ -183,13 +194,23 @@ def k8s_role(rng: random.Random, model: SpecModel) -> dict:
             "token_ttl": rng.choice(["10m", "1h", "24h"])}
     if rng.random() < 0.3:
         role["audience"] = "vault"
+    style = rng.random()
+    if style < 0.2:  # lists as "a,b" strings, as Vault also takes them
+        role["bound_service_account_names"] = ",".join(role["bound_service_account_names"])
+    elif style < 0.4:  # the legacy names Vault still accepts
+        role["policies"], role["ttl"] = role.pop("token_policies"), rng.choice(["1d", "90m", 3600])
     return role
 
 
 def approle_role(rng: random.Random, model: SpecModel) -> dict:
-    return {"token_ttl": rng.choice(["10m", "1h"]), "token_max_ttl": rng.choice(["4h", "24h"]),
+    role = {"token_ttl": rng.choice(["10m", "1h"]), "token_max_ttl": rng.choice(["4h", "24h"]),
             "token_policies": sorted(rng.sample(sorted(model.policies), min(len(model.policies), 1))),
             "secret_id_num_uses": rng.randint(0, 10)}
+    if rng.random() < 0.3:
+        role["token_type"] = rng.choice(["service", "batch"])
+    if rng.random() < 0.3:
+        role["token_bound_cidrs"] = ["10.0.0.0/8"]
+    return role
 
 
 class Walk:
@@ -198,6 +219,19 @@ class Walk:
     def __init__(self, rng: random.Random, model: SpecModel):
         self.rng, self.model = rng, model
         self.names = itertools.count(1)
+        self.handmade: List[str] = []       # policies made by hand: never to be touched
+        self.unprotected_now: set = set()   # still protected in the record until the next apply
+        self.destroyed_now: set = set()     # removed or re-created by this round's spec: not to be protected now
+        self.disabled_now: set = set()      # mounts disabled by hand this round: nothing left to drift in them
+
+    def new_round(self) -> None:
+        self.unprotected_now.clear()
+        self.destroyed_now.clear()
+        self.disabled_now.clear()
+
+    def destroyable(self, section: Dict[str, dict]) -> List[str]:
+        return sorted(p for p, body in section.items()
+                      if not body.get("prevent_destroy") and p not in self.unprotected_now)
 
     def new(self, prefix: str) -> str:
         return f"{prefix}{next(self.names)}"
@@ -247,7 +281,8 @@ class Walk:
         return f"tune mount {path}: " + self._tune(self.model.mounts[path], "config")
 
     def _tune(self, body: dict, key: str) -> str:
-        what = self.rng.choice(["description", "default_lease_ttl", "max_lease_ttl", "listing_visibility", "drop"])
+        what = self.rng.choice(["description", "default_lease_ttl", "max_lease_ttl", "listing_visibility",
+                                "audit_non_hmac_request_keys", "passthrough_request_headers", "drop", "drop"])
         tuning = body.setdefault(key, {})
         if what == "description":
             body["description"] = f"tuned {hex_value(self.rng)[:6]}"
@@ -257,6 +292,10 @@ class Walk:
             tuning["max_lease_ttl"] = self.rng.choice(["24h", "48h", "72h"])
         elif what == "listing_visibility":
             tuning["listing_visibility"] = self.rng.choice(["unauth", "hidden"])
+        elif what == "audit_non_hmac_request_keys":
+            tuning[what] = self.rng.sample(["role", "name", "path"], self.rng.randint(1, 2))
+        elif what == "passthrough_request_headers":
+            tuning[what] = ["X-Request-Id"]
         elif tuning:
             dropped = self.rng.choice(sorted(tuning))
             del tuning[dropped]
@@ -266,21 +305,23 @@ class Walk:
         return what
 
     def remove_mount(self) -> Optional[str]:
-        path = self.pick(self.model.mounts)
+        path = self.pick(self.destroyable(self.model.mounts))
         if not path:
             return None
         gone = self.model.secrets_of(path) if self.model.kv_version(path) else []
         for key in gone:
             del self.model.secrets[key]
         del self.model.mounts[path]
+        self.destroyed_now.add(path)
         return f"remove mount {path} and its {len(gone)} secret(s)"
 
     def downgrade_kv(self) -> Optional[str]:
-        path = self.pick(self.model.kv_mounts("2"))
+        path = self.pick(set(self.model.kv_mounts("2")) & set(self.destroyable(self.model.mounts)))
         if not path:
             return None
         body = self.model.mounts[path]
         body["type"], body["options"] = "kv", {"version": "1"}  # re-creates the mount
+        self.destroyed_now.add(path)
         return f"downgrade {path} to kv v1 (replace)"
 
     def upgrade_kv(self) -> Optional[str]:
@@ -344,15 +385,20 @@ class Walk:
             return f"tune auth {path}: " + self._tune(self.model.auth[path], "tune")
 
     def remove_auth(self) -> Optional[str]:
-        path = self.pick(self.model.auth)
+        path = self.pick(self.destroyable(self.model.auth))
         if path:
             del self.model.auth[path]
+            self.destroyed_now.add(path)
             return f"remove auth {path} with its config and roles"
 
     def edit_k8s_config(self) -> Optional[str]:
         path = self.pick(self.model.auth_of("kubernetes"))
         if not path:
             return None
+        if "config" not in self.model.auth[path]:
+            self.model.auth[path]["config"] = {"kubernetes_host": f"https://{path}.example:6443",
+                                               "kubernetes_ca_cert": {"file": "ca.crt"}}
+            return f"add kubernetes config {path} back"
         config = self.model.auth[path]["config"]
         what = self.rng.choice(["host", "issuer", "reviewer jwt", "rotate jwt"])
         var = f"FIDELITY_JWT_{path.upper()}"
@@ -375,6 +421,55 @@ class Walk:
         else:
             self.model.env[var] = f"eyJreviewer.{hex_value(self.rng)}.sig"  # same spec, new value
         return f"edit kubernetes config {path}: {what}"
+
+    def toggle_protection(self) -> Optional[str]:
+        section = self.rng.choice([self.model.mounts, self.model.auth])
+        path = self.pick(section)
+        if not path:
+            return None
+        if section[path].pop("prevent_destroy", False):
+            self.unprotected_now.add(path)
+            return f"clear prevent_destroy on {path} (record only)"
+        if path in self.destroyed_now:
+            return None
+        section[path]["prevent_destroy"] = True
+        return f"set prevent_destroy on {path} (record only)"
+
+    def toggle_local(self) -> Optional[str]:
+        section = self.rng.choice([self.model.mounts, self.model.auth])
+        path = self.pick(self.destroyable(section))
+        if not path:
+            return None
+        self.destroyed_now.add(path)
+        if section[path].pop("local", False):
+            return f"clear local on {path} (replace)"
+        section[path]["local"] = True
+        return f"set local on {path} (replace)"
+
+    def retype_mount(self) -> Optional[str]:
+        path = self.pick(set(self.model.kv_mounts()) & set(self.destroyable(self.model.mounts)))
+        if not path:
+            return None
+        gone = self.model.secrets_of(path)
+        for key in gone:
+            del self.model.secrets[key]
+        self.model.mounts[path] = {"type": "transit"}
+        self.destroyed_now.add(path)
+        return f"retype {path} from kv to transit (replace), dropping its {len(gone)} secret(s)"
+
+    def retype_auth(self) -> Optional[str]:
+        path = self.pick(set(self.model.auth_of("kubernetes")) & set(self.destroyable(self.model.auth)))
+        if not path:
+            return None
+        self.model.auth[path] = {"type": "approle", "roles": {self.new("ci"): approle_role(self.rng, self.model)}}
+        self.destroyed_now.add(path)
+        return f"retype auth {path} from kubernetes to approle (replace)"
+
+    def drop_k8s_config(self) -> Optional[str]:
+        path = self.pick(p for p in self.model.auth_of("kubernetes") if "config" in self.model.auth[p])
+        if path:
+            del self.model.auth[path]["config"]
+            return f"drop kubernetes config {path} from the spec (Vault keeps it)"
 
     def _roles(self) -> List[Tuple[str, str]]:
         return sorted((p, r) for p, body in self.model.auth.items() for r in body.get("roles", {}))
@@ -416,7 +511,8 @@ class Walk:
         (3, "add_policy"), (3, "edit_policy"), (2, "remove_policy"), (2, "add_kv_mount"), (1, "add_transit_mount"),
         (3, "tune_mount"), (1, "remove_mount"), (1, "downgrade_kv"), (1, "upgrade_kv"), (4, "add_secret"),
         (4, "edit_secret"), (2, "remove_secret"), (2, "add_auth"), (2, "tune_auth"), (1, "remove_auth"),
-        (3, "edit_k8s_config"), (2, "add_role"), (3, "edit_role"), (2, "remove_role"),
+        (3, "edit_k8s_config"), (2, "add_role"), (3, "edit_role"), (2, "remove_role"), (2, "toggle_protection"),
+        (1, "toggle_local"), (1, "retype_mount"), (1, "retype_auth"), (1, "drop_k8s_config"),
     ]
 
     def mutate(self) -> str:
@@ -428,8 +524,9 @@ class Walk:
 
     # -- drift: Vault changed by hand, behind vaultform's back --------------------------
     def drift(self, client) -> str:
-        drifts = ["policy_text", "policy_delete", "secret_value", "secret_same", "secret_delete", "mount_tune",
-                  "auth_tune", "role_field", "k8s_config", "unmanaged_policy", "deleted_and_removed"]
+        drifts = ["policy_text", "policy_delete", "secret_value", "secret_same", "secret_delete", "secret_destroy",
+                  "mount_tune", "mount_listing", "auth_tune", "role_field", "role_audience", "k8s_config",
+                  "unmanaged_policy", "deleted_and_removed", "mount_disable", "auth_disable"]
         while True:
             done = getattr(self, f"drift_{self.rng.choice(drifts)}")(client)
             if done:
@@ -446,6 +543,19 @@ class Walk:
         if name:
             client.sys.delete_policy(name)
             return f"delete policy {name}"
+
+    def live_mounts(self) -> List[str]:
+        return sorted(set(self.model.mounts) - self.disabled_now)
+
+    def live_auth(self, auth_type: Optional[str] = None) -> List[str]:
+        return sorted(p for p, body in self.model.auth.items()
+                      if p not in self.disabled_now and auth_type in (None, body["type"]))
+
+    def live_secrets(self) -> List[str]:
+        return sorted(k for k in self.model.secrets if self._secret_location(k)[0] not in self.disabled_now)
+
+    def live_roles(self) -> List[Tuple[str, str]]:
+        return [(p, r) for p, r in self._roles() if p not in self.disabled_now]
 
     def _secret_location(self, key: str) -> Tuple[str, str, str]:
         mount, path = split_secret(key, set(self.model.mounts))
@@ -467,7 +577,7 @@ class Walk:
         return response["data"]["data"] if version == "2" else response["data"]
 
     def drift_secret_value(self, client) -> Optional[str]:
-        key = self.pick(self.model.secrets)
+        key = self.pick(self.live_secrets())
         data = self._read_secret(client, key) if key else None
         if data:
             data[self.rng.choice(sorted(data))] = "changed-by-hand"
@@ -475,40 +585,74 @@ class Walk:
             return f"change a value of secret {key}"
 
     def drift_secret_same(self, client) -> Optional[str]:
-        key = self.pick(self.model.secrets)
+        key = self.pick(self.live_secrets())
         data = self._read_secret(client, key) if key else None
         if data:
             self._write_secret(client, key, data)  # KV v2 bumps the version
             return f"rewrite secret {key} with the same values"
 
     def drift_secret_delete(self, client) -> Optional[str]:
-        key = self.pick(self.model.secrets)
+        key = self.pick(self.live_secrets())
         if key:
             mount, path, version = self._secret_location(key)
             client.delete(f"{mount}/data/{path}" if version == "2" else f"{mount}/{path}")
             return f"delete secret {key}"
 
+    def drift_secret_destroy(self, client) -> Optional[str]:
+        key = self.pick(k for k in self.live_secrets() if self._secret_location(k)[2] == "2")
+        if key:
+            mount, path, _ = self._secret_location(key)
+            client.delete(f"{mount}/metadata/{path}")
+            return f"delete every version and the metadata of secret {key}"
+
+    def drift_mount_listing(self, client) -> Optional[str]:
+        path = self.pick(self.live_mounts())
+        if path:
+            client.write_data(f"sys/mounts/{path}/tune", data={"listing_visibility": "unauth"})
+            return f"set listing_visibility on mount {path}"
+
+    def drift_mount_disable(self, client) -> Optional[str]:
+        path = self.pick(self.live_mounts())
+        if path:
+            client.sys.disable_secrets_engine(path)
+            self.disabled_now.add(path)
+            return f"disable mount {path} (its secrets go with it)"
+
+    def drift_auth_disable(self, client) -> Optional[str]:
+        path = self.pick(self.live_auth())
+        if path:
+            client.sys.disable_auth_method(path)
+            self.disabled_now.add(path)
+            return f"disable auth {path} (its config and roles go with it)"
+
+    def drift_role_audience(self, client) -> Optional[str]:
+        roles = [(p, r) for p, r in self.live_roles() if self.model.auth[p]["type"] == "kubernetes"]
+        if roles:
+            path, name = self.rng.choice(roles)
+            client.write_data(f"auth/{path}/role/{name}", data={"audience": "by-hand"})
+            return f"set audience on role {path}/{name}"
+
     def drift_mount_tune(self, client) -> Optional[str]:
-        path = self.pick(self.model.mounts)
+        path = self.pick(self.live_mounts())
         if path:
             client.write_data(f"sys/mounts/{path}/tune", data={"description": "changed by hand"})
             return f"tune mount {path}"
 
     def drift_auth_tune(self, client) -> Optional[str]:
-        path = self.pick(self.model.auth)
+        path = self.pick(self.live_auth())
         if path:
             client.write_data(f"sys/auth/{path}/tune", data={"default_lease_ttl": "3h"})
             return f"tune auth {path}"
 
     def drift_role_field(self, client) -> Optional[str]:
-        roles = self._roles()
+        roles = self.live_roles()
         if roles:
             path, name = self.rng.choice(roles)
             client.write_data(f"auth/{path}/role/{name}", data={"token_ttl": "7m"})
             return f"change token_ttl of role {path}/{name}"
 
     def drift_k8s_config(self, client) -> Optional[str]:
-        path = self.pick(self.model.auth_of("kubernetes"))
+        path = self.pick(self.live_auth("kubernetes"))
         if path:
             client.write_data(f"auth/{path}/config", data={"kubernetes_host": "https://by-hand.example:6443",
                                                             "kubernetes_ca_cert": CA_PEM})
@@ -516,6 +660,7 @@ class Walk:
 
     def drift_unmanaged_policy(self, client) -> str:
         name = self.new("handmade")
+        self.handmade.append(name)
         client.sys.create_or_update_policy(name, 'path "handmade/*" {\n  capabilities = ["read"]\n}\n')
         return f"create policy {name}, not in the spec (never to be touched)"
 
@@ -619,16 +764,13 @@ def test_plan_and_apply_write_exactly_the_plan(audited, run_cli, tmp_path):
     before = SpecModel()
     counts = [fidelity.step(before, saved=False)]
     mutations = drifts = 0
-    handmade = []
 
     for round_no in range(1, ROUNDS + 1):
         before = copy.deepcopy(model)
+        walk.new_round()
         for _ in range(rng.randint(0, 2)):
-            what = walk.drift(client)
+            fidelity.history.append(walk.drift(client))
             drifts += 1
-            if "handmade" in what:
-                handmade.append(what.split()[4].rstrip(","))
-            fidelity.history.append(what)
         for _ in range(rng.randint(2, 4)):
             fidelity.history.append(walk.mutate())
             mutations += 1
@@ -636,10 +778,11 @@ def test_plan_and_apply_write_exactly_the_plan(audited, run_cli, tmp_path):
         fidelity.history.append(f"round {round_no}: {'plan --out, apply PLANFILE' if saved else 'apply SPEC'}")
         counts.append(fidelity.step(before, saved))
 
+    print("HISTORY", counts, mutations, drifts); print("\n".join(fidelity.history))
     assert mutations >= 24 and drifts >= 6, (mutations, drifts)
     assert sum(counts) >= 40, f"the walk applied too little to prove much: {counts}"
     # Policies made by hand were never in the spec: still there, untouched.
-    for name in handmade:
+    for name in walk.handmade:
         assert client.sys.read_policy(name)["data"]["rules"].startswith('path "handmade/*"'), name
 
 

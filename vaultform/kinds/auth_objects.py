@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional
 
 from vaultform import values
-from vaultform.kinds.base import Kind, compare_fields
+from vaultform.kinds.base import Kind, compare_fields, write
 from vaultform.model import ABSENT, FieldChange, Resource
 from vaultform.normalize import duration_seconds, lowered_list, string_list
 
@@ -129,7 +129,13 @@ class AuthObjectKind(Kind, AuthFieldRules):
         return self.live_from(res, response["data"])
 
     def create(self, ctx, res) -> None:
-        ctx.api.write(res.meta["path"], res.desired)
+        write(ctx, res.meta["path"], res.desired, self.missing_path_hint(res))
+
+    def missing_path_hint(self, res) -> str:
+        if self.auth_type is not None:
+            return ""
+        return ("an auth type vaultform has no module for gets its config written to auth/<path>/config and its "
+                "roles to auth/<path>/role/<name>; this one has no such endpoint")
 
     def delete(self, ctx, res) -> None:
         ctx.api.delete(res.meta["path"])
@@ -204,7 +210,7 @@ class AuthRole(AuthObjectKind):
     def update(self, ctx, res, live, changes) -> None:
         # Role writes merge into the stored role, so every known field is sent
         # (defaults included): a field dropped from the spec goes back to default.
-        ctx.api.write(res.meta["path"], res.desired)
+        write(ctx, res.meta["path"], res.desired, self.missing_path_hint(res))
 
     def discover(self, ctx) -> List[Resource]:
         out = []

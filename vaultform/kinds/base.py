@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Iterable, List, Optional
 
+from vaultform.errors import VaultRequestError
 from vaultform.model import ABSENT, FieldChange, Resource
 
 PREVENT_DESTROY = "prevent_destroy"  # a field only the ownership record holds
@@ -68,6 +69,19 @@ class Kind:
         if res.prevent_destroy:
             entry["prevent_destroy"] = True  # absent when false: older records read the same
         return entry
+
+
+def write(ctx, path: str, data: dict, hint: str = "") -> Any:
+    """Write to Vault, failing when nothing was written.
+
+    The API client reads a 404 as "absent" (right for reads and deletes), but
+    for a write it means no handler serves the path: Vault did nothing, and
+    an apply that carried on would report the change done and plan it again."""
+    response = ctx.api.write(path, data)
+    if response is None:
+        raise VaultRequestError(f"POST {path} failed: Vault has no handler for this path, nothing was written"
+                                + (f" ({hint})" if hint else ""))
+    return response
 
 
 def prevent_destroy_change(ctx, res: Resource) -> List[FieldChange]:

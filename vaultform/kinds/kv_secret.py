@@ -21,7 +21,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from vaultform import values
 from vaultform.errors import PermissionDenied, SpecError
-from vaultform.kinds.base import Kind
+from vaultform.kinds.base import Kind, write
 from vaultform.kinds.mounts import kv_version
 from vaultform.model import ABSENT, ALL_FIELDS, FieldChange, Resource
 
@@ -285,7 +285,7 @@ class KVSecret(Kind):
     def create(self, ctx, res) -> None:
         self.settle_generated(res, None)
         payload = {"data": res.desired} if res.meta["version"] == "2" else res.desired
-        response = ctx.api.write(self._data_path(res), payload)
+        response = write(ctx, self._data_path(res), payload)
         if res.meta["version"] == "2" and isinstance(response, dict):
             res.meta["written_version"] = (response.get("data") or {}).get("version")
         res.meta["written_fingerprints"] = value_fingerprints(ctx, res, res.desired)

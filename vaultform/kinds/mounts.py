@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
-from vaultform.kinds.base import Kind, prevent_destroy_change, record_only
+from vaultform.kinds.base import Kind, prevent_destroy_change, record_only, write
 from vaultform.model import ABSENT, FieldChange, Resource
 from vaultform.normalize import duration_seconds, option_strings
 
@@ -118,7 +118,7 @@ class MountKind(Kind):
         return payload
 
     def create(self, ctx, res: Resource) -> None:
-        ctx.api.write(f"sys/{self.table}/{res.id}", self._payload(res))
+        write(ctx, f"sys/{self.table}/{res.id}", self._payload(res))
         self.table_entries(ctx)[res.id] = {"type": res.desired["type"], "options": res.desired["options"]}
 
     def update(self, ctx, res: Resource, live, changes: List[FieldChange]) -> None:
@@ -131,7 +131,7 @@ class MountKind(Kind):
         # A prevent_destroy change lives in the ownership record only: the
         # executor rewrites the record entry after this, which is all it takes.
         if tune:
-            ctx.api.write(f"sys/{self.table}/{res.id}/tune", tune)
+            write(ctx, f"sys/{self.table}/{res.id}/tune", tune)
 
     def delete(self, ctx, res: Resource) -> None:
         ctx.api.delete(f"sys/{self.table}/{res.id}")
