@@ -778,7 +778,6 @@ def test_plan_and_apply_write_exactly_the_plan(audited, run_cli, tmp_path):
         fidelity.history.append(f"round {round_no}: {'plan --out, apply PLANFILE' if saved else 'apply SPEC'}")
         counts.append(fidelity.step(before, saved))
 
-    print("HISTORY", counts, mutations, drifts); print("\n".join(fidelity.history))
     assert mutations >= 24 and drifts >= 6, (mutations, drifts)
     assert sum(counts) >= 40, f"the walk applied too little to prove much: {counts}"
     # Policies made by hand were never in the spec: still there, untouched.
