@@ -131,12 +131,13 @@ class SpecModel:
         self.mounts: Dict[str, dict] = {}
         self.auth: Dict[str, dict] = {}
         self.secrets: Dict[str, dict] = {}
+        self.prune: Dict[str, bool] = {}
         self.env: Dict[str, str] = {}
 
     def document(self) -> dict:
         doc: dict = {"version": 1}
         for key, section in (("secrets_engines", self.mounts), ("auth", self.auth),
-                             ("policies", self.policies), ("secrets", self.secrets)):
+                             ("policies", self.policies), ("secrets", self.secrets), ("prune", self.prune)):
             if section:
                 doc[key] = copy.deepcopy(section)
         return doc
@@ -219,7 +220,7 @@ class Walk:
     def __init__(self, rng: random.Random, model: SpecModel):
         self.rng, self.model = rng, model
         self.names = itertools.count(1)
-        self.handmade: List[str] = []       # policies made by hand: never to be touched
+        self.handmade: Dict[str, str] = {}  # made by hand -> its prune key: touched only when that is on
         self.unprotected_now: set = set()   # still protected in the record until the next apply
         self.destroyed_now: set = set()     # removed or re-created by this round's spec: not to be protected now
         self.disabled_now: set = set()      # mounts disabled by hand this round: nothing left to drift in them
@@ -285,7 +286,10 @@ class Walk:
                                 "audit_non_hmac_request_keys", "passthrough_request_headers", "drop", "drop"])
         tuning = body.setdefault(key, {})
         if what == "description":
-            body["description"] = f"tuned {hex_value(self.rng)[:6]}"
+            if body.pop("description", None) is not None and self.rng.random() < 0.5:
+                what = "drop description"
+            else:
+                body["description"] = f"tuned {hex_value(self.rng)[:6]}"
         elif what == "default_lease_ttl":
             tuning["default_lease_ttl"] = self.rng.choice(["30m", "1h", "2h"])
         elif what == "max_lease_ttl":
@@ -296,8 +300,8 @@ class Walk:
             tuning[what] = self.rng.sample(["role", "name", "path"], self.rng.randint(1, 2))
         elif what == "passthrough_request_headers":
             tuning[what] = ["X-Request-Id"]
-        elif tuning:
-            dropped = self.rng.choice(sorted(tuning))
+        elif set(tuning) - {"force_no_cache"}:  # changing that one re-creates the mount: toggle_force_no_cache
+            dropped = self.rng.choice(sorted(set(tuning) - {"force_no_cache"}))
             del tuning[dropped]
             what = f"drop {dropped}"
         if not tuning:
@@ -446,6 +450,22 @@ class Walk:
         section[path]["local"] = True
         return f"set local on {path} (replace)"
 
+    def toggle_prune(self) -> str:
+        key = self.rng.choice(["policies", "secrets_engines", "auth_roles"])
+        if self.model.prune.pop(key, False):
+            return f"prune.{key} off"
+        self.model.prune[key] = True
+        return f"prune.{key} on: what was made by hand goes"
+
+    def toggle_force_no_cache(self) -> Optional[str]:
+        path = self.pick(self.destroyable(self.model.mounts))
+        if not path:
+            return None
+        self.destroyed_now.add(path)
+        config = self.model.mounts[path].setdefault("config", {})
+        config["force_no_cache"] = not config.get("force_no_cache", False)
+        return f"force_no_cache {config['force_no_cache']} on {path} (replace)"
+
     def retype_mount(self) -> Optional[str]:
         path = self.pick(set(self.model.kv_mounts()) & set(self.destroyable(self.model.mounts)))
         if not path:
@@ -512,7 +532,8 @@ class Walk:
         (3, "tune_mount"), (1, "remove_mount"), (1, "downgrade_kv"), (1, "upgrade_kv"), (4, "add_secret"),
         (4, "edit_secret"), (2, "remove_secret"), (2, "add_auth"), (2, "tune_auth"), (1, "remove_auth"),
         (3, "edit_k8s_config"), (2, "add_role"), (3, "edit_role"), (2, "remove_role"), (2, "toggle_protection"),
-        (1, "toggle_local"), (1, "retype_mount"), (1, "retype_auth"), (1, "drop_k8s_config"),
+        (1, "toggle_local"), (1, "retype_mount"), (1, "retype_auth"), (1, "drop_k8s_config"), (1, "toggle_prune"),
+        (1, "toggle_force_no_cache"),
     ]
 
     def mutate(self) -> str:
@@ -526,7 +547,7 @@ class Walk:
     def drift(self, client) -> str:
         drifts = ["policy_text", "policy_delete", "secret_value", "secret_same", "secret_delete", "secret_destroy",
                   "mount_tune", "mount_listing", "auth_tune", "role_field", "role_audience", "k8s_config",
-                  "unmanaged_policy", "deleted_and_removed", "mount_disable", "auth_disable"]
+                  "unmanaged_policy", "unmanaged_mount", "deleted_and_removed", "mount_disable", "auth_disable"]
         while True:
             done = getattr(self, f"drift_{self.rng.choice(drifts)}")(client)
             if done:
@@ -658,11 +679,17 @@ class Walk:
                                                             "kubernetes_ca_cert": CA_PEM})
             return f"rewrite kubernetes config {path}"
 
+    def drift_unmanaged_mount(self, client) -> str:
+        path = self.new("handkv")
+        self.handmade[path] = "secrets_engines"
+        client.sys.enable_secrets_engine("kv", path=path, options={"version": "2"})
+        return f"enable mount {path}, not in the spec (touched only by prune.secrets_engines)"
+
     def drift_unmanaged_policy(self, client) -> str:
         name = self.new("handmade")
-        self.handmade.append(name)
+        self.handmade[name] = "policies"
         client.sys.create_or_update_policy(name, 'path "handmade/*" {\n  capabilities = ["read"]\n}\n')
-        return f"create policy {name}, not in the spec (never to be touched)"
+        return f"create policy {name}, not in the spec (touched only by prune.policies)"
 
     def drift_deleted_and_removed(self, client) -> Optional[str]:
         name = self.pick(self.model.policies)
@@ -777,12 +804,23 @@ def test_plan_and_apply_write_exactly_the_plan(audited, run_cli, tmp_path):
         saved = round_no % 2 == 0  # every other round through a saved plan
         fidelity.history.append(f"round {round_no}: {'plan --out, apply PLANFILE' if saved else 'apply SPEC'}")
         counts.append(fidelity.step(before, saved))
+        check_handmade(client, walk, fidelity)
 
     assert mutations >= 24 and drifts >= 6, (mutations, drifts)
     assert sum(counts) >= 40, f"the walk applied too little to prove much: {counts}"
-    # Policies made by hand were never in the spec: still there, untouched.
-    for name in walk.handmade:
-        assert client.sys.read_policy(name)["data"]["rules"].startswith('path "handmade/*"'), name
+
+
+def check_handmade(client, walk: Walk, fidelity: Fidelity) -> None:
+    """Objects made by hand are left alone, unless the spec prunes their kind."""
+    mounts = client.sys.list_mounted_secrets_engines()["data"]
+    for name, prune_key in sorted(walk.handmade.items()):
+        exists = (f"{name}/" in mounts if prune_key == "secrets_engines"
+                  else name in client.sys.list_policies()["data"]["policies"])
+        if walk.model.prune.get(prune_key):
+            assert not exists, f"{name} survived prune.{prune_key}\n{fidelity.context()}"
+            del walk.handmade[name]
+        else:
+            assert exists, f"{name} was made by hand and prune.{prune_key} is off\n{fidelity.context()}"
 
 
 def _small_spec(model: SpecModel) -> None:
