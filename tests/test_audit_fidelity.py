@@ -1,22 +1,28 @@
 """Plan fidelity, proven from OpenBao's own audit log.
 
 A dev server with a file audit device (OpenBao 2.x enables audit devices
-only from server configuration) logs every request vaultform makes. A seeded
-random walk then changes the spec a few dozen times (policies, KV v1/v2
-secrets, secrets engines, auth methods with Kubernetes config and roles,
-AppRole roles, tuning, deletions with --allow-destroy) and, between runs,
-changes Vault by hand behind vaultform's back. After every step the log must
-show that
+only from server configuration: `audit "file" "NAME" { options { file_path
+= ... } }`) logs every request vaultform makes. A seeded random walk then
+changes the spec a few dozen times (policies, KV v1/v2 secrets with values of
+every JSON type, secrets engines, auth methods with Kubernetes config and
+roles, AppRole roles, tuning, prevent_destroy, prune, re-created and deleted
+mounts with --allow-destroy) and, between runs, changes Vault by hand behind
+vaultform's back (values, tuning, roles, deletions, disabled mounts, objects
+made by hand). Every other round goes through a saved plan. After every step
+the log must show that
 
-- `plan` writes nothing at all (no create, update or delete request);
+- `plan` (with or without --out) writes nothing at all: no create, update or
+  delete request;
 - `apply` writes exactly the Vault paths of the planned changes, each as
   often as its change needs (a replace disables, then enables), and nothing
   else, apart from its own bookkeeping under the ownership record's mount
   (the record, its fingerprint key and the apply lock);
-- a second plan right after is empty.
+- a second plan right after is empty;
 
-A failure names the seed, the round and what was mutated; rerun one walk with
-VAULTFORM_FIDELITY_SEED=<seed>.
+and an apply with nothing to do writes nothing at all.
+
+A failure names the seed and the last steps; replay a walk with
+VAULTFORM_FIDELITY_SEED=<seed> (and VAULTFORM_FIDELITY_ROUNDS=<n> for a longer one).
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ import random
 import secrets
 from collections import Counter
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import pytest
 import yaml
