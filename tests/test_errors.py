@@ -27,6 +27,7 @@ from tests.support.cli import (
     run,
 )
 from tests.support.kube import FakeKubernetesAPI
+from tests.support.record import recorded_objects
 
 PASSWORD = "pw-" + secrets.token_urlsafe(18)
 ROLE_POLICY = 'path "sys/mounts" { capabilities = ["read"] }'
@@ -306,8 +307,8 @@ def test_forbidden_read_names_the_path_and_the_capability(bao, spec_dir, env, un
     for args in (["plan", "vault.yaml"], ["apply", "vault.yaml", "--auto-approve"]):
         result, error = check_run(bao, spec_dir, *args, env=env)
         assert "permission denied" in error, error
-        assert "GET vaultform/data/managed-objects" in error, error  # the first thing a plan reads
-        assert "needs the 'read' capability on 'vaultform/data/managed-objects'" in error, error
+        assert "LIST vaultform/metadata/managed-objects/" in error, error  # the first thing a plan reads
+        assert "needs the 'list' capability on 'vaultform/metadata/managed-objects/'" in error, error
         assert bao.address in error
         assert "not valid" not in error  # the token is valid, just not allowed
 
@@ -423,8 +424,8 @@ def test_detailed_exitcode_and_no_secret_in_plans(spec_dir, kube, tmp_path):
         assert snapshot(server) == before
 
         # The ownership record vaultform keeps in Vault holds no secret value either.
-        record = server.client().read("vaultform/data/managed-objects")["data"]["data"]
-        assert "secret.secret/webapp/config" in record["objects"]
+        record = recorded_objects(server.client())
+        assert "secret.secret/webapp/config" in record
         assert_no_secrets(repr(record), leaks, "the ownership record")
 
         for result in (changes, plain, applied, same, changed, refused):

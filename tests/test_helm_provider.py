@@ -323,7 +323,7 @@ def test_what_helm_rejects_is_one_line_and_nothing_is_half_done(world, release, 
     result = world.run_here("apply", "spec.yaml", "--auto-approve")
     assert_clean_failure(result)
     assert f"Error: {message}" in error_lines(result), result
-    assert "Done before the failure: nothing." in result.stderr
+    assert "Done: nothing." in result.stderr
     assert not world.api.releases and not world.api.pods and not world.api.secrets
 
 
@@ -334,7 +334,7 @@ def test_a_pod_that_never_runs_is_named_and_apply_recovers_once_it_does(world):
     assert_clean_failure(result)
     assert ("Error: cluster.node[0]: pod vault-0 in namespace vault is still Pending (ContainerCreating) after 2 s; "
             "see kubectl -n vault describe pod vault-0") in error_lines(result), result
-    assert "Done before the failure: helm_release.vault." in result.stderr
+    assert "Done: helm_release.vault." in result.stderr
     assert world.api.secret_data(NS, KEYS_SECRET) is None  # nothing initialised
 
     world.api.unstick("vault-0")

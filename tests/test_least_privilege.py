@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from tests.support.bao import BaoDevServer
+from tests.support.record import recorded_objects, rewrite_entry
 from tests.test_kinds_contract import ca_pem, parse_plan
 
 CHANGED = "(sensitive value changed)"
@@ -129,9 +130,7 @@ class Planner:
         return self.root.secrets.kv.v2.read_secret_metadata(self.path, mount_point=self.kv)["data"]["current_version"]
 
     def record_doc(self) -> dict:
-        data = self.root.secrets.kv.v2.read_secret_version(self.record, mount_point="vaultform",
-                                                           raise_on_deleted_version=True)["data"]["data"]
-        return {**data, "objects": json.loads(data["objects"])}
+        return {"objects": recorded_objects(self.root, self.record)}
 
     def assert_no_secrets(self, extra: List[str] = ()) -> None:
         from vaultform.redact import MASK
@@ -170,6 +169,8 @@ def test_policy_is_exact_read_only_and_never_grants_secret_data(lp, unique):
     assert policy_rules(result.stdout) == {
         "sys/mounts": ["read"],
         "sys/auth": ["read"],
+        f"vaultform/metadata/{lp.record}/": ["list"],
+        f"vaultform/data/{lp.record}/*": ["read"],
         f"vaultform/data/{lp.record}": ["read"],
         f"vaultform/data/{lp.record}-fingerprint-key": ["read"],
         f"sys/policies/acl/{lp.policy}": ["read"],
@@ -205,7 +206,8 @@ def test_policy_options_pruning_kv1_and_unmanaged_mounts(lp):
     for rules_ in (rules, wide):
         assert {c for caps in rules_.values() for c in caps} <= {"read", "list"}
         # No data path but the record's own.
-        assert [p for p in rules_ if "/data/" in p] == [f"vaultform/data/{lp.record}",
+        assert [p for p in rules_ if "/data/" in p] == [f"vaultform/data/{lp.record}/*",
+                                                       f"vaultform/data/{lp.record}",
                                                        f"vaultform/data/{lp.record}-fingerprint-key"]
 
 
@@ -231,7 +233,7 @@ def test_planner_token_is_refused_secret_data_and_writes(applied, bao):
     with pytest.raises(hvac.exceptions.Forbidden):
         planner.write_data(f"sys/policies/acl/{lp.policy}", data={"policy": ""})
     with pytest.raises(hvac.exceptions.Forbidden):
-        planner.write_data(f"vaultform/data/{lp.record}", data={"data": {}})
+        planner.write_data(f"vaultform/data/{lp.record}/00", data={"data": {}})
     assert planner.read(f"{lp.kv}/metadata/{lp.path}")["data"]["current_version"] == 1
 
 
@@ -306,10 +308,9 @@ def test_without_fingerprints_the_plan_says_so_until_a_full_apply(applied, lost)
     if lost == "key":
         lp.root.secrets.kv.v2.delete_metadata_and_all_versions(f"{lp.record}-fingerprint-key", mount_point="vaultform")
     else:  # a record written before secrets had fingerprints
-        doc = lp.record_doc()
-        del doc["objects"][lp.address]["fingerprints"]
-        doc["objects"] = json.dumps(doc["objects"])
-        lp.root.secrets.kv.v2.create_or_update_secret(lp.record, doc, mount_point="vaultform")
+        entry = lp.record_doc()["objects"][lp.address]
+        del entry["fingerprints"]
+        rewrite_entry(lp.root, lp.address, entry, lp.record)
     result, blocks = lp.plan(lp.sections())
     assert result.exit_code == 2, str(result)
     assert blocks[lp.address].reason == NO_FINGERPRINTS, str(result)

@@ -238,6 +238,8 @@ def test_lock_released_after_a_failed_apply(spec, record, unique, api, root, vf)
     root.sys.create_or_update_policy(name, f"""
 path "*" {{ capabilities = ["read", "list"] }}
 path "vaultform/data/{record}" {{ capabilities = ["create", "read", "update"] }}
+path "vaultform/metadata/{record}/" {{ capabilities = ["list"] }}
+path "vaultform/data/{record}/*" {{ capabilities = ["create", "read", "update"] }}
 path "vaultform/data/{record}-lock" {{ capabilities = ["create", "read", "update"] }}
 """)
     token = root.auth.token.create(policies=[name], ttl="5m")["auth"]["client_token"]
@@ -248,7 +250,7 @@ path "vaultform/data/{record}-lock" {{ capabilities = ["create", "read", "update
     failed = vf("apply", str(spec), "--auto-approve", env={"VAULT_TOKEN": token})
     assert_clean_failure(failed)
     assert "permission denied: POST sys/policies/acl/" in failed.stderr, failed  # at the change, past the lock
-    assert "Done before the failure: nothing." in failed.stderr and "Not done: policy." in failed.stderr, failed
+    assert "Done: nothing." in failed.stderr and "Failed: policy." in failed.stderr, failed
     assert_no_secrets(failed.output, [token, root.token], "the failed apply's output")
     after = read_lock(api, location(record))
     assert not after.held and after.version == before.version + 2, after  # taken, then released

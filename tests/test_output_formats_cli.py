@@ -98,7 +98,8 @@ def test_plan_json_from_a_real_plan_validates_and_masks(setup):
                        secret=SECRET_NEW)
     assert result.exit_code == 2, str(result)
     document = parse_json_stdout(result)
-    assert document["format_version"] == "1.1"
+    assert document["format_version"] == "1.2"
+    assert document["options"] == {"targets": [], "allow_destroy": True, "force": False}
     changes = {c["address"]: c for c in document["changes"]}
     assert {a: c["action"] for a, c in changes.items()} == setup.expected_actions()
     assert document["summary"] == {"add": 2, "change": 2, "destroy": 2}
@@ -134,6 +135,7 @@ def test_plan_markdown_from_a_real_plan(setup):
     md = result.stdout
     lines = md.splitlines()
     assert lines[0] == "**Plan:** 2 to add, 2 to change, 2 to destroy."
+    assert "Planned with `--allow-destroy`." in lines
     caution, table = md.index("> [!CAUTION]"), md.index("| | Address | Action | Reason |")
     assert caution < table < md.index("<details>")
     for address, action in setup.expected_actions().items():
@@ -170,6 +172,7 @@ def test_apply_json_prints_the_applied_plan_and_its_result(setup):
     assert outcome["status"] == "complete" and outcome["failed"] is None and outcome["not_done"] == []
     assert outcome["done"] == [c["address"] for c in document["changes"]]
     assert outcome["summary"] == {"added": 2, "changed": 2, "destroyed": 2}
+    assert document["options"] == {"targets": [], "allow_destroy": True, "force": False}
     assert result.stderr == ""
 
     after = parse_json_stdout(setup.run("plan", str(setup.spec), "--format", "json", secret=SECRET_NEW))

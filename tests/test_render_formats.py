@@ -20,8 +20,10 @@ import jsonschema
 import pytest
 
 from vaultform.model import ABSENT, ALL_FIELDS, CREATE, DELETE, REPLACE, UPDATE, Change, FieldChange, Plan, Resource
+from vaultform.planner import PlanOptions
 from vaultform.render.json_plan import plan_to_json, render_json
 from vaultform.render.markdown import MAX_COMMENT, render_markdown
+from vaultform.render.text import render_plan
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -118,7 +120,8 @@ def full_plan() -> Plan:
                        FieldChange("description", "", "cache")],
                live={"type": "kv"}, reason="changed in the spec or drifted in Vault",
                notes=["disabling cache/ destroys 2 secret(s)"]),
-    ], warnings=["prune is off: 1 unmanaged policy left in place"])
+    ], warnings=["prune is off: 1 unmanaged policy left in place"],
+        options=PlanOptions(allow_destroy=True, force=True))
 
 
 def deferred_plan() -> Plan:
@@ -170,6 +173,9 @@ def test_json_output_validates_against_schema(name):
     lambda d: d["changes"][0].update(action="noop"),
     lambda d: d["changes"][0].update(after={}),        # a delete has no after
     lambda d: d.update(format_version="2.0"),
+    lambda d: d["options"].update(extra=1),
+    lambda d: d["options"].update(force="yes"),
+    lambda d: d["options"].pop("targets"),
 ])
 def test_schema_is_strict(mutate):
     document = plan_to_json(full_plan(), ADDRESS)
@@ -234,6 +240,48 @@ def test_vault_address_drops_credentials():
     assert doc["vault_address"] == "https://vault.example:8200/x"
     assert plan_to_json(Plan())["vault_address"] is None
     assert "hunter2" not in render_markdown(full_plan(), "https://user:hunter2-pass@vault.example:8200")
+
+
+# -- the options a plan was made with ------------------------------------------------
+
+TARGETED = PlanOptions(targets=("policy.reader", "secret.secret/app/`*`"), allow_destroy=True)
+
+
+@pytest.mark.parametrize("name", sorted(PLANS))
+def test_every_rendering_shows_the_options(name):
+    plan = PLANS[name]()
+    plan.options = TARGETED
+    without = PLANS[name]()
+    without.options = PlanOptions()
+    document = plan_to_json(plan, ADDRESS)
+    assert document["options"] == {"targets": ["policy.reader", "secret.secret/app/`*`"],
+                                   "allow_destroy": True, "force": False}
+    jsonschema.Draft202012Validator(SCHEMA).validate(document)
+    text = render_plan(plan, ADDRESS).splitlines()
+    line = "Planned with --target policy.reader --target secret.secret/app/`*` --allow-destroy."
+    assert line in text
+    # One line more, and nothing else changed.
+    text.remove(line)
+    assert [t for t in text if t] == [t for t in render_plan(without, ADDRESS).splitlines() if t]
+    md = render_markdown(plan, ADDRESS).splitlines()
+    # Each flag in its own code span, a backtick in a target cannot break out of it.
+    line = "Planned with `--target policy.reader` `` --target secret.secret/app/`*` `` `--allow-destroy`."
+    assert line in md
+    md.remove(line)
+    assert [m for m in md if m] == [m for m in render_markdown(without, ADDRESS).splitlines() if m]
+
+
+def test_options_of_a_plain_plan_and_of_a_destroy_plan():
+    plain_plan = Plan(options=PlanOptions())
+    assert plan_to_json(plain_plan)["options"] == {"targets": [], "allow_destroy": False, "force": False}
+    # No flags given: text and Markdown say nothing (that is the default behaviour).
+    assert "Planned with" not in render_plan(plain_plan) + render_markdown(plain_plan)
+    destroy = Plan(destroy=True)
+    assert plan_to_json(destroy)["options"] is None
+    jsonschema.Draft202012Validator(SCHEMA).validate(plan_to_json(destroy))
+    forced = Plan(options=PlanOptions(force=True))
+    assert render_plan(forced).splitlines() == ["No changes. Vault matches the spec.", "Planned with --force."]
+    assert render_markdown(forced) == "**No changes.** Vault matches the spec.\n\nPlanned with `--force`.\n"
 
 
 # -- Markdown -----------------------------------------------------------------------

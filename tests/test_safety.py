@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from tests.support.cli import assert_clean_failure, assert_no_secrets, clean_env, run
+from tests.support.record import record_versions, recorded_objects
 
 
 class Workspace:
@@ -69,8 +70,7 @@ class Workspace:
         return errors[0]
 
     def recorded(self) -> Dict[str, dict]:
-        response = self.root.read(f"vaultform/data/{self.record}")
-        return json.loads(response["data"]["data"]["objects"]) if response else {}
+        return recorded_objects(self.root, self.record)
 
     def snapshot(self) -> tuple:
         """What a refused run must leave as it was: mounts, auth methods,
@@ -79,8 +79,7 @@ class Workspace:
         auths = {k: (v["type"], v.get("local")) for k, v in self.root.read("sys/auth")["data"].items()}
         policies = {name: self.root.sys.read_policy(name)["data"]["rules"]
                     for name in self.root.sys.list_policies()["data"]["policies"]}
-        meta = self.root.read(f"vaultform/metadata/{self.record}")
-        return mounts, auths, policies, meta and meta["data"]["current_version"]
+        return mounts, auths, policies, record_versions(self.root, self.record)
 
     def assert_no_secret_in_output(self) -> None:
         for output in self.outputs:
@@ -212,7 +211,7 @@ def test_prevent_destroy_is_refused_even_with_every_flag_and_after_removal_from_
     monkeypatch.setattr(VaultAPI, "write", spy)
     ws.apply(spec)
     monkeypatch.setattr(VaultAPI, "write", write)
-    assert f"vaultform/data/{ws.record}" in writes and not [w for w in writes if w.startswith(("sys/", mount))]
+    assert any(w.startswith(f"vaultform/data/{ws.record}/") for w in writes) and not [w for w in writes if w.startswith(("sys/", mount))]
     assert ws.recorded()[address]["prevent_destroy"] is True
     assert ws.plan(spec).exit_code == 0
 

@@ -12,6 +12,7 @@ session dev server.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 import stat
@@ -119,7 +120,7 @@ def test_saved_plan_is_applied_exactly_without_a_prompt_and_then_nothing_is_left
     mode = stat.S_IMODE(os.stat(project.plan_file).st_mode)
     assert mode == 0o600, oct(mode)
     document = json.loads(project.plan_file.read_text(encoding="utf-8"))
-    assert document["kind"] == "vaultform-plan" and document["format_version"] == 1
+    assert document["kind"] == "vaultform-plan" and document["format_version"] == 2
     assert {c["address"]: c["action"] for c in document["plan"]["changes"]} == {
         f"secrets_engine.{project.mount}": "create", f"policy.{project.policy}": "create",
         f"secret.{project.mount}/app": "create"}
@@ -158,17 +159,27 @@ def test_generated_values_do_not_make_a_saved_plan_stale(project):
     assert project.run("plan", str(project.spec), "--detailed-exitcode").exit_code == 0
 
 
-def test_a_saved_plan_keeps_its_options(project, unique):
+def test_a_saved_plan_keeps_its_options_and_every_rendering_shows_them(project, unique):
     other = unique("pol")
     sections = project.base()
     sections["policies"][other] = 'path "b/*" {\n  capabilities = ["list"]\n}\n'
     project.write(sections)
-    project.save_plan("--target", f"policy.{project.policy}")
+    flags = ("--target", f"policy.{project.policy}", "--force")
+    shown = f"Planned with --target policy.{project.policy} --force."
+    text = project.run("plan", str(project.spec), *flags)
+    assert shown in text.stdout.splitlines(), str(text)
+    markdown = project.save_plan(*flags, "--format", "markdown")
+    assert f"Planned with `--target policy.{project.policy}` `--force`." in markdown.stdout.splitlines()
+    document = json.loads(project.plan_file.read_text(encoding="utf-8"))
+    options = {"targets": [f"policy.{project.policy}"], "allow_destroy": False, "force": True}
+    assert document["options"] == options and document["plan"]["options"] == options
     refused = project.run("apply", str(project.plan_file), "--target", f"policy.{other}")
     assert refused.exit_code == 1 and "--target cannot be used with the saved plan" in refused.stderr, str(refused)
 
-    applied = project.apply_plan()
+    # Applied as planned, and the applied plan shows what it was planned with.
+    applied = project.run("apply", str(project.plan_file), "--format", "json")
     assert applied.exit_code == 0, str(applied)
+    assert json.loads(applied.stdout)["options"] == options
     assert project.policy_text() is not None
     assert project.root.read(f"sys/policies/acl/{other}") is None, "the saved --target was not kept"
     assert project.state()["mounted"] is False
@@ -291,6 +302,9 @@ def test_the_plan_file_holds_no_secret_value_token_or_offline_guessable_hash(pro
     key = project.root.secrets.kv.v2.read_secret_version(
         path=f"{project.record}-fingerprint-key", mount_point="vaultform", raise_on_deleted_version=True)
     key_hex = key["data"]["data"]["key"]
+    # Nor the key its integrity HMAC is made with (derived from the same key).
+    derived = hmac.new(bytes.fromhex(key_hex), b"\x00vaultform saved-plan integrity key", hashlib.sha256).hexdigest()
+    assert document["integrity"].startswith("hmac-sha256:") and derived not in data.decode()
     values = [PASSWORD_A, PASSWORD_B, FILE_VALUE, LITERAL, generated]
     # Plain (unkeyed) hashes could be checked against guesses offline: none may appear.
     desired_now = {"password": PASSWORD_B, "api_key": FILE_VALUE, "user": LITERAL, "session": "(generated)"}
@@ -302,6 +316,15 @@ def test_the_plan_file_holds_no_secret_value_token_or_offline_guessable_hash(pro
         assert_no_secrets(output, values + [bao.root_token, key_hex], "CLI output")
     for entry in document["objects"]:
         assert entry["desired"].startswith("hmac-sha256:") and entry["live"].startswith("hmac-sha256:")
+
+    # A plan that deletes the secret and disables its mount: the live values
+    # are on the "before" side of the change and in what the mount holds.
+    project.write({"policies": project.base()["policies"]})
+    project.save_plan("--allow-destroy")
+    data = project.plan_file.read_bytes()
+    actions = {c["address"]: c["action"] for c in json.loads(data)["plan"]["changes"]}
+    assert actions == {f"secret.{project.mount}/app": "delete", f"secrets_engine.{project.mount}": "delete"}
+    assert_no_secrets(data, values + [bao.root_token, key_hex] + plain_hashes, "the plan file")
 
 
 def test_out_is_refused_for_a_local_cluster_that_is_not_initialised(project, vault_env, tmp_path):
@@ -329,7 +352,10 @@ def test_a_plan_for_another_vault_is_refused(project):
 
 @pytest.mark.parametrize("damage, message", [
     (lambda text: text[: len(text) // 2], "the plan file is damaged"),
-    (lambda text: text.replace('"format_version": 1', '"format_version": 99'), "plan file format 99 is not supported"),
+    (lambda text: text.replace('"format_version": 2', '"format_version": 99'), "plan file format 99 is not supported"),
+    # A file from before integrity checks: nothing proves it unedited.
+    (lambda text: text.replace('"format_version": 2', '"format_version": 1'),
+     "plan file format 1 is not supported by vaultform"),
 ])
 def test_a_damaged_plan_file_is_an_error(project, damage, message):
     project.write(project.base())
@@ -337,6 +363,7 @@ def test_a_damaged_plan_file_is_an_error(project, damage, message):
     project.plan_file.write_text(damage(project.plan_file.read_text(encoding="utf-8")), encoding="utf-8")
     result = project.apply_plan()
     assert result.exit_code == 1 and message in result.stderr, str(result)
+    assert len(result.stderr.splitlines()) == 1 and "make the plan again" in result.stderr, str(result)
     assert "Traceback" not in result.output
     assert project.state()["policy"] is None
 
@@ -389,5 +416,231 @@ def test_a_plan_saved_with_the_planner_token_is_applied_with_a_full_token(projec
     project.root.secrets.kv.v2.create_or_update_secret(path="app", mount_point=project.mount,
                                                          secret={"password": "typed-by-hand-7781"})
     assert_stale(project.apply_plan(APP_PASSWORD=PASSWORD_B), f"secret.{project.mount}/app: ")
+
+    # The planner may not list a mount's secrets, so it cannot fingerprint
+    # what disabling the mount would destroy: such a plan is not saved.
+    project.plan_file.unlink()
+    project.write({"policies": project.base()["policies"]})
+    refused = project.run("plan", str(project.spec), "--out", str(project.plan_file), "--allow-destroy",
+                          VAULT_TOKEN=planner_token)
+    assert refused.exit_code == 1 and len(refused.stderr.splitlines()) == 1, str(refused)
+    assert (f"Error: cannot save this plan: it disables secrets_engine.{project.mount}, which destroys the "
+            "secret(s) under it, and this token cannot list them") in refused.stderr, str(refused)
+    assert not project.plan_file.exists()
     for output in project.outputs:
         assert_no_secrets(output, [PASSWORD_A, PASSWORD_B, planner_token], "CLI output")
+
+
+# -- what a planned destroy takes with it ---------------------------------------------
+
+HAND_MADE = ("hand-made-alpha", "deeper/hand-made-beta", "hand-made-gamma")
+
+
+def mount_keys(root, mount: str) -> List[str]:
+    """Every secret path in a KV v2 mount, read behind vaultform's back."""
+    found, pending = [], [""]
+    while pending:
+        prefix = pending.pop()
+        try:
+            keys = root.list(f"{mount}/metadata/{prefix}".rstrip("/"))["data"]["keys"]
+        except (TypeError, hvac.exceptions.InvalidPath):
+            continue
+        for key in keys:
+            (pending if key.endswith("/") else found).append(prefix + key)
+    return sorted(found)
+
+
+def bookkeeping(project) -> dict:
+    """vaultform's own keys for this project (record, fingerprint key, lock) and
+    their versions: a refused apply must not write one, not even the lock."""
+    try:
+        keys = project.root.list("vaultform/metadata")["data"]["keys"]
+    except (TypeError, hvac.exceptions.InvalidPath):
+        return {}
+    return {key: project.root.read(f"vaultform/metadata/{key}")["data"]["current_version"]
+            for key in keys if key.startswith(project.record)}
+
+
+@pytest.mark.parametrize("action", ["delete", "replace"])
+def test_a_plan_that_destroys_a_mount_is_stale_once_the_mount_holds_other_secrets(project, unique, action):
+    doomed = unique("kv")
+    sections = project.base()
+    sections["secrets_engines"][doomed] = {"type": "kv", "options": {"version": "2"}}
+    project.write(sections)
+    project.apply_spec()
+    for name in HAND_MADE:
+        project.root.secrets.kv.v2.create_or_update_secret(path=name, mount_point=doomed, secret={"k": LITERAL})
+    if action == "delete":
+        del sections["secrets_engines"][doomed]
+    else:  # KV v2 back to v1 can only be done by re-creating the mount
+        sections["secrets_engines"][doomed] = {"type": "kv", "options": {"version": "1"}}
+    project.write(sections)
+    saved = project.save_plan("--allow-destroy")
+    address = f"secrets_engine.{doomed}"
+    assert f"! disabling {doomed}/ destroys 3 secret(s) stored under it" in saved.stdout, str(saved)
+    text = project.plan_file.read_text(encoding="utf-8")
+    entry = {o["address"]: o for o in json.loads(text)["objects"]}[address]
+    assert entry["action"] == action and entry["holds"] == "3 secret(s)"
+    assert entry["contents"].startswith("hmac-sha256:")
+    assert not [name for name in HAND_MADE if name.rsplit("/", 1)[-1] in text], "secret names are only fingerprinted"
+
+    # A fourth secret written after the review would be destroyed with the rest.
+    project.root.secrets.kv.v2.create_or_update_secret(path="written-later", mount_point=doomed,
+                                                         secret={"k": LITERAL})
+    before = (mount_keys(project.root, doomed), project.root.read("sys/mounts")["data"][f"{doomed}/"]["uuid"])
+    assert_stale(project.apply_plan(), f"{address}: what it holds changed (3 secret(s) when planned, "
+                                       "now 4 secret(s))")
+    assert (mount_keys(project.root, doomed), project.root.read("sys/mounts")["data"][f"{doomed}/"]["uuid"]) == before
+
+    # The same count, other secrets: one reviewed secret gone, another written.
+    for name in ("written-later", HAND_MADE[0]):
+        project.root.secrets.kv.v2.delete_metadata_and_all_versions(path=name, mount_point=doomed)
+    project.root.secrets.kv.v2.create_or_update_secret(path="swapped-in", mount_point=doomed, secret={"k": LITERAL})
+    assert_stale(project.apply_plan(),
+                 f"{address}: what it holds changed (still 3 secret(s), but not the ones planned)")
+    assert "swapped-in" in mount_keys(project.root, doomed)
+
+    # Back to exactly what was reviewed: the plan applies.
+    project.root.secrets.kv.v2.delete_metadata_and_all_versions(path="swapped-in", mount_point=doomed)
+    project.root.secrets.kv.v2.create_or_update_secret(path=HAND_MADE[0], mount_point=doomed, secret={"k": "again"})
+    applied = project.apply_plan()
+    assert applied.exit_code == 0, str(applied)
+    mounts = project.root.read("sys/mounts")["data"]
+    if action == "delete":
+        assert f"{doomed}/" not in mounts
+    else:
+        assert mounts[f"{doomed}/"]["options"] == {"version": "1"} and not project.root.list(doomed)
+    for output in project.outputs:
+        assert_no_secrets(output, [PASSWORD_A, LITERAL], "CLI output")
+
+
+def test_a_plan_that_disables_an_auth_method_is_stale_once_it_holds_another_role(project, unique):
+    method = unique("approle")
+    sections = project.base()
+    sections["auth"] = {method: {"type": "approle"}}
+    project.write(sections)
+    project.apply_spec()
+    project.root.write(f"auth/{method}/role/hand-made-role", token_policies=["default"])
+    del sections["auth"]
+    project.write(sections)
+    saved = project.save_plan("--allow-destroy")
+    assert f"disabling auth/{method}/ destroys its config, 1 role(s)" in saved.stdout, str(saved)
+
+    project.root.write(f"auth/{method}/role/written-later", token_policies=["default"])
+    assert_stale(project.apply_plan(), f"auth_method.{method}: what it holds changed (1 role(s) when planned, "
+                                       "now 2 role(s))")
+    assert f"{method}/" in project.root.read("sys/auth")["data"]
+
+
+# -- an edited plan file --------------------------------------------------------------
+
+def _json_edit(change):
+    """An edit that keeps the file in vaultform's own layout, so only the
+    integrity check with the key in Vault can catch it."""
+    def edit(text: str) -> str:
+        document = json.loads(text)
+        change(document)
+        return json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    return edit
+
+
+def _other_spec(document):
+    other = Path(document["spec"]["absolute"]).with_name("other.yaml")
+    text = Path(document["spec"]["absolute"]).read_text(encoding="utf-8")
+    other.write_text(text.replace('capabilities = [\\"read\\"]', 'capabilities = [\\"deny\\"]'), encoding="utf-8")
+    document["spec"].update(path=str(other), absolute=str(other))
+
+
+def _swap_fingerprints(document):
+    first, second = document["objects"][0], document["objects"][1]
+    first["desired"], second["desired"] = second["desired"], first["desired"]
+
+
+ALTERED = "the plan file was altered after it was written"
+EDITS = {
+    "allow_destroy turned on": (_json_edit(lambda d: d["options"].update(allow_destroy=True)), ALTERED),
+    "force turned on": (_json_edit(lambda d: d["options"].update(force=True)), ALTERED),
+    "a target added": (_json_edit(lambda d: d["options"]["targets"].append("secret*")), ALTERED),
+    "a target removed": (_json_edit(lambda d: d["options"].update(targets=[])), ALTERED),
+    "a reviewed change dropped": (_json_edit(lambda d: d["plan"]["changes"].pop()), ALTERED),
+    "a planned action changed": (_json_edit(lambda d: d["objects"][0].update(action="no-op")), ALTERED),
+    "fingerprints swapped": (_json_edit(_swap_fingerprints), ALTERED),
+    "a fingerprint edited": (_json_edit(lambda d: d["spec"].update(
+        fingerprint=d["spec"]["fingerprint"][:-1] + ("0" if d["spec"]["fingerprint"][-1] != "0" else "1"))), ALTERED),
+    "another spec": (_json_edit(_other_spec), ALTERED),
+    "the date": (_json_edit(lambda d: d.update(created_at="2020-01-01T00:00:00Z")), ALTERED),
+    "the integrity value": (_json_edit(lambda d: d.update(integrity="hmac-sha256:" + "0" * 64)), ALTERED),
+    "the integrity value not ASCII": (_json_edit(lambda d: d.update(integrity="hmac-sha256:é")), ALTERED),
+    "the integrity value dropped": (_json_edit(lambda d: d.pop("integrity")), "missing integrity"),
+    "the key check": (_json_edit(lambda d: d.update(key_check="hmac-sha256:" + "1" * 64)),
+                      "stale plan: the fingerprint key in Vault"),
+    "one space added": (lambda text: text.replace('"kind":', '"kind": ', 1), ALTERED),
+    "reformatted": (lambda text: json.dumps(json.loads(text), sort_keys=True) + "\n", ALTERED),
+    "the kind": (lambda text: text.replace('"vaultform-plan"', '"vaultform-plam"'), "its kind is 'vaultform-plam'"),
+}
+
+
+@pytest.mark.parametrize("edit", sorted(EDITS))
+def test_an_edited_plan_file_is_refused_and_nothing_is_written(project, edit):
+    """The attacker of docs/saved-plans.md: may edit the plan file (a CI
+    artefact) but not read the key in Vault. Every edit is one line, exit 1,
+    and Vault (configuration and vaultform's own keys, the lock too) stays as it was."""
+    change, message = EDITS[edit]
+    sections = project.base()
+    sections["policies"][f"{project.policy}-2"] = 'path "b/*" {\n  capabilities = ["read"]\n}\n'
+    project.write(sections)
+    project.save_plan("--target", "policy.*")
+    before = (project.state(), bookkeeping(project))
+    original = project.plan_file.read_text(encoding="utf-8")
+    edited = change(original)
+    assert edited != original
+    project.plan_file.write_text(edited, encoding="utf-8")
+
+    result = project.apply_plan()
+    assert result.exit_code == 1 and result.stdout == "", str(result)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], str(result)
+    assert (project.state(), bookkeeping(project)) == before
+    assert not any(key.endswith("-lock") for key in bookkeeping(project)), "the apply lock was taken"
+
+    project.plan_file.write_text(original, encoding="utf-8")  # the file as written still applies
+    assert project.apply_plan().exit_code == 0
+
+
+def test_every_one_byte_edit_of_a_plan_file_is_refused(project, vault_env):
+    """Each byte of a real plan file changed, deleted, and a byte inserted
+    before it: every variant is refused by what `apply PLANFILE` checks before
+    it writes anything (the checks of the test above, without the CLI, so
+    that all of a file's bytes can be tried in a few seconds)."""
+    from vaultform import planfile
+    from vaultform.commands.plan import load_context
+    from vaultform.errors import VaultformError
+
+    project.write(project.base())
+    project.save_plan("--target", f"policy.{project.policy}")
+    data = project.plan_file.read_bytes()
+    _, ctx = load_context(str(project.spec), None)
+
+    def refused(variant: bytes) -> bool:
+        project.plan_file.write_bytes(variant)
+        try:
+            saved = planfile.load(str(project.plan_file))
+            assert saved is not None, "an edited plan file would be read as a spec"
+            saved.spec_file()
+            planfile.check_connected_to(saved, ctx.api.address)
+            planfile.verify(saved, ctx)
+        except VaultformError as exc:
+            assert "\n" not in str(exc)
+            return True
+        return False
+
+    assert not refused(data), "the file as written must pass"
+    missed = []
+    for i in range(len(data)):
+        for variant in (data[:i] + bytes([data[i] ^ 0x01]) + data[i + 1:],
+                        data[:i] + data[i + 1:],
+                        data[:i] + b" " + data[i:]):
+            if not refused(variant):
+                missed.append((i, variant[max(0, i - 20):i + 20]))
+    assert not missed, f"{len(missed)} edits passed, e.g. {missed[:3]}"
+    assert project.state()["policy"] is None

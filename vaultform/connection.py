@@ -21,8 +21,10 @@ from urllib3.util.retry import Retry
 
 from vaultform import redact
 from vaultform.errors import PermissionDenied, VaultConnectionError, VaultRequestError
+from vaultform.names import url_path
 
 POOL_SIZE = 8
+_MISSING = object()  # a 404 answer, told apart from an empty one
 
 _CAPABILITY = {"GET": "read", "LIST": "list", "POST": "create/update", "PUT": "create/update", "DELETE": "delete"}
 
@@ -69,10 +71,14 @@ def tls_verify() -> Union[bool, str]:
 
 def _session() -> requests.Session:
     session = requests.Session()
-    # Only reads are retried, and only when the connection itself failed:
-    # a sealed (503) or forbidden answer is a fact to report, not to retry.
-    retry = Retry(total=3, connect=3, read=0, status=0, backoff_factor=0.1,
-                  allowed_methods=frozenset({"GET", "LIST", "HEAD"}))
+    # Only reads are retried: when the connection itself failed, or when the
+    # server asked to slow down (429 from a rate-limit quota, honouring
+    # Retry-After) or a proxy in front of it had no answer (502, 504), with
+    # exponential backoff. A sealed (503) or forbidden answer is a fact to
+    # report, not to retry.
+    retry = Retry(total=5, connect=3, read=0, status=4, backoff_factor=0.2,
+                  status_forcelist=frozenset({429, 502, 504}), respect_retry_after_header=True,
+                  raise_on_status=False, allowed_methods=frozenset({"GET", "LIST", "HEAD"}))
     adapter = HTTPAdapter(pool_connections=POOL_SIZE, pool_maxsize=POOL_SIZE, max_retries=retry)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
@@ -147,11 +153,11 @@ class VaultAPI:
     def has_token(self) -> bool:
         return bool(self.client.token)
 
-    def _call(self, method: str, path: str, fn: Callable[[], Any]) -> Any:
+    def _call(self, method: str, path: str, fn: Callable[[], Any], missing: Any = None) -> Any:
         deadline = time.monotonic() + UPGRADE_WAIT
         while True:
             try:
-                return self._call_once(method, path, fn)
+                return self._call_once(method, path, fn, missing)
             except _Upgrading:
                 # A KV v2 mount refuses requests for a moment after it is
                 # created (it "upgrades" its storage); that is worth waiting for.
@@ -160,13 +166,13 @@ class VaultAPI:
                                             f"after {UPGRADE_WAIT:.0f} s") from None
                 time.sleep(0.1)
 
-    def _call_once(self, method: str, path: str, fn: Callable[[], Any]) -> Any:
+    def _call_once(self, method: str, path: str, fn: Callable[[], Any], missing: Any = None) -> Any:
         with self._count_lock:
             self.requests += 1
         try:
             return fn()
         except hvac_errors.InvalidPath:
-            return None
+            return missing
         except hvac_errors.Forbidden:
             raise PermissionDenied(
                 f"permission denied: {method} {path} needs the {_CAPABILITY.get(method, method)!r} capability "
@@ -186,23 +192,40 @@ class VaultAPI:
         except requests.exceptions.Timeout:
             raise VaultConnectionError(f"Vault at {self.address} did not answer in time ({method} {path})") from None
 
+    # Every request path goes through names.url_path: checked segment by
+    # segment and percent-encoded, so a name is never URL syntax.
     def read(self, path: str) -> Optional[dict]:
-        return self._call("GET", path, lambda: self.client.read(path))
+        url = url_path(path)
+        return self._call("GET", path, lambda: self.client.read(url))
 
     def list(self, path: str) -> List[str]:
-        result = self._call("LIST", path, lambda: self.client.list(path))
+        url = url_path(path)
+        result = self._call("LIST", path, lambda: self.client.list(url))
         if not result:
             return []
         return list((result.get("data") or {}).get("keys") or [])
 
     def write(self, path: str, data: dict) -> Any:
-        return self._call("POST", path, lambda: self.client.write_data(path, data=data))
+        url = url_path(path)
+        return self._written("POST", path, self._call("POST", path, lambda: self.client.write_data(url, data=data),
+                                                      missing=_MISSING))
 
     def put(self, path: str, data: dict) -> Any:
-        return self._call("PUT", path, lambda: self.client.adapter.put(f"/v1/{path}", json=data))
+        url = url_path(path)
+        return self._written("PUT", path, self._call("PUT", path, lambda: self.client.adapter.put(f"/v1/{url}", json=data),
+                                                     missing=_MISSING))
 
     def delete(self, path: str) -> Any:
-        return self._call("DELETE", path, lambda: self.client.delete(path))
+        url = url_path(path)
+        # Deleting what is not there is what a delete wants; Vault says 204.
+        return self._call("DELETE", path, lambda: self.client.delete(url))
+
+    def _written(self, method: str, path: str, response: Any) -> Any:
+        if response is _MISSING:
+            # A 404 on a write is never "done": no mount or route serves the path.
+            raise VaultRequestError(f"{method} {path} failed: Vault at {self.address} answered 404: nothing serves "
+                                    "this path (is its mount or auth method there?)")
+        return response
 
     def raw_get(self, path: str) -> requests.Response:
         """An unauthenticated-style GET that returns any status (health, seal status)."""

@@ -1,30 +1,52 @@
-"""Carry out a plan, in order, stopping at the first failure.
+"""Carry out a plan in order; after a failure, go on with what does not depend on it.
 
-After each change the ownership record is updated in memory; it is written
-to Vault once at the end, and also when a change fails, so that what was
-done stays managed and a second apply converges.
+Like Terraform, one failed change does not stop independent ones: a policy
+that Vault refuses does not keep an unrelated secret from being written.
+What depends on a failed change is skipped (a secret in a mount whose
+creation failed, a mount whose contents could not be deleted, any
+configuration when the cluster could not be brought up). Losing Vault
+itself (connection refused, sealed) stops the run: nothing after it could
+succeed.
+
+The ownership record is updated in memory after each change and written
+every few seconds and at the end, so a run killed at any point leaves at
+most a few seconds of work unrecorded; the next plan finds those objects
+identical to the spec and records them (Plan.adopt), or finds deleted ones
+gone and drops their entries (Plan.forget).
 """
 
 from __future__ import annotations
 
 import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Set, Tuple
 
+from vaultform.connection import POOL_SIZE
 from vaultform.context import Context
-from vaultform.errors import ApplyError, VaultformError
+from vaultform.errors import ApplyError, VaultConnectionError, VaultformError
 from vaultform.model import CREATE, DELETE, REPLACE, UPDATE, Change, Plan
-from vaultform.planner import CLUSTER_RANK_LIMIT, desired_resources
+from vaultform.planner import CLUSTER_RANK_LIMIT
 
 Progress = Callable[[str, Change, int, int, float], None]
+
+# Seconds of work a SIGKILL may leave unrecorded. Little rides on it: the
+# next plan finds objects written but not recorded identical to the spec and
+# records them, and drops entries of deleted objects it finds gone; saving
+# rewrites every shard touched, so saving often would cost more writes than
+# the changes themselves on a large apply.
+RECORD_SAVE_INTERVAL = 30.0
+APPLY_WORKERS = POOL_SIZE    # concurrent changes: as many as the connection pool holds
 
 
 @dataclass
 class ApplyResult:
     done: List[Change] = field(default_factory=list)
-    failed: Optional[Change] = None
-    not_done: List[Change] = field(default_factory=list)
-    error: Optional[str] = None   # why `failed` failed (one line, no secret)
+    failed: Optional[Change] = None          # the first change that failed
+    not_done: List[Change] = field(default_factory=list)   # skipped and never attempted
+    error: Optional[str] = None              # why `failed` failed (one line, no secret)
+    failures: List[Tuple[Change, str]] = field(default_factory=list)
+    skipped: List[Change] = field(default_factory=list)    # depend on a failed change
 
     @property
     def summary(self) -> Dict[str, int]:
@@ -32,6 +54,19 @@ class ApplyResult:
         count = {a: sum(1 for c in self.done if c.action == a) for a in (CREATE, UPDATE, DELETE, REPLACE)}
         return {"added": count[CREATE] + count[REPLACE], "changed": count[UPDATE],
                 "destroyed": count[DELETE] + count[REPLACE]}
+
+    def in_plan_order(self, plan: Plan) -> None:
+        position = {id(c): i for i, c in enumerate(plan.changes)}
+        for name in ("done", "not_done", "skipped"):
+            getattr(self, name).sort(key=lambda c: position.get(id(c), 0))
+        self.failures.sort(key=lambda f: position.get(id(f[0]), 0))
+        if self.failures:
+            self.failed, self.error = self.failures[0]
+
+    @property
+    def not_attempted(self) -> List[Change]:
+        skipped = set(map(id, self.skipped))
+        return [c for c in self.not_done if id(c) not in skipped]
 
 
 def _execute(ctx: Context, change: Change) -> None:
@@ -49,37 +84,193 @@ def _execute(ctx: Context, change: Change) -> None:
         kind.delete(ctx, res)
 
 
-def apply_plan(ctx: Context, plan: Plan, progress: Optional[Progress] = None) -> ApplyResult:
-    result = ApplyResult()
-    total = len(plan.changes)
+def _is_cluster(change: Change) -> bool:
+    return change.resource.kind.rank < CLUSTER_RANK_LIMIT
+
+
+def _inside(content: Change, container: Change) -> bool:
+    """Whether `content` lives in what `container` deletes (a secret in a
+    mount, a role in an auth method): identities are paths."""
+    outer, inner = container.resource.id, content.resource.id
+    return (content.resource.kind.rank > container.resource.kind.rank
+            and (inner == outer or inner.startswith(outer + "/")
+                 or container.address in content.resource.depends_on))
+
+
+def blockers(plan: Plan) -> Dict[int, List[int]]:
+    """For each change (by position), the earlier changes it needs to have succeeded."""
+    position = {c.address: i for i, c in enumerate(plan.changes)}
+    cluster = [i for i, c in enumerate(plan.changes) if _is_cluster(c)]
+    needs: Dict[int, List[int]] = {}
+    for i, change in enumerate(plan.changes):
+        wanted: List[int] = []
+        # Cluster steps build on each other (release, pods, init, unseal), and
+        # nothing is configured in a cluster that could not be brought up.
+        wanted.extend(cluster)
+        if change.action == DELETE and change.resource.kind.destroys_contents:
+            wanted.extend(j for j, other in enumerate(plan.changes[:i])
+                          if other.action == DELETE and _inside(other, change))
+        elif change.action != DELETE:
+            wanted.extend(position[d] for d in change.resource.depends_on
+                          if d in position and position[d] < i)
+        needs[i] = sorted(set(j for j in wanted if j < i))
+    return needs
+
+
+def waits_for(plan: Plan) -> Dict[int, List[int]]:
+    """For each change, the earlier changes that must have finished, whatever
+    their outcome: every deletion before any creation or update (a name is
+    free before it is taken again), cluster steps one after another."""
+    deletes = [i for i, c in enumerate(plan.changes) if c.action == DELETE and not _is_cluster(c)]
+    out: Dict[int, List[int]] = {}
+    for i, change in enumerate(plan.changes):
+        if _is_cluster(change):
+            out[i] = list(range(i))
+        elif change.action != DELETE:
+            out[i] = [j for j in deletes if j < i]
+        else:
+            out[i] = []
+    return out
+
+
+class _Run:
+    """One apply: which changes are done, failed or skipped, and when the
+    record was last saved. Changes run on a bounded pool as soon as what they
+    need has succeeded; cluster steps and the first configuration change's
+    preparation run on the calling thread."""
+
+    def __init__(self, ctx: Context, plan: Plan, progress: Optional[Progress], workers: int):
+        self.ctx, self.plan, self.progress, self.workers = ctx, plan, progress, workers
+        self.result = ApplyResult()
+        self.needs, self.after = blockers(plan), waits_for(plan)
+        self.state: Dict[int, str] = {}   # index -> "ok" | "failed" | "skipped"
+        self.finished = 0
+        self.stopped = False
+        self.last_save = time.monotonic()
+        self.prepared = False
+
+    def report(self, event: str, index: int, seconds: float) -> None:
+        if self.progress:
+            self.progress(event, self.plan.changes[index], self.finished, len(self.plan.changes), seconds)
+
+    def ready(self, index: int) -> bool:
+        return all(j in self.state for j in self.needs[index]) and all(j in self.state for j in self.after[index])
+
+    def blocked(self, index: int) -> bool:
+        return any(self.state.get(j) != "ok" for j in self.needs[index])
+
+    def run_one(self, index: int) -> Tuple[int, Optional[VaultformError], float]:
+        started = time.monotonic()
+        try:
+            _execute(self.ctx, self.plan.changes[index])
+        except VaultformError as exc:
+            return index, exc, time.monotonic() - started
+        return index, None, time.monotonic() - started
+
+    def settle(self, index: int, error: Optional[VaultformError], seconds: float) -> None:
+        change = self.plan.changes[index]
+        self.finished += 1
+        if error is None:
+            self.state[index] = "ok"
+            self.result.done.append(change)
+            _note_in_record(self.ctx, change)
+            self.report("done", index, seconds)
+            if time.monotonic() - self.last_save > RECORD_SAVE_INTERVAL and _can_save(self.ctx, self.plan):
+                self.ctx.record.save(self.ctx.api, self.ctx.secret_mounts())
+                self.last_save = time.monotonic()
+            return
+        self.state[index] = "failed"
+        message = f"{change.address}: {error.message}"
+        self.result.failures.append((change, message))
+        if self.result.failed is None:
+            self.result.failed, self.result.error = change, message
+        self.report("failed", index, seconds)
+        if isinstance(error, VaultConnectionError):
+            self.stopped = True  # Vault is gone: nothing after this can succeed
+
+    def skip(self, index: int) -> None:
+        self.state[index] = "skipped"
+        self.finished += 1
+        self.result.skipped.append(self.plan.changes[index])
+        self.result.not_done.append(self.plan.changes[index])
+        self.report("skipped", index, 0.0)
+
+    def go(self) -> None:
+        pending = list(range(len(self.plan.changes)))   # in plan order: what starts first when all are ready
+        running: Dict[Future, int] = {}
+        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="vaultform-apply") as pool:
+            while pending or running:
+                progressed = False
+                for index in list(pending):
+                    if self.stopped or len(running) >= self.workers:
+                        break
+                    if not self.ready(index):
+                        continue
+                    if self.blocked(index):
+                        pending.remove(index)
+                        self.skip(index)
+                        progressed = True
+                        continue
+                    change = self.plan.changes[index]
+                    if _is_cluster(change) or not self.prepared:
+                        # Cluster steps, and configuration changes until one has
+                        # succeeded (the first takes the token and, on a cluster
+                        # this run set up, the lock), run here, alone.
+                        if running:
+                            continue
+                        pending.remove(index)
+                        self.report("start", index, 0.0)
+                        self.settle(*self.run_one(index))
+                        if not _is_cluster(change) and self.state[index] == "ok":
+                            self.prepared = True
+                        progressed = True
+                        continue
+                    pending.remove(index)
+                    self.report("start", index, 0.0)
+                    running[pool.submit(self.run_one, index)] = index
+                    progressed = True
+                if self.stopped:
+                    for future in wait(running).done:
+                        self.settle(*future.result())
+                    self.result.not_done.extend(self.plan.changes[i] for i in pending)
+                    return
+                if running:
+                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        running.pop(future)
+                        self.settle(*future.result())
+                elif not progressed and pending:
+                    raise AssertionError("apply: no change can start (a dependency cycle)")
+
+
+def apply_plan(ctx: Context, plan: Plan, progress: Optional[Progress] = None,
+               workers: int = APPLY_WORKERS) -> ApplyResult:
+    run = _Run(ctx, plan, progress, workers)
     try:
-        for index, change in enumerate(plan.changes, start=1):
-            if progress:
-                progress("start", change, index, total, 0.0)
-            started = time.monotonic()
-            try:
-                _execute(ctx, change)
-            except VaultformError as exc:
-                result.failed = change
-                result.not_done = plan.changes[index:]
-                result.error = f"{change.address}: {exc.message}"
-                if progress:
-                    progress("failed", change, index, total, time.monotonic() - started)
-                error = ApplyError(result.error)
-                error.result = result  # what was done before the failure, for the caller's report
-                raise error from exc
-            result.done.append(change)
-            _note_in_record(ctx, change)
-            if progress:
-                progress("done", change, index, total, time.monotonic() - started)
-        if not plan.destroy and not plan.deferred:
-            _adopt_unchanged(ctx, plan)
+        try:
+            run.go()
+        finally:
+            run.result.in_plan_order(plan)  # reports list changes as the plan does, however they finished
+        result = run.result
+        if not result.failures and not plan.deferred:
+            ctx.vault_empty = False
+        _settle_record(ctx, plan, result)
     finally:
-        # A destroy that stops or uninstalls the cluster took the record's Vault with it.
-        removes_cluster = plan.destroy and any(c.resource.kind.rank < CLUSTER_RANK_LIMIT for c in plan.changes)
-        if ctx.api is not None and ctx.api.has_token and not removes_cluster:
+        if _can_save(ctx, plan) and ctx.record.dirty:
             ctx.record.save(ctx.api, ctx.secret_mounts())
+    if result.failures:
+        count = len(result.failures)
+        text = result.error if count == 1 else f"{count} changes failed; the first: {result.error}"
+        error = ApplyError(text)
+        error.result = result  # what was and was not done, for the caller's report
+        raise error
     return result
+
+
+def _can_save(ctx: Context, plan: Plan) -> bool:
+    # A destroy that stops or uninstalls the cluster took the record's Vault with it.
+    removes_cluster = plan.destroy and any(_is_cluster(c) for c in plan.changes)
+    return ctx.api is not None and ctx.api.has_token and not removes_cluster
 
 
 def _note_in_record(ctx: Context, change: Change) -> None:
@@ -92,11 +283,13 @@ def _note_in_record(ctx: Context, change: Change) -> None:
         ctx.record.set(change.address, kind.record_entry(ctx, change.resource))
 
 
-def _adopt_unchanged(ctx: Context, plan: Plan) -> None:
-    """Objects in the spec that already matched Vault are managed all the same;
-    recording them lets a later removal from the spec delete them."""
-    changed = {c.address for c in plan.changes}
-    ctx.vault_empty = False
-    for res in desired_resources(ctx):
-        if res.kind.recorded and res.address not in changed and res.address not in ctx.record.objects:
+def _settle_record(ctx: Context, plan: Plan, result: ApplyResult) -> None:
+    """The record work the plan listed: objects found identical to the spec
+    are recorded as managed, entries of objects found gone are dropped."""
+    failed = {c.address for c, _ in result.failures} | {c.address for c in result.not_done}
+    for res in plan.adopt:
+        if res.address not in failed:
             ctx.record.set(res.address, res.kind.record_entry(ctx, res))
+    for address in plan.forget:
+        if address not in failed:
+            ctx.record.remove(address)

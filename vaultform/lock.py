@@ -354,6 +354,30 @@ class _ApplyLock:
             raise LockHeld(f"the apply lock on Vault at {self.ctx.api.address} ({self.location}) "
                            f"is held by {exc.message}; {advice}", exc.holder) from None
 
+    def _retry_on_new_leader(self, held: HeldLock, wait: float = 15.0) -> bool:
+        """The leader went away mid-run (killed, stopped): raft elects another
+        within seconds, and the lock lives in the cluster, not in the node."""
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            active = self.ctx.cluster.active_node()
+            if active is not None:
+                self.ctx.api.retarget(active.address)
+                try:
+                    return release_lock(self.ctx.api, held) or True
+                except VaultConnectionError:
+                    pass
+            elif self.ctx.cluster.statuses() and not any(s.running for s in self.ctx.cluster.statuses()):
+                return False  # nothing left running: no one will be elected
+            time.sleep(0.5)
+        return False
+
+    def moved_since(self, seen_version: Optional[int]) -> bool:
+        """Whether anyone took the lock between `seen_version` (read before
+        planning) and our own take: then the plan may be out of date."""
+        if self.held is None:
+            return False
+        return seen_version is None or self.held.version != seen_version + 1
+
     @property
     def unlock_command(self) -> str:
         return f"vaultform unlock {shlex.quote(str(self.ctx.spec.doc.file))}"
@@ -367,6 +391,8 @@ class _ApplyLock:
                 _warn(f"the apply lock {held.location} was broken while this run held it; "
                       f"left as it is now")
         except VaultConnectionError:
+            if self.ctx.cluster is not None and self._retry_on_new_leader(held):
+                return
             if self.ctx.cluster is not None and self.ctx.cluster.active_node() is None:
                 return  # the local cluster was stopped (destroy): its lock went with it
             _warn(f"could not release the apply lock {held.location} on Vault at {self.ctx.api.address}; "
@@ -376,18 +402,32 @@ class _ApplyLock:
                   f"break it with: {self.unlock_command}")
 
 
+def version_before_plan(ctx) -> Optional[int]:
+    """The lock's version as a plan starts, or None when it cannot be read
+    (no token yet, no record mount): a plan made without the lock is then
+    made again once the lock is held, if anyone took it in between."""
+    if ctx.api is None or (ctx.cluster is not None and not ctx.follow_active_node()):
+        return None  # no Vault up to hold the lock yet
+    ctx.ensure_token()  # a bad token is reported as such, here as anywhere
+    try:
+        return read_lock(ctx.api, LockLocation.for_record(ctx.spec.record_location)).version
+    except VaultformError:
+        return None
+
+
 @contextlib.contextmanager
-def apply_lock(ctx, plan=None) -> Iterator[None]:
+def apply_lock(ctx, plan=None) -> Iterator[Optional[_ApplyLock]]:
     """Hold the apply lock for the block; released on success, failure, Ctrl-C and SIGTERM.
 
-    Given a `plan` that changes nothing, no lock is taken: such an apply
-    writes nothing (a no-op apply must not even bump the lock's version).
-    A local cluster that is not up yet (this run starts or initialises it)
-    has no Vault to keep the lock in: it is taken just before the first
-    configuration change, which is when that run first needs a token.
+    Given a `plan` that changes nothing (not even the ownership record), no
+    lock is taken and None is yielded: such an apply writes nothing (it must
+    not even bump the lock's version). A local cluster that is not up yet
+    (this run starts or initialises it) has no Vault to keep the lock in: it
+    is taken just before the first configuration change, which is when that
+    run first needs a token.
     """
-    if ctx.api is None or (plan is not None and not plan.changes):
-        yield
+    if ctx.api is None or (plan is not None and not plan.changes and not plan.record_work):
+        yield None
         return
     lock = _ApplyLock(ctx)
     with _sigterm_as_interrupt():
@@ -399,7 +439,7 @@ def apply_lock(ctx, plan=None) -> Iterator[None]:
             else:
                 ctx.ensure_token()
                 lock.take()
-            yield
+            yield lock
         finally:
             ctx.cancel_on_vault_ready(lock.take)
             lock.release()

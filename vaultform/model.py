@@ -79,6 +79,16 @@ class Plan:
     # Desired objects that already match Vault, with what was read: a saved
     # plan fingerprints them too, so apply can say why one of them moved.
     unchanged: List[Tuple[Resource, Optional[Dict[str, Any]]]] = field(default_factory=list)
+    # Ownership record work beside the changes: objects found exactly as the
+    # spec says whose entry is missing or outdated (recorded from what was
+    # read), and entries whose object the plan found gone or changed by hand
+    # (dropped, never acted on). A format-1 record is moved into shards.
+    adopt: List[Resource] = field(default_factory=list)
+    forget: List[str] = field(default_factory=list)
+    migrate_record: bool = False
+    # The PlanOptions it was made with (targets, allow_destroy, force), which
+    # every rendering shows; None for a destroy plan, which takes none.
+    options: Optional[Any] = None
 
     def count(self, *actions: str) -> int:
         return sum(1 for c in self.changes if c.action in actions)
@@ -88,6 +98,10 @@ class Plan:
         replace = self.count(REPLACE)
         return {"add": self.count(CREATE) + replace, "change": self.count(UPDATE),
                 "destroy": self.count(DELETE) + replace}
+
+    @property
+    def record_work(self) -> bool:
+        return bool(self.adopt or self.forget or self.migrate_record)
 
     @property
     def empty(self) -> bool:

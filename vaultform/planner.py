@@ -136,19 +136,23 @@ def order(changes: List[Change]) -> List[Change]:
 
 def make_plan(ctx: Context, options: PlanOptions = PlanOptions()) -> Plan:
     targets = options.targets
-    plan = Plan()
+    plan = Plan(options=options)
     plan_cluster(ctx, plan)
     if plan.deferred:
         return _finish(plan, targets, [])
     if not ctx.vault_empty:
         ctx.ensure_token()
         ctx.record = Record.load(ctx.api, ctx.spec.record_location)
+    recorded = dict(ctx.record.objects)  # as read, before any kind looks at it
     desired = desired_resources(ctx)
     wanted = {r.address for r in desired}
     leftovers = _recorded_leftovers(ctx, wanted) + _prune_candidates(ctx, wanted)
     lives = _read_all(ctx, desired + leftovers)
     replaced = set()
+    gone: List[str] = []
     for res, live in zip(desired, lives):
+        if live is None and res.address in recorded:
+            gone.append(res.address)
         change = _changes_for(ctx, res, live)
         if change is not None:
             plan.changes.append(change)
@@ -158,8 +162,17 @@ def make_plan(ctx: Context, options: PlanOptions = PlanOptions()) -> Plan:
             plan.unchanged.append((res, live))
     _recreate_contents_of_replaced(plan, desired, replaced)
     for res, live in zip(leftovers, lives[len(desired):]):
+        entry = recorded.get(res.address)
         if live is None:
-            continue  # already gone
+            if entry is not None:
+                gone.append(res.address)  # deleted by hand: its entry goes, it is never acted on
+            continue
+        if entry is not None and not res.kind.still_as_recorded(ctx, res, live, entry):
+            plan.warnings.append(f"{res.address} was removed from the spec, but it was changed (or deleted and "
+                                 "made again) by hand since vaultform applied it: it is left alone, and "
+                                 "vaultform stops managing it")
+            gone.append(res.address)
+            continue
         change = Change(DELETE, res, live=live, reason=res.meta.pop("reason", "removed from the spec"))
         change.notes.extend(res.kind.destroy_notes(ctx, res))
         plan.changes.append(change)
@@ -169,8 +182,27 @@ def make_plan(ctx: Context, options: PlanOptions = PlanOptions()) -> Plan:
     # What exists in Vault of what vaultform manages: the bulk-change guard's denominator.
     existing = [r.address for r, live in zip(desired + leftovers, lives) if live is not None]
     plan = _finish(plan, targets, desired)
+    _plan_record_work(ctx, plan, recorded, gone, targets)
     check_plan(ctx, plan, options, existing)
     return plan
+
+
+def _plan_record_work(ctx: Context, plan: Plan, recorded: Dict[str, dict], gone: List[str],
+                      targets: Sequence[str]) -> None:
+    """What the record must learn even where Vault needs no change.
+
+    Only objects the plan found identical to the spec are adopted, and with
+    --target only the targets; entries of objects found gone are dropped."""
+    if ctx.vault_empty:
+        return
+    changed = {c.address for c in plan.changes}
+    for res, _live in plan.unchanged:
+        if not res.kind.recorded or (targets and not matches(res.address, targets)):
+            continue
+        if res.kind.record_entry(ctx, res) != recorded.get(res.address):
+            plan.adopt.append(res)
+    plan.forget = sorted(a for a in set(gone) if a not in changed and (not targets or matches(a, targets)))
+    plan.migrate_record = ctx.record.dirty  # a format-1 record still to move into shards
 
 
 def _recreate_contents_of_replaced(plan: Plan, desired: List[Resource], replaced: set) -> None:
@@ -257,8 +289,19 @@ def _destroy_objects(ctx: Context) -> Plan:
     ctx.record = Record.load(ctx.api, ctx.spec.record_location)
     desired = desired_resources(ctx)
     wanted = {r.address for r in desired}
+    recorded = dict(ctx.record.objects)
     candidates = desired + _recorded_leftovers(ctx, wanted)
     for res, live in zip(candidates, _read_all(ctx, candidates)):
+        entry = recorded.get(res.address)
+        if live is None and entry is not None:
+            plan.forget.append(res.address)  # gone already: nothing to delete, nothing to keep
+            continue
+        if live is not None and res.address not in wanted and entry is not None \
+                and not res.kind.still_as_recorded(ctx, res, live, entry):
+            plan.warnings.append(f"{res.address} was changed (or deleted and made again) by hand since vaultform "
+                                 "applied it, and the spec no longer has it: destroy leaves it alone")
+            plan.forget.append(res.address)
+            continue
         if live is not None and res.kind.recorded and not res.kind.name.endswith("_config"):
             change = Change(DELETE, res, live=live, reason="destroy")
             change.notes.extend(res.kind.destroy_notes(ctx, res))

@@ -73,7 +73,10 @@ def planner_policy(spec: Spec, wildcards: bool = False) -> Tuple[List[Rule], Lis
     rules = [
         Rule("sys/mounts", READ, "secrets engines and their KV versions"),
         Rule("sys/auth", READ, "auth methods"),
-        Rule(f"{record_mount}/data/{record_path}", READ, "the ownership record: what vaultform manages"),
+        Rule(f"{record_mount}/metadata/{record_path}/", LIST, "the ownership record: which shards exist"),
+        Rule(f"{record_mount}/data/{record_path}/*", READ, "the ownership record's shards: what vaultform manages"),
+        Rule(f"{record_mount}/data/{record_path}", READ, "the ownership record of vaultform 0.1 (moved into shards "
+             "by the first apply)"),
         Rule(f"{record_mount}/data/{record_path}-fingerprint-key", READ,
              "HMAC key for comparing the spec's secret values with the record's fingerprints"),
     ]

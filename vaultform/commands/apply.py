@@ -10,56 +10,53 @@ from typing import List, Optional
 
 import click
 
-from vaultform import planfile, redact
+from vaultform import planfile
 from vaultform.commands.common import (address_option, colour, confirm, debug_option, handle_errors, out,
                                        safety_options, target_option)
-from vaultform.commands.plan import format_option, load_and_plan, load_context
+from vaultform.commands.plan import format_option, load_context
 from vaultform.context import Context
 from vaultform.errors import Refused, VaultformError
 from vaultform.executor import ApplyResult, apply_plan
-from vaultform.lock import apply_lock
+from vaultform.lock import apply_lock, version_before_plan
 from vaultform.model import Change, Plan
 from vaultform.planner import PlanOptions, make_plan
 from vaultform.render.formats import TEXT, render_applied_as
+from vaultform.render.progress import Reporter, progress_mode, progress_option
 from vaultform.render.text import render_plan
 
 
-class ProgressPrinter:
-    def __call__(self, event: str, change: Change, index: int, total: int, seconds: float) -> None:
-        prefix = f"[{index}/{total}]"
-        verb = {"create": "creating", "update": "updating", "delete": "destroying", "replace": "replacing"}[change.action]
-        if event == "start":
-            click.echo(redact.redact(f"{prefix} {change.address}: {verb}..."), nl=False)
-        elif event == "done":
-            out(f" done ({seconds:.1f}s)")
-            if change.address == "cluster.init":
-                _keys_warning(change)
-        else:
-            out(" FAILED")
+class ProgressPrinter(Reporter):
+    """The run's progress (render/progress.py), and the keys warning right
+    after the cluster is initialised."""
+
+    def __call__(self, event: str, change: Change, count: int, total: int, seconds: float) -> None:
+        super().__call__(event, change, count, total, seconds)
+        if event == "done" and change.address == "cluster.init":
+            _keys_warning(change, self.say)
 
 
-def _keys_warning(change: Change) -> None:
+def _keys_warning(change: Change, say) -> None:
     if change.resource.meta.get("kept_keys"):
         return  # the cluster was initialised before; nothing was written now
     keys_file = change.resource.desired.get("keys_file")
     secret = change.resource.desired.get("keys_secret")
     if change.resource.meta.get("custody"):
         # Only ciphertext was stored: a note, not an alarm.
-        out(f"The unseal shares, each encrypted to one custodian's PGP key, are in {keys_file or secret}.")
-        out("Custodians decrypt theirs and enter it with `vaultform unseal SPEC`.")
+        say(f"The unseal shares, each encrypted to one custodian's PGP key, are in {keys_file or secret}.")
+        say("Custodians decrypt theirs and enter it with `vaultform unseal SPEC`.")
         return
     banner = "!" * 72
-    out(banner, err=True)
+    say(banner, err=True)
     if secret:  # the helm provider's keys.kubernetes_secret
-        out(f"WARNING: the unseal keys and the root token were written to the Kubernetes Secret {secret}.", err=True)
-        out("This is for demos only, like the tutorial's cluster-keys.json: anyone who", err=True)
-        out("may read Secrets in that namespace owns this Vault.", err=True)
-        out(banner, err=True)
+        say(f"WARNING: the unseal keys and the root token were written to the Kubernetes Secret {secret}.", err=True)
+        say("This is for demos only, like the tutorial's cluster-keys.json: anyone who", err=True)
+        say("may read Secrets in that namespace owns this Vault.", err=True)
+        say(banner, err=True)
         return
-    out(f"WARNING: the unseal keys and the root token were written to {keys_file}", err=True)
-    out("(mode 0600). This is for demos only, like the tutorial's cluster-keys.json:", err=True)
-    out("anyone who reads that file owns this Vault. Never commit it.", err=True)
-    out(banner, err=True)
+    say(f"WARNING: the unseal keys and the root token were written to {keys_file}", err=True)
+    say("(mode 0600). This is for demos only, like the tutorial's cluster-keys.json:", err=True)
+    say("anyone who reads that file owns this Vault. Never commit it.", err=True)
+    say(banner, err=True)
 
 
 def _few(addresses, limit: int = 8) -> str:
@@ -73,7 +70,7 @@ def apply_with_report(ctx: Context, the_plan: Plan, quiet: bool = False) -> Appl
 
     A failure carries the ApplyResult as `.result`, whatever raised it.
     """
-    printer = None if quiet else ProgressPrinter()
+    printer = None if quiet else ProgressPrinter(progress_mode())
     done: List[Change] = []
 
     def progress(event: str, change: Change, index: int, total: int, seconds: float) -> None:
@@ -83,7 +80,11 @@ def apply_with_report(ctx: Context, the_plan: Plan, quiet: bool = False) -> Appl
             done.append(change)
 
     try:
-        result = apply_plan(ctx, the_plan, progress)
+        try:
+            result = apply_plan(ctx, the_plan, progress)
+        finally:
+            if printer is not None:
+                printer.close()
     except VaultformError as exc:
         result = getattr(exc, "result", None)
         if result is None:  # it failed outside any one change (saving the record, say)
@@ -91,14 +92,27 @@ def apply_with_report(ctx: Context, the_plan: Plan, quiet: bool = False) -> Appl
                                  error=exc.message)
             exc.result = result
         if not quiet:
-            rest = [c.address for c in [result.failed] + result.not_done if c is not None]
-            out(f"Done before the failure: {_few([c.address for c in result.done]) or 'nothing'}.", err=True)
-            out(f"Not done: {_few(rest) or 'nothing'}. Fix the cause and run apply again; it converges.", err=True)
+            _report_failure(result)
         raise
     if not quiet:
         s = result.summary
         out(f"Apply complete! Resources: {s['added']} added, {s['changed']} changed, {s['destroyed']} destroyed.")
     return result
+
+
+def _report_failure(result: ApplyResult) -> None:
+    """Done, failed, skipped and not attempted, each on its own line (stderr)."""
+    failed = [c.address for c, _ in result.failures] or ([result.failed.address] if result.failed else [])
+    out(f"Done: {_few([c.address for c in result.done]) or 'nothing'}.", err=True)
+    if failed:
+        out(f"Failed: {_few(failed)}.", err=True)
+        for _change, message in result.failures[1:4]:
+            out(f"Error: {message}", err=True)
+    if result.skipped:
+        out(f"Skipped (depend on a failed change): {_few([c.address for c in result.skipped])}.", err=True)
+    if result.not_attempted:
+        out(f"Not attempted: {_few([c.address for c in result.not_attempted])}.", err=True)
+    out("Fix the cause and run apply again; it converges.", err=True)
 
 
 class Outcome:
@@ -113,7 +127,7 @@ class Outcome:
         self.plans.append(the_plan)
         try:
             self.results.append(apply_with_report(ctx, the_plan, quiet) if the_plan.changes
-                                else apply_plan(ctx, the_plan))  # records unchanged objects as managed
+                                else apply_plan(ctx, the_plan))  # record work only (Plan.adopt, .forget)
         except VaultformError as exc:
             self.results.append(getattr(exc, "result", None) or ApplyResult(error=exc.message))
             raise
@@ -121,14 +135,18 @@ class Outcome:
     def plan(self) -> Plan:
         last = self.plans[-1]
         return Plan(changes=[c for p in self.plans for c in p.changes],
-                    warnings=[w for p in self.plans for w in p.warnings], deferred=last.deferred)
+                    warnings=[w for p in self.plans for w in p.warnings], deferred=last.deferred,
+                    options=last.options)
 
     def result(self) -> ApplyResult:
         merged = ApplyResult()
         for result in self.results:
             merged.done.extend(result.done)
-            if result.error is not None:
-                merged.failed, merged.not_done, merged.error = result.failed, result.not_done, result.error
+            merged.not_done.extend(result.not_done)
+            merged.failures.extend(result.failures)
+            merged.skipped.extend(result.skipped)
+            if result.error is not None and merged.error is None:
+                merged.failed, merged.error = result.failed, result.error
         return merged
 
 
@@ -139,11 +157,20 @@ def _print_outcome(ctx: Context, outcome: Outcome, output_format: str) -> None:
 
 def apply_spec(spec_file: str, auto_approve: bool, output_format: str, options: PlanOptions,
                address: Optional[str]) -> None:
+    """Plan, confirm, then apply under the lock.
+
+    The first plan is made without the lock, so an apply with nothing to do
+    writes nothing at all, not even the lock. Once the lock is held, the
+    plan is made again if anyone took the lock since that plan began: what
+    is applied is always planned from what Vault and the record hold now.
+    """
     text = output_format == TEXT
     if not text and not auto_approve:
         raise Refused(f"apply --format {output_format} prints one document and cannot ask for confirmation: "
                       "pass --auto-approve, or apply a plan saved with `vaultform plan --out`")
-    _, ctx, the_plan = load_and_plan(spec_file, address, options)
+    _, ctx = load_context(spec_file, address)
+    seen = version_before_plan(ctx)
+    the_plan = make_plan(ctx, options)
     outcome = Outcome()
     try:
         if text:
@@ -158,6 +185,7 @@ def apply_spec(spec_file: str, auto_approve: bool, output_format: str, options: 
             ctx.vault_empty = False
             ctx.forget("sys/mounts")
             ctx.forget("sys/auth")
+            seen = version_before_plan(ctx)
             the_plan = make_plan(ctx, options)
             if text:
                 out()
@@ -166,7 +194,9 @@ def apply_spec(spec_file: str, auto_approve: bool, output_format: str, options: 
             out()
             confirm(auto_approve, "Do you want to perform these actions?")
         # Locked once confirmed: a refused or no-op apply writes nothing, not even the lock.
-        with apply_lock(ctx, the_plan):
+        with apply_lock(ctx, the_plan) as lock:
+            if lock is not None and lock.moved_since(seen):
+                the_plan = _plan_again_under_lock(ctx, the_plan, options, auto_approve, text)
             outcome.run(ctx, the_plan, quiet=not text)
     except VaultformError:
         _print_outcome(ctx, outcome, output_format)
@@ -174,10 +204,35 @@ def apply_spec(spec_file: str, auto_approve: bool, output_format: str, options: 
     _print_outcome(ctx, outcome, output_format)
 
 
+def _shape(plan: Plan) -> List[tuple]:
+    return [(c.action, c.address, tuple(f.name for f in c.fields)) for c in plan.changes]
+
+
+def _plan_again_under_lock(ctx: Context, confirmed: Plan, options: PlanOptions, auto_approve: bool,
+                           text: bool) -> Plan:
+    """Another run held the lock between our plan and our apply: plan again
+    from what it left. A different plan is shown and confirmed again."""
+    for mounts in ("sys/mounts", "sys/auth"):
+        ctx.forget(mounts)
+    fresh = make_plan(ctx, options)
+    if _shape(fresh) == _shape(confirmed):
+        return fresh
+    if text:
+        out()
+        out("Another apply ran since this plan was made; planned again from what it left:")
+        out()
+        out(render_plan(fresh, ctx.api.address, colour()))
+        if fresh.changes:
+            out()
+            confirm(auto_approve, "Do you want to perform these actions?")
+    return fresh
+
+
 def apply_saved(saved: planfile.SavedPlan, output_format: str, address: Optional[str]) -> None:
     text = output_format == TEXT
     _, ctx = load_context(saved.spec_file(), address)
     planfile.check_connected_to(saved, ctx.api.address)
+    planfile.verify(saved, ctx)  # an edited plan file is refused before anything is written, even the lock
     outcome = Outcome()
     # Checked under the lock: a plan that was fresh before someone else's
     # apply finished would not be fresh after it.
@@ -212,6 +267,7 @@ def _refuse_plan_options(targets, allow_destroy: bool, force: bool, file: str) -
 @format_option
 @target_option
 @safety_options
+@progress_option
 @address_option
 @debug_option
 @handle_errors

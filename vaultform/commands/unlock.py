@@ -48,6 +48,7 @@ def _confirm_break() -> None:
 def unlock(spec_file: str, force: bool, address, debug: bool) -> None:
     """Break the apply lock on SPEC's Vault, left behind by a run that died."""
     ctx = build_context(load_spec(spec_file), address)
+    ctx.follow_active_node()  # a local cluster's lock is wherever its leader is now
     ctx.ensure_token()
     location = LockLocation.for_record(ctx.spec.record_location)
     seen = read_lock(ctx.api, location)

@@ -12,9 +12,27 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional
 
 from vaultform import values
-from vaultform.kinds.base import Kind, compare_fields, write
+from vaultform.kinds.base import Kind, compare_fields
 from vaultform.model import ABSENT, FieldChange, Resource
 from vaultform.normalize import duration_seconds, lowered_list, string_list
+
+
+# Every auth method's roles share Vault's token fields (tokenutil); Vault
+# stores a token_bound_cidrs entry for one host as the bare address
+# (measured on OpenBao 2.7.2: "10.0.0.5/32" reads back "10.0.0.5", "::1/128"
+# as "::1"; "10.0.0.0/24" and secret_id_bound_cidrs are kept as written).
+TOKEN_BOUND_CIDRS = "token_bound_cidrs"
+
+
+def host_cidrs_as_addresses(value: Any) -> Any:
+    if not isinstance(value, (str, list)):
+        return value
+    out = []
+    for item in string_list(value):
+        address, _, bits = item.partition("/")
+        host = (bits == "32" and ":" not in address) or (bits == "128" and ":" in address)
+        out.append(address if host else item)
+    return out
 
 
 class AuthFieldRules:
@@ -36,6 +54,8 @@ class AuthFieldRules:
         return name in self.durations
 
     def normalise_field(self, name: str, value: Any) -> Any:
+        if name == TOKEN_BOUND_CIDRS:
+            return host_cidrs_as_addresses(value)
         if name in self.policy_lists:
             return lowered_list(value)
         if name in self.lists:
@@ -54,6 +74,14 @@ class AuthFieldRules:
                 continue  # Vault returns both names; the current one is authoritative
             out[self.aliases.get(name, name)] = self.normalise_field(self.aliases.get(name, name), value)
         return out
+
+
+def _loose(value: Any) -> Any:
+    """"a,b", ["a", "b"] and ["a","b"] alike; "a" and ["a"] alike."""
+    if isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+        items = string_list(value)
+        return items[0] if len(items) == 1 else items
+    return value
 
 
 def claimed_types(ctx) -> set:
@@ -89,8 +117,19 @@ class AuthObjectKind(Kind, AuthFieldRules):
 
     def live_from(self, res: Resource, data: Dict[str, Any]) -> Dict[str, Any]:
         live = self.canonical(data, from_vault=True)
-        known = set(self.defaults) | set(res.desired or {}) | set(self.write_only.values())
+        known = (set(self.defaults) | set(res.desired or {}) | set(self.write_only.values())
+                 | set(res.meta.get("state_fields") or ()))
         return {k: v for k, v in live.items() if k in known}
+
+    def applied_state(self, res) -> Dict[str, Any]:
+        state = {k: v for k, v in super().applied_state(res).items() if k not in self.write_only}
+        return {k: _loose(v) for k, v in state.items()} if self.auth_type is None else state
+
+    def still_as_recorded(self, ctx, res, live, entry) -> bool:
+        if self.auth_type is None:
+            # A type nobody describes: Vault answers ["a", "b"] for "a,b".
+            live = {k: _loose(v) for k, v in live.items()}
+        return super().still_as_recorded(ctx, res, live, entry)
 
     def diff(self, ctx, res, live) -> List[FieldChange]:
         desired = {k: v for k, v in res.desired.items() if k not in self.write_only}
@@ -129,13 +168,7 @@ class AuthObjectKind(Kind, AuthFieldRules):
         return self.live_from(res, response["data"])
 
     def create(self, ctx, res) -> None:
-        write(ctx, res.meta["path"], res.desired, self.missing_path_hint(res))
-
-    def missing_path_hint(self, res) -> str:
-        if self.auth_type is not None:
-            return ""
-        return ("an auth type vaultform has no module for gets its config written to auth/<path>/config and its "
-                "roles to auth/<path>/role/<name>; this one has no such endpoint")
+        ctx.api.write(res.meta["path"], res.desired)
 
     def delete(self, ctx, res) -> None:
         ctx.api.delete(res.meta["path"])
@@ -191,12 +224,15 @@ class AuthRole(AuthObjectKind):
     def resources(self, spec, ctx) -> List[Resource]:
         out = []
         for path, body in self.mounts_of_type(spec, ctx):
+            # A role is written after its method's config (Vault checks some
+            # role fields against it), so a failed config skips its roles.
+            deps = [f"auth_method.{path}"] + ([f"{body['type']}_config.{path}"] if "config" in body else [])
             for role, fields in (body.get("roles") or {}).items():
                 desired = self.desired_from(spec, ("auth", path, "roles", role), fields)
                 out.append(Resource(kind=self, address=f"{self.prefix(body['type'])}.{path}/{role}",
                                     id=f"{path}/{role}", desired=desired,
                                     location=spec.key_loc("auth", path, "roles", role),
-                                    depends_on=[f"auth_method.{path}"], sensitive=set(self.sensitive),
+                                    depends_on=deps, sensitive=set(self.sensitive),
                                     meta={"path": f"auth/{path}/{self.role_dir}/{role}",
                                           "record": {"mount": path}}))
         return out
@@ -210,7 +246,7 @@ class AuthRole(AuthObjectKind):
     def update(self, ctx, res, live, changes) -> None:
         # Role writes merge into the stored role, so every known field is sent
         # (defaults included): a field dropped from the spec goes back to default.
-        write(ctx, res.meta["path"], res.desired, self.missing_path_hint(res))
+        ctx.api.write(res.meta["path"], res.desired)
 
     def discover(self, ctx) -> List[Resource]:
         out = []

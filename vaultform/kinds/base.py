@@ -7,9 +7,10 @@ over the fields the spec declares plus the kind's defaults.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any, Dict, Iterable, List, Optional
 
-from vaultform.errors import VaultRequestError
 from vaultform.model import ABSENT, FieldChange, Resource
 
 PREVENT_DESTROY = "prevent_destroy"  # a field only the ownership record holds
@@ -35,8 +36,11 @@ class Kind:
 
         Its spec entry is gone, so prevent_destroy comes from the record: a
         protected object stays protected when it is removed from the spec."""
-        return Resource(kind=self, address=address, id=entry["id"], meta=dict(entry.get("meta") or {}),
-                        prevent_destroy=bool(entry.get("prevent_destroy")))
+        res = Resource(kind=self, address=address, id=entry["id"], meta=dict(entry.get("meta") or {}),
+                       prevent_destroy=bool(entry.get("prevent_destroy")))
+        # Which fields the recorded state covers, so `read` returns them all.
+        res.meta["state_fields"] = list((entry.get("state") or {}).get("fields") or [])
+        return res
 
     # -- against Vault ---------------------------------------------------
     def read(self, ctx, res: Resource) -> Optional[Dict[str, Any]]:
@@ -68,20 +72,36 @@ class Kind:
         entry = {"kind": self.name, "id": res.id, "meta": res.meta.get("record", {})}
         if res.prevent_destroy:
             entry["prevent_destroy"] = True  # absent when false: older records read the same
+        state = self.applied_state(res)
+        if state:
+            entry["state"] = {"fields": sorted(state), "fingerprint": state_fingerprint(state)}
         return entry
 
+    # -- was it changed by hand since it was applied? ----------------------
+    def applied_state(self, res: Resource) -> Dict[str, Any]:
+        """The fields whose applied values the record fingerprints: what the
+        spec set, minus anything sensitive (a value from a value source never
+        reaches the record, not even hashed without a key)."""
+        return {name: value for name, value in (res.desired or {}).items()
+                if not res.is_sensitive(name) and name != PREVENT_DESTROY}
 
-def write(ctx, path: str, data: dict, hint: str = "") -> Any:
-    """Write to Vault, failing when nothing was written.
+    def still_as_recorded(self, ctx, res: Resource, live: Dict[str, Any], entry: dict) -> bool:
+        """Whether a recorded object removed from the spec still looks as
+        vaultform left it. One deleted and made again by hand, or changed by
+        hand, is someone else's now: it is left alone, never deleted.
+        An entry from before state fingerprints is trusted."""
+        state = entry.get("state")
+        if not state or not state.get("fields"):
+            return True
+        seen = {name: live.get(name, self.defaults.get(name, None)) for name in state["fields"]}
+        return state_fingerprint(seen) == state.get("fingerprint")
 
-    The API client reads a 404 as "absent" (right for reads and deletes), but
-    for a write it means no handler serves the path: Vault did nothing, and
-    an apply that carried on would report the change done and plan it again."""
-    response = ctx.api.write(path, data)
-    if response is None:
-        raise VaultRequestError(f"POST {path} failed: Vault has no handler for this path, nothing was written"
-                                + (f" ({hint})" if hint else ""))
-    return response
+
+def state_fingerprint(fields: Dict[str, Any]) -> str:
+    """A digest of non-sensitive applied fields (no key needed: nothing secret
+    goes in, and a planner token that cannot read the key can still compare)."""
+    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def prevent_destroy_change(ctx, res: Resource) -> List[FieldChange]:

@@ -21,7 +21,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from vaultform import values
 from vaultform.errors import PermissionDenied, SpecError
-from vaultform.kinds.base import Kind, write
+from vaultform.kinds.base import Kind
 from vaultform.kinds.mounts import kv_version
 from vaultform.model import ABSENT, ALL_FIELDS, FieldChange, Resource
 
@@ -186,20 +186,22 @@ class KVSecret(Kind):
             data = response["data"].get("data")  # None when the latest version is deleted
             if data is None:
                 return None
-            res.meta["live_version"] = (response["data"].get("metadata") or {}).get("version")
-            self._observed(ctx, res, data, res.meta["live_version"])
+            metadata = response["data"].get("metadata") or {}
+            res.meta["live_version"] = metadata.get("version")
+            res.meta["live_created"] = metadata.get("created_time")
+            self._observed(ctx, res, data, res.meta["live_version"], res.meta["live_created"])
             return dict(data)
         self._observed(ctx, res, response["data"], None)
         return dict(response["data"])
 
-    def _observed(self, ctx, res, data: dict, kv_version_seen: Optional[int]) -> None:
-        """Note what Vault holds now, so the record describes it even when
+    def _observed(self, ctx, res, data: dict, kv_version_seen: Optional[int], created: Optional[str] = None) -> None:
+        """Note what Vault holds now, so the record can describe it when
         nothing is written: an adopted secret, a record from before
-        fingerprints, values rewritten by hand to what the spec says."""
-        entry = self._entry(res, kv_version_seen, value_fingerprints(ctx, res, data))
-        ctx.record.observed[res.address] = entry
-        if res.address in ctx.record.objects:
-            ctx.record.set(res.address, entry)  # saved only by apply
+        fingerprints, values rewritten by hand to what the spec says. The
+        plan decides whether the record takes it (Plan.adopt); reading never
+        changes the record."""
+        ctx.record.observed[res.address] = self._entry(res, kv_version_seen, value_fingerprints(ctx, res, data),
+                                                       created)
 
     def _read_without_data(self, ctx, res, version: str) -> Optional[Dict[str, Any]]:
         """A token refused the data (a planner token): existence and version
@@ -214,6 +216,7 @@ class KVSecret(Kind):
             if latest.get("destroyed") or _deletion_passed(latest.get("deletion_time")):
                 return None  # what a data read would call absent
             res.meta["live_version"] = current
+            res.meta["live_created"] = latest.get("created_time")
         res.meta["values_hidden"] = True
         recorded = (ctx.record.objects.get(res.address) or {}).get("fingerprints") or {}
         return {name: HIDDEN for name in recorded}
@@ -285,9 +288,10 @@ class KVSecret(Kind):
     def create(self, ctx, res) -> None:
         self.settle_generated(res, None)
         payload = {"data": res.desired} if res.meta["version"] == "2" else res.desired
-        response = write(ctx, self._data_path(res), payload)
+        response = ctx.api.write(self._data_path(res), payload)
         if res.meta["version"] == "2" and isinstance(response, dict):
             res.meta["written_version"] = (response.get("data") or {}).get("version")
+            res.meta["written_created"] = (response.get("data") or {}).get("created_time")
         res.meta["written_fingerprints"] = value_fingerprints(ctx, res, res.desired)
 
     def delete(self, ctx, res) -> None:
@@ -297,17 +301,39 @@ class KVSecret(Kind):
 
     def record_entry(self, ctx, res) -> dict:
         if "written_fingerprints" in res.meta:
-            return self._entry(res, res.meta.get("written_version"), res.meta["written_fingerprints"])
+            return self._entry(res, res.meta.get("written_version"), res.meta["written_fingerprints"],
+                               res.meta.get("written_created"))
         observed = ctx.record.observed.get(res.address)
         if observed is not None:
             return observed  # adopted unchanged: what Vault holds is what the spec says
         # Neither written nor read this run: keep what the record knew.
         return ctx.record.objects.get(res.address) or self._entry(res, None, None)
 
-    def _entry(self, res, kv_version_applied: Optional[int], fingerprints: Optional[Dict[str, str]]) -> dict:
+    def still_as_recorded(self, ctx, res, live, entry) -> bool:
+        """Left as vaultform wrote it: the same KV v2 version written at the
+        same time, or (KV v1, or an entry from before versions) values with
+        the fingerprints recorded."""
+        meta = entry.get("meta") or {}
+        applied, created = meta.get("kv_version_applied"), meta.get("kv_created_time")
+        if res.meta.get("version") == "2" and applied is not None:
+            if res.meta.get("live_version") != applied:
+                return False
+            return created is None or res.meta.get("live_created") == created
+        recorded = entry.get("fingerprints")
+        if recorded is None or res.meta.get("values_hidden") or not ctx.record.has_fingerprint_key(ctx.api):
+            return True  # nothing to compare with: trusted, as before
+        observed = (ctx.record.observed.get(res.address) or {}).get("fingerprints")
+        return observed == recorded
+
+    def _entry(self, res, kv_version_applied: Optional[int], fingerprints: Optional[Dict[str, str]],
+               created: Optional[str] = None) -> dict:
         meta = {"mount": res.meta["mount"], "path": res.meta["path"], "version": res.meta["version"]}
         if kv_version_applied:
             meta["kv_version_applied"] = kv_version_applied
+        if created:
+            # When that version was written: a secret deleted and written
+            # again by hand restarts at version 1 but never at the same time.
+            meta["kv_created_time"] = created
         entry = {"kind": self.name, "id": res.id, "meta": meta}
         if fingerprints is not None:
             entry["fingerprints"] = fingerprints  # HMACs only: never a value

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
-from vaultform.kinds.base import Kind, prevent_destroy_change, record_only, write
+from vaultform.kinds.base import Kind, prevent_destroy_change, record_only
 from vaultform.model import ABSENT, FieldChange, Resource
 from vaultform.normalize import duration_seconds, option_strings
 
@@ -86,7 +86,8 @@ class MountKind(Kind):
             return None
         config = {k: v for k, v in (entry.get("config") or {}).items()
                   if k in self.tuning_defaults}
-        extra = {"plugin_version": entry.get("plugin_version", "")} if res.desired and "plugin_version" in res.desired else {}
+        wants_version = "plugin_version" in (res.desired or {}) or "plugin_version" in res.meta.get("state_fields", ())
+        extra = {"plugin_version": entry.get("plugin_version", "")} if wants_version else {}
         return self._normalise(entry.get("type", ""), entry.get("options"), config, entry,
                                entry.get("description", ""), extra)
 
@@ -118,7 +119,7 @@ class MountKind(Kind):
         return payload
 
     def create(self, ctx, res: Resource) -> None:
-        write(ctx, f"sys/{self.table}/{res.id}", self._payload(res))
+        ctx.api.write(f"sys/{self.table}/{res.id}", self._payload(res))
         self.table_entries(ctx)[res.id] = {"type": res.desired["type"], "options": res.desired["options"]}
 
     def update(self, ctx, res: Resource, live, changes: List[FieldChange]) -> None:
@@ -131,7 +132,7 @@ class MountKind(Kind):
         # A prevent_destroy change lives in the ownership record only: the
         # executor rewrites the record entry after this, which is all it takes.
         if tune:
-            write(ctx, f"sys/{self.table}/{res.id}/tune", tune)
+            ctx.api.write(f"sys/{self.table}/{res.id}/tune", tune)
 
     def delete(self, ctx, res: Resource) -> None:
         ctx.api.delete(f"sys/{self.table}/{res.id}")

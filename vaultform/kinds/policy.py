@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import List, Optional
 
-from vaultform.kinds.base import Kind, write
+from vaultform.kinds.base import Kind
 from vaultform.model import Resource
 
 BUILTIN_POLICIES = frozenset({"root", "default"})
@@ -31,7 +31,7 @@ class Policy(Kind):
         return {"policy": response["data"].get("policy", "")}
 
     def create(self, ctx, res) -> None:
-        write(ctx, f"sys/policies/acl/{res.id}", {"policy": res.desired["policy"]})
+        ctx.api.write(f"sys/policies/acl/{res.id}", {"policy": res.desired["policy"]})
 
     def delete(self, ctx, res) -> None:
         ctx.api.delete(f"sys/policies/acl/{res.id}")

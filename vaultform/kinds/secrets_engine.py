@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import List
+from typing import List, Tuple
 
 from vaultform.errors import PermissionDenied
 from vaultform.kinds.mounts import COMMON_TUNING_DEFAULTS, MountKind, kv_version
@@ -17,9 +17,8 @@ class SecretsEngine(MountKind):
     prune_key = "secrets_engines"
     builtins = frozenset({"sys", "identity", "cubbyhole"})
     tuning_defaults = {"default_lease_ttl": 0, "max_lease_ttl": 0, "force_no_cache": False, **COMMON_TUNING_DEFAULTS}
-    # force_no_cache is taken when the engine is enabled, and silently ignored
-    # by tune (measured on OpenBao 2.7.2): a tune would be planned, "applied",
-    # and planned again forever. Changing it re-creates the mount.
+    # Measured on OpenBao 2.7.2: force_no_cache is taken when the engine is
+    # enabled, and silently ignored by tune; changing it means re-creating it.
     replace_fields = MountKind.replace_fields | {"config.force_no_cache"}
 
     def is_vaultform_own(self, ctx, path: str) -> bool:
@@ -31,24 +30,31 @@ class SecretsEngine(MountKind):
         if version is None:
             return [f"disabling {res.id}/ destroys everything stored under it"]
         try:
-            count = count_kv_secrets(ctx.api, res.id, version)
+            keys, complete = list_kv_secrets(ctx.api, res.id, version)
         except PermissionDenied:  # a least-privilege planner token may not list keys: still plan
+            res.meta["contents"] = {"what": "secret(s)", "count": None, "names": None}
             return [f"disabling {res.id}/ destroys every secret stored under it (this token cannot list them)"]
+        count = str(len(keys)) if complete else f"at least {len(keys)}"
+        # What the destroy takes with it, for a saved plan to check at apply
+        # time (planfile.py): a secret written since the review would go too.
+        res.meta["contents"] = {"what": "secret(s)", "count": count, "names": sorted(keys)}
         return [f"disabling {res.id}/ destroys {count} secret(s) stored under it"]
 
 
-def count_kv_secrets(api, mount: str, version: str, limit: int = 10000) -> str:
-    """Walk the mount's key tree; counts beyond `limit` are reported as a lower bound."""
+def list_kv_secrets(api, mount: str, version: str, limit: int = 10000) -> Tuple[List[str], bool]:
+    """The secrets' paths under the mount, and whether that is all of them
+    (the walk stops after `limit`)."""
     base = f"{mount}/metadata" if version == "2" else mount
-    count, pending = 0, [""]
-    while pending and count < limit:
+    found: List[str] = []
+    pending = [""]
+    while pending and len(found) < limit:
         prefix = pending.pop()
         for key in api.list(f"{base}/{prefix}".rstrip("/")):
             if key.endswith("/"):
                 pending.append(prefix + key)
             else:
-                count += 1
-    return f"at least {count}" if pending else str(count)
+                found.append(prefix + key)
+    return found, not pending
 
 
 KINDS = [SecretsEngine()]

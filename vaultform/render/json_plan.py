@@ -3,8 +3,10 @@
 Display only, like render/text.py: the Plan is already diffed, this module
 just lays it out. The shape is a public contract (schemas/plan-output.schema.json):
 
-    {"format_version": "1.1",
+    {"format_version": "1.2",
      "vault_address": str | null,
+     "options": {"targets": [str], "allow_destroy": bool,  (1.2; null for destroy)
+                 "force": bool},
      "changes": [{"address", "action", "kind", "reason", "notes",
                   "before", "after", "changed_fields", "forces_replacement"}],
      "deferred": str | null,
@@ -31,8 +33,10 @@ from typing import Any, Dict, Iterable, Optional
 from urllib.parse import urlsplit, urlunsplit
 
 from vaultform.model import ABSENT, CREATE, DELETE, Change, FieldChange, Plan
+from vaultform.render.options import options_to_json
 
-FORMAT_VERSION = "1.1"  # 1.1 added the optional "warnings" and "apply" keys
+# 1.1 added the optional "warnings" and "apply" keys; 1.2 the optional "options".
+FORMAT_VERSION = "1.2"
 MASK = "(sensitive)"
 
 
@@ -125,6 +129,7 @@ def plan_to_json(plan: Plan, address: str = "") -> Dict[str, Any]:
     return {
         "format_version": FORMAT_VERSION,
         "vault_address": public_address(address),
+        "options": options_to_json(plan),
         # Plan order is the planner's (apply) order, already deterministic.
         "changes": [change_to_json(c) for c in plan.changes],
         "deferred": plan.deferred or None,

@@ -23,6 +23,7 @@ from typing import Any, List
 
 from vaultform.model import ABSENT, CREATE, DELETE, REPLACE, SYMBOLS, Change, Plan
 from vaultform.render.json_plan import is_sensitive, plain, public_address
+from vaultform.render.options import option_flags
 
 # GitHub rejects comments over 65,536 characters; keep headroom for a footer.
 MAX_COMMENT = 60_000
@@ -153,9 +154,15 @@ def _details(change: Change) -> List[str]:
     return out
 
 
+def _options(plan: Plan) -> List[str]:
+    """Nothing when the plan was made without options (the default behaviour)."""
+    flags = option_flags(plan)
+    return [f"Planned with {' '.join(_code(flag) for flag in flags)}.", ""] if flags else []
+
+
 def render_markdown(plan: Plan, address: str = "") -> str:
     if not plan.changes and not plan.deferred:
-        head = ["**No changes.** Vault matches the spec.", ""]
+        head = ["**No changes.** Vault matches the spec.", ""] + _options(plan)
         for warning in plan.warnings:
             head += _callout("WARNING", [_inline(warning)])
         return "\n".join(head).rstrip("\n") + "\n"
@@ -163,6 +170,7 @@ def render_markdown(plan: Plan, address: str = "") -> str:
     where = public_address(address)
     if where:
         out += [f"Planned against {_code(where)}.", ""]
+    out += _options(plan)
     for warning in plan.warnings:
         out += _callout("WARNING", [_inline(warning)])
     out += _caution(plan)
@@ -190,12 +198,19 @@ def apply_result_markdown(result) -> str:
     counts = f"Resources: {s['added']} added, {s['changed']} changed, {s['destroyed']} destroyed."
     if result.error is None:
         return f"**Apply complete!** {counts}\n"
-    done = ", ".join(_code(c.address) for c in result.done) or "nothing"
-    not_done = ", ".join(_code(c.address) for c in result.not_done) or "nothing"
+    def listed(changes) -> str:
+        return ", ".join(_code(c.address) for c in changes) or "nothing"
+
     where = f" at {_code(result.failed.address)}" if result.failed is not None else ""
-    body = [f"**Apply failed**{where}: {_inline(result.error)}", "",
-            f"Done before the failure: {done}.", f"Not done: {not_done}.",
-            "Fix the cause and run apply again; it converges."]
+    failed = [c for c, _ in result.failures] or ([result.failed] if result.failed is not None else [])
+    body = [f"**Apply failed**{where}: {_inline(result.error)}", "", f"Done: {listed(result.done)}."]
+    if failed:
+        body.append(f"Failed: {listed(failed)}.")
+    if result.skipped:
+        body.append(f"Skipped (depend on a failed change): {listed(result.skipped)}.")
+    if result.not_attempted:
+        body.append(f"Not attempted: {listed(result.not_attempted)}.")
+    body.append("Fix the cause and run apply again; it converges.")
     return "\n".join(_callout("CAUTION", body)).rstrip("\n") + "\n"
 
 

@@ -12,6 +12,7 @@ from typing import Any, List
 import click
 
 from vaultform.model import ABSENT, CREATE, DELETE, REPLACE, SYMBOLS, UPDATE, Change, Plan
+from vaultform.render.options import option_flags
 
 COLOURS = {CREATE: "green", UPDATE: "yellow", DELETE: "red", REPLACE: "magenta"}
 MAX_VALUE = 60
@@ -110,22 +111,50 @@ def summary_line(plan: Plan) -> str:
     return f"Plan: {s['add']} to add, {s['change']} to change, {s['destroy']} to destroy."
 
 
+def record_note(plan: Plan) -> str:
+    """What apply also writes to the ownership record (nothing in Vault's configuration)."""
+    parts = []
+    if plan.adopt:
+        parts.append(f"record {len(plan.adopt)} object(s) found exactly as the spec says as managed")
+    if plan.forget:
+        parts.append(f"drop {len(plan.forget)} entr{'y' if len(plan.forget) == 1 else 'ies'} of objects "
+                     "gone from Vault or changed by hand (nothing is deleted)")
+    if plan.migrate_record:
+        parts.append("move the ownership record to its sharded format")
+    return ("Apply will also " + "; and ".join(parts) + ".") if parts else ""
+
+
+def options_line(plan: Plan) -> List[str]:
+    """Nothing when the plan was made without options (the default behaviour)."""
+    flags = option_flags(plan)
+    return [f"Planned with {' '.join(flags)}."] if flags else []
+
+
 def render_plan(plan: Plan, address: str = "", colour: bool = False) -> str:
     lines: List[str] = []
     for warning in plan.warnings:
         lines.append(f"Warning: {warning}")
+    note = record_note(plan)
     if not plan.changes and not plan.deferred:
         lines.append("No changes. Vault matches the spec.")
+        lines.extend(options_line(plan))
+        if note:
+            lines.append(note)
         return "\n".join(lines)
     where = f" (Vault at {address})" if address else ""
     if plan.changes:
         lines.append(f"vaultform will perform the following actions{where}:")
+        lines.extend(options_line(plan))
         lines.append("")
         for change in plan.changes:
             lines.extend(render_change(change, colour))
             lines.append("")
+    elif options_line(plan):
+        lines.extend(options_line(plan) + [""])
     if plan.deferred:
         lines.append(f"Note: {plan.deferred}.")
         lines.append("")
     lines.append(summary_line(plan))
+    if note:
+        lines.append(note)
     return "\n".join(lines)
