@@ -63,10 +63,10 @@ def vaultform_features() -> Dict[str, bool]:
     """Whether the concurrently built commands this recipe relies on are there yet."""
     from vaultform.cli import main_group
 
-    commands = main_group.commands
-    plan_options = {o for p in commands["plan"].params for o in getattr(p, "opts", [])}
+    names = main_group.list_commands(None)
+    plan_options = {o for p in main_group.get_command(None, "plan").params for o in getattr(p, "opts", [])}
     return {"saved plans and formats": {"--out", "--format"} <= plan_options,
-            "planner-policy": "planner-policy" in commands}
+            "planner-policy": "planner-policy" in names}
 
 
 FEATURES = vaultform_features()
