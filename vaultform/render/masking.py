@@ -16,6 +16,7 @@ import dataclasses
 from typing import Any, Dict, Optional
 
 from vaultform.model import ABSENT, Change, FieldChange, Plan
+from vaultform.values import contains_secret
 
 
 class _Placeholder:
@@ -31,7 +32,7 @@ SENSITIVE = _Placeholder()
 
 
 def field_is_sensitive(change: Change, name: str, fc: Optional[FieldChange] = None) -> bool:
-    if fc is not None and fc.sensitive:
+    if fc is not None and (fc.sensitive or contains_secret(fc.before) or contains_secret(fc.after)):
         return True
     res = change.resource
     kind = res.kind
