@@ -309,3 +309,36 @@ def test_a_started_bao_node_holds_no_token_and_no_source_variable(workdir, tmp_p
         raw = b"\0".join(environ)
         for value in (values["APP_PASSWORD"], values["VAULT_TOKEN"], values["BAO_TOKEN"], "short1"):
             assert value.encode() not in raw
+
+
+def test_a_fingerprint_recorded_before_binding_still_matches_and_is_kept(run_cli, vault_env, unique, tmp_path, root):
+    """Records written by earlier versions hash the bare reviewer JWT: such an
+    entry is still "unchanged" and the record is not rewritten for it."""
+    import hashlib
+    import hmac
+
+    from tests.support.record import rewrite_entry
+    from tests.test_kinds_contract import ca_pem
+
+    mount, record_path = unique("k8s"), unique("record")
+    jwt = "eyJreviewer." + secrets.token_hex(8)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump({"version": 1, "vault": {"record": {"path": record_path}}, "auth": {mount: {
+        "type": "kubernetes", "config": {"kubernetes_host": "https://k8s.example:6443",
+                                         "kubernetes_ca_cert": {"file": "ca.crt"},
+                                         "token_reviewer_jwt": {"env": "REVIEWER_JWT"}}}}}))
+    (tmp_path / "ca.crt").write_text(ca_pem(), encoding="utf-8")
+    env = {**vault_env, "REVIEWER_JWT": jwt}
+    assert run_cli(["apply", str(spec), "--auto-approve"], env=env).exit_code == 0
+    address = f"kubernetes_config.{mount}"
+    entry = recorded_objects(root, record_path)[address]
+    key = bytes.fromhex(root.secrets.kv.v2.read_secret_version(
+        path=f"{record_path}-fingerprint-key", mount_point="vaultform", raise_on_deleted_version=True
+    )["data"]["data"]["key"])
+    legacy = "hmac-sha256:" + hmac.new(key, jwt.encode(), hashlib.sha256).hexdigest()
+    assert entry["fingerprints"]["token_reviewer_jwt"] != legacy  # bound to the address and field now
+    rewrite_entry(root, address, {**entry, "fingerprints": {"token_reviewer_jwt": legacy}}, path=record_path)
+    result = run_cli(["plan", str(spec), "--detailed-exitcode"], env=env)
+    assert result.exit_code == 0 and "No changes" in result.stdout and "record" not in result.stdout, str(result)
+    changed = run_cli(["plan", str(spec), "--detailed-exitcode"], env={**env, "REVIEWER_JWT": jwt + "x"})
+    assert changed.exit_code == 2 and "token_reviewer_jwt : (sensitive value changed)" in changed.stdout, str(changed)

@@ -211,7 +211,12 @@ class AuthObjectKind(Kind, AuthFieldRules):
         entry = super().record_entry(ctx, res)
         desired = res.desired or {}
         secret = set(self.write_only_fields(res)) | {k for k in desired if res.is_sensitive(k)}
-        prints = {f: self.value_fingerprint(ctx, res, f) for f in sorted(secret) if f in desired}
+        recorded = self._recorded_prints(ctx, res)
+        # A recorded fingerprint that still matches is kept as it is (one from
+        # before fingerprints were bound too): an unchanged secret never makes
+        # the record look outdated.
+        prints = {f: recorded[f] if self._same_value(ctx, res, f, recorded.get(f))
+                  else self.value_fingerprint(ctx, res, f) for f in sorted(secret) if f in desired}
         if prints:
             entry["fingerprints"] = prints  # HMACs under the key in Vault: never a value
         return entry
