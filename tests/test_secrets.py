@@ -146,6 +146,17 @@ def test_source_values_in_any_auth_type_never_print_and_write_only_fields_settle
     texts.append(run("apply", str(spec_path), "--auto-approve").output)
     assert "No changes" in run("plan", str(spec_path), "--detailed-exitcode").stdout
 
+    # Removed from the spec, the objects are known only from the record: the
+    # fields it fingerprints stay masked in the plan that deletes them.
+    del spec["auth"][oidc], spec["auth"][approle]
+    spec_path.write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
+    removal = json.loads(run("plan", str(spec_path), "--format", "json", "--allow-destroy").stdout)
+    before = {c["address"]: c["before"] for c in removal["changes"]}
+    assert before[f"oidc_config.{oidc}"].get("oidc_client_id", "(sensitive)") == "(sensitive)", before
+    assert f"auth_method.{oidc}" in before and f"approle_role.{approle}/app" in before
+    texts.append(run("plan", str(spec_path), "--allow-destroy").output)
+    run("plan", str(spec_path), "--allow-destroy", "--format", "markdown")
+
     leaks = [env["OIDC_SECRET"], env["OIDC_CLIENT"], hostile("x")[:30], vault_env["VAULT_TOKEN"]]
     for output in outputs:
         assert_nothing_leaks(output, leaks, "the output")

@@ -121,6 +121,13 @@ class AuthObjectKind(Kind, AuthFieldRules):
     def prefix(self, auth_type: str) -> str:
         return f"{auth_type}{self.suffix}"
 
+    def from_record(self, address: str, entry: dict) -> Optional[Resource]:
+        res = super().from_record(address, entry)
+        # Its spec entry is gone, so which fields came from a source is only
+        # known from the record: the fields it keeps fingerprints of.
+        res.sensitive = set(self.sensitive_fields(res)) | set(entry.get("fingerprints") or {})
+        return res
+
     def resolve(self, spec, field_path: tuple, name: str, value: Any, public: frozenset = frozenset()) -> Any:
         if isinstance(value, list):
             return [self.resolve(spec, field_path + (i,), name, v, public) for i, v in enumerate(value)]
