@@ -116,3 +116,53 @@ def test_odd_names_vault_accepts_round_trip_exactly(run_cli, vault_env, root, un
     assert root.sys.read_policy(policy)["data"]["rules"] == POLICY
     again = run_cli(["plan", str(spec), "--detailed-exitcode"], env=env)
     assert again.exit_code == 0, str(again)
+
+
+def test_host_cidrs_settle_as_vault_stores_them(run_cli, vault_env, unique, tmp_path):
+    """Vault keeps a one-host token_bound_cidrs entry as the bare address;
+    secret_id_bound_cidrs as written. Both converge."""
+    k8s, approle = unique("k8s"), unique("approle")
+    spec = tmp_path / "vault.yaml"
+    spec.write_text(yaml.safe_dump({"version": 1, "vault": {"record": {"path": unique("rec")}}, "auth": {
+        k8s: {"type": "kubernetes", "roles": {"r": {
+            "bound_service_account_names": ["a"], "bound_service_account_namespaces": ["b"],
+            "token_bound_cidrs": ["10.0.0.5/32", "::1/128", "10.0.0.0/24", "10.1.2.3/24"]}}},
+        approle: {"type": "approle", "roles": {"r": {
+            "secret_id_bound_cidrs": ["10.0.0.5/32"], "token_bound_cidrs": "10.0.0.6/32,10.9.0.0/16"}}}}}))
+    result = run_cli(["apply", str(spec), "--auto-approve"], env=vault_env)
+    assert result.exit_code == 0, str(result)
+    again = run_cli(["plan", str(spec), "--detailed-exitcode"], env=vault_env)
+    assert again.exit_code == 0, str(again)
+
+
+def test_tuning_a_mount_table_ignores_is_refused_and_force_no_cache_replaces(run_cli, vault_env, root, unique,
+                                                                              tmp_path):
+    kv, up = unique("nocache"), unique("up")
+    spec = tmp_path / "vault.yaml"
+
+    def write(config: dict, extra: dict = None) -> None:
+        doc = {"version": 1, "vault": {"record": {"path": "rec-" + kv}},
+               "secrets_engines": {kv: {"type": "kv", "options": {"version": "2"}, "config": config}}}
+        doc.update(extra or {})
+        spec.write_text(yaml.safe_dump(doc))
+
+    write({"token_type": "batch"})
+    result = run_cli(["validate", str(spec)], env={})
+    assert result.exit_code == 1 and f"secrets_engines.{kv}.config.token_type: token_type is for auth methods only" \
+        in result.stderr, str(result)
+    write({}, {"auth": {up: {"type": "userpass", "tune": {"force_no_cache": True}}}})
+    result = run_cli(["validate", str(spec)], env={})
+    assert result.exit_code == 1 and f"auth.{up}.tune.force_no_cache: an auth method ignores" in result.stderr, \
+        str(result)
+
+    # On a secrets engine it holds when set at creation, and changing it re-creates the engine.
+    write({"force_no_cache": True})
+    assert run_cli(["apply", str(spec), "--auto-approve"], env=vault_env).exit_code == 0
+    assert root.read("sys/mounts")["data"][f"{kv}/"]["config"]["force_no_cache"] is True
+    assert run_cli(["plan", str(spec), "--detailed-exitcode"], env=vault_env).exit_code == 0
+    write({"force_no_cache": False})
+    plan = run_cli(["plan", str(spec), "--allow-destroy"], env=vault_env)
+    assert f"-/+ secrets_engine.{kv}" in plan.stdout, str(plan)
+    assert run_cli(["apply", str(spec), "--auto-approve", "--allow-destroy"], env=vault_env).exit_code == 0
+    assert root.read("sys/mounts")["data"][f"{kv}/"]["config"]["force_no_cache"] is False
+    assert run_cli(["plan", str(spec), "--detailed-exitcode"], env=vault_env).exit_code == 0

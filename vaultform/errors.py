@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from typing import Optional
 
 
+EXIT_ERROR = 1  # every error; 2 means "changes" to --detailed-exitcode
+
+
 @dataclass(frozen=True)
 class Location:
     """Where in a spec file a value was written (1-based line and column)."""

@@ -17,10 +17,9 @@ from vaultform import redact
 from vaultform.cluster import cluster_for
 from vaultform.connection import VaultAPI, env_first, resolve_address
 from vaultform.context import Context
-from vaultform.errors import Refused, SpecError, SpecErrors, VaultformError
+from vaultform.errors import EXIT_ERROR, Refused, SpecError, SpecErrors, VaultformError
 from vaultform.spec import Spec
 
-EXIT_ERROR = 1
 EXIT_CHANGES = 2
 
 SPEC_ARGUMENT = click.argument("spec_file", metavar="SPEC", type=click.Path(dir_okay=False))

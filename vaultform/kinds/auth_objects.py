@@ -26,6 +26,24 @@ from vaultform.model import ABSENT, FieldChange, Resource
 from vaultform.normalize import duration_seconds, lowered_list, string_list
 
 
+# Every auth method's roles share Vault's token fields (tokenutil); Vault
+# stores a token_bound_cidrs entry for one host as the bare address
+# (measured on OpenBao 2.7.2: "10.0.0.5/32" reads back "10.0.0.5", "::1/128"
+# as "::1"; "10.0.0.0/24" and secret_id_bound_cidrs are kept as written).
+TOKEN_BOUND_CIDRS = "token_bound_cidrs"
+
+
+def host_cidrs_as_addresses(value: Any) -> Any:
+    if not isinstance(value, (str, list)):
+        return value
+    out = []
+    for item in string_list(value):
+        address, _, bits = item.partition("/")
+        host = (bits == "32" and ":" not in address) or (bits == "128" and ":" in address)
+        out.append(address if host else item)
+    return out
+
+
 class AuthFieldRules:
     """How one auth type's objects are normalised."""
 
@@ -45,6 +63,8 @@ class AuthFieldRules:
         return name in self.durations
 
     def normalise_field(self, name: str, value: Any) -> Any:
+        if name == TOKEN_BOUND_CIDRS:
+            return host_cidrs_as_addresses(value)
         if name in self.policy_lists:
             return lowered_list(value)
         if name in self.lists:
@@ -294,12 +314,14 @@ class AuthRole(AuthObjectKind):
     def resources(self, spec, ctx) -> List[Resource]:
         out = []
         for path, body in self.mounts_of_type(spec, ctx):
+            # A role is written after its method's config (Vault checks some
+            # role fields against it), so a failed config skips its roles.
+            deps = [f"auth_method.{path}"] + ([f"{body['type']}_config.{path}"] if "config" in body else [])
             for role, fields in (body.get("roles") or {}).items():
                 desired = self.desired_from(spec, ("auth", path, "roles", role), fields, body["type"])
                 res = Resource(kind=self, address=f"{self.prefix(body['type'])}.{path}/{role}",
                                id=f"{path}/{role}", desired=desired,
-                               location=spec.key_loc("auth", path, "roles", role),
-                               depends_on=[f"auth_method.{path}"],
+                               location=spec.key_loc("auth", path, "roles", role), depends_on=deps,
                                meta={"path": f"auth/{path}/{self.role_dir}/{role}", "record": {"mount": path}})
                 out.append(self.new_resource(res, fields, body["type"]))
         return out

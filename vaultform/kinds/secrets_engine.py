@@ -17,6 +17,9 @@ class SecretsEngine(MountKind):
     prune_key = "secrets_engines"
     builtins = frozenset({"sys", "identity", "cubbyhole"})
     tuning_defaults = {"default_lease_ttl": 0, "max_lease_ttl": 0, "force_no_cache": False, **COMMON_TUNING_DEFAULTS}
+    # Measured on OpenBao 2.7.2: force_no_cache is taken when the engine is
+    # enabled, and silently ignored by tune; changing it means re-creating it.
+    replace_fields = MountKind.replace_fields | {"config.force_no_cache"}
 
     def is_vaultform_own(self, ctx, path: str) -> bool:
         return ctx.record.is_own_mount(path)
