@@ -353,3 +353,39 @@ def test_a_fingerprint_recorded_before_binding_still_matches_and_is_kept(run_cli
     assert result.exit_code == 0 and "No changes" in result.stdout and "record" not in result.stdout, str(result)
     changed = run_cli(["plan", str(spec), "--detailed-exitcode"], env={**env, "REVIEWER_JWT": jwt + "x"})
     assert changed.exit_code == 2 and "token_reviewer_jwt : (sensitive value changed)" in changed.stdout, str(changed)
+
+
+def test_every_subprocess_vaultform_starts_gets_the_scrubbed_environment():
+    """One helper makes every child's environment: a new subprocess call
+    without it would hand the child the caller's tokens."""
+    import ast
+
+    import vaultform
+
+    starters = {"run", "Popen", "call", "check_call", "check_output"}
+    found = []
+    for path in Path(vaultform.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in starters
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "subprocess"):
+                env = next((k.value for k in node.keywords if k.arg == "env"), None)
+                ok = isinstance(env, ast.Call) and getattr(env.func, "id", None) == "child_environment"
+                found.append((f"{path.name}:{node.lineno}", ok))
+    assert len(found) >= 2, found  # the bao nodes and helm
+    assert all(ok for _, ok in found), found
+
+
+def test_child_environment_drops_tokens_source_variables_and_secret_values(monkeypatch):
+    from vaultform import childenv, redact
+
+    secret = hostile("child")
+    monkeypatch.setenv("VAULT_TOKEN", "root")
+    monkeypatch.setenv("BAO_TOKEN", "t")
+    monkeypatch.setenv("NAMED_BY_SPEC", "1")
+    monkeypatch.setenv("COPY_OF_A_SECRET", secret)
+    monkeypatch.setenv("HARMLESS", "kept")
+    childenv.withhold({"NAMED_BY_SPEC"})
+    redact.register(secret)
+    env = childenv.child_environment()
+    assert env.get("HARMLESS") == "kept" and "PATH" in env
+    assert not {"VAULT_TOKEN", "BAO_TOKEN", "NAMED_BY_SPEC", "COPY_OF_A_SECRET"} & set(env)
