@@ -63,10 +63,8 @@ def vaultform_features() -> Dict[str, bool]:
     """Whether the concurrently built commands this recipe relies on are there yet."""
     from vaultform.cli import main_group
 
-    # Commands load lazily (vaultform/cli.py LazyGroup): ask the group for them.
     names = main_group.list_commands(None)
-    plan = main_group.get_command(None, "plan")
-    plan_options = {o for p in (plan.params if plan else []) for o in getattr(p, "opts", [])}
+    plan_options = {o for p in main_group.get_command(None, "plan").params for o in getattr(p, "opts", [])}
     return {"saved plans and formats": {"--out", "--format"} <= plan_options,
             "planner-policy": "planner-policy" in names}
 
