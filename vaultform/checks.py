@@ -107,9 +107,13 @@ def _auth_kind(auth_type: Any, base_name: str):
 
 
 def _sensitive_config_fields(auth_type: Any) -> frozenset:
-    # The kinds know which config fields are secret (kubernetes: token_reviewer_jwt).
+    # The kinds and the write-only catalogue know which config fields are
+    # secret (kubernetes: token_reviewer_jwt; jwt/oidc: oidc_client_secret, ...).
+    from vaultform.kinds import write_only
+
     kind = _auth_kind(auth_type, "AuthConfig")
-    return frozenset(kind.sensitive) if kind else frozenset()
+    declared = frozenset(kind.sensitive) if kind else frozenset()
+    return declared | frozenset(write_only.write_only(auth_type if isinstance(auth_type, str) else None, "config"))
 
 
 def _names_for(auth_type: Any, field: str) -> List[str]:

@@ -41,23 +41,47 @@ def resolve_address(flag: Optional[str], spec_address: Optional[str], local_addr
     return flag or env_first("VAULT_ADDR", "BAO_ADDR") or spec_address or local_address
 
 
+def clean_token(token: str, source: str) -> str:
+    """The token without surrounding whitespace (a CI secret's trailing
+    newline), refused when it holds a character no Vault token has: sent as
+    an HTTP header it would make the HTTP library raise an error quoting it.
+    The error names where the token came from, never the token."""
+    token = token.strip()
+    if not token:
+        raise VaultConnectionError(f"the Vault token in {source} is empty; set a token there or unset it")
+    bad = next((c for c in token if not (0x21 <= ord(c) <= 0x7E)), None)
+    if bad is not None:
+        what = "a space" if bad.isspace() else ("a control character" if not bad.isprintable() or ord(bad) < 0x20
+                                                 else "a non-ASCII character")
+        raise VaultConnectionError(f"the Vault token in {source} contains {what}, which no Vault token has; "
+                                   f"set it again without it")
+    return token
+
+
 def resolve_token(local_root_token: Callable[[], Optional[str]]) -> "tuple[Optional[str], str]":
     """VAULT_TOKEN/BAO_TOKEN, then ~/.vault-token, then (local cluster) init's root token.
 
     The spec never holds a token. `local_root_token` is only called when
     nothing else gave one, since reading the keys file is a custody act.
+    Every token is stripped and checked (clean_token) before any use.
     """
     source = "VAULT_TOKEN" if os.environ.get("VAULT_TOKEN") else "BAO_TOKEN"
     token = env_first("VAULT_TOKEN", "BAO_TOKEN")
     if not token:
         token_file = Path(os.path.expanduser("~")) / ".vault-token"
         if token_file.is_file():
-            token = token_file.read_text(encoding="utf-8").strip() or None
             source = str(token_file)
+            try:
+                token = token_file.read_text(encoding="utf-8") or None
+            except (OSError, UnicodeDecodeError):
+                raise VaultConnectionError(f"the Vault token in {source} cannot be read as text") from None
+            if token is not None and not token.strip():
+                token = None  # an empty file: as if there were none
     if not token:
         token = local_root_token()
         source = "the local cluster's keys file"
     if token:
+        token = clean_token(token, source)
         redact.register(token)
     return token, source
 
@@ -121,6 +145,7 @@ class VaultAPI:
         self.token_source = ""
 
     def set_token(self, token: str, source: str = "") -> None:
+        token = clean_token(token, source or "the token given")
         redact.register(token)
         self.client.token = token
         self.token_source = source

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable, Dict, List, Optional
 
+from vaultform import childenv, values
 from vaultform.connection import VaultAPI, resolve_token
 from vaultform.errors import VaultConnectionError
 from vaultform.record import Record
@@ -15,6 +16,8 @@ class Context:
     def __init__(self, spec: Spec, api: Optional[VaultAPI], cluster=None):
         self.spec = spec
         self.api = api
+        # Before any process starts: the variables the spec's sources name stay here.
+        childenv.withhold(values.env_names(spec.data))
         self.cluster = cluster           # a LocalCluster when the spec has one
         self.record: Record = Record(spec.record_location["mount"], spec.record_location["path"])
         self.vault_empty = False         # a cluster that init is about to create holds nothing yet

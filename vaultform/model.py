@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Set, Tuple
 
 from vaultform.errors import Location
+from vaultform.values import contains_secret
 
 if TYPE_CHECKING:
     from vaultform.kinds.base import Kind
@@ -42,7 +43,11 @@ class Resource:
     prevent_destroy: bool = False
 
     def is_sensitive(self, name: str) -> bool:
-        return ALL_FIELDS in self.sensitive or name in self.sensitive
+        """Sensitivity follows the value: a field holding a value-source
+        value (a values.Secret) is sensitive whatever the kind declares."""
+        if ALL_FIELDS in self.sensitive or name in self.sensitive:
+            return True
+        return contains_secret((self.desired or {}).get(name))
 
 
 @dataclass

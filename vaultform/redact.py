@@ -1,33 +1,100 @@
 """Last line of defence: every byte vaultform prints passes through here.
 
-Kinds and renderers already mask sensitive fields; this catches what slips
-through other paths (an exception text, a Vault error echoing input) by
-replacing any registered secret string wherever it appears.
+Secrets are kept out of output by construction first: a value from a value
+source is a `values.Secret`, a field holding one is sensitive, and renderers
+only ever receive a placeholder for it (render/masking.py). This module
+catches what slips through other paths (an exception text, a Vault error
+echoing input) by replacing any registered secret wherever it appears, in
+its raw form and in the forms an error message quotes it in: JSON-escaped,
+Python repr, unicode-escaped, percent-encoded.
+
+Search-and-replace only works for strings that cannot occur by chance.
+A short or low-entropy value ("1000", "root", "password") would garble
+ordinary output ("Plan: 1000 to add", "/root/.vault-token") and, by the gap
+it leaves, tell the reader the secret. Such values are not searched for:
+they are kept out by construction only (see docs/security.md).
 """
 
 from __future__ import annotations
 
+import json
+import math
 import re
+import string
 import threading
+from urllib.parse import quote
 
 MASK = "(sensitive)"
-_MIN_LENGTH = 4  # shorter strings would mask ordinary words
+_MIN_LENGTH = 8         # never search for anything shorter
+_MIN_BITS = 40.0        # nor for anything a guess would find this fast
+_MIN_DISTINCT = 4       # "aaaaaaaaaaaa" is not worth garbling output for
 
 _lock = threading.Lock()
 _secrets: set = set()
 
 
+def _alphabet_bits(text: str) -> float:
+    """log2 of the alphabet the string's character classes span: a rough,
+    generous strength estimate (a dictionary word still scores as random)."""
+    size = 0
+    if any(c in string.ascii_lowercase for c in text):
+        size += 26
+    if any(c in string.ascii_uppercase for c in text):
+        size += 26
+    if any(c in string.digits for c in text):
+        size += 10
+    if any(c in string.punctuation or c == " " for c in text):
+        size += 33
+    if any(ord(c) > 127 or (not c.isprintable() and c not in " ") for c in text):
+        size += 64
+    return math.log2(size) if size else 0.0
+
+
+def searchable(text: str) -> bool:
+    """Whether a string is distinctive enough to be searched for in output
+    without masking words, numbers or paths that merely equal it."""
+    text = text.strip()
+    if len(text) < _MIN_LENGTH or len(set(text)) < _MIN_DISTINCT:
+        return False
+    return len(text) * _alphabet_bits(text) >= _MIN_BITS
+
+
+def forms(text: str) -> set:
+    """The raw string and the escaped forms an error or a dump may show it in."""
+    out = {text}
+    for ascii_only in (True, False):
+        out.add(json.dumps(text, ensure_ascii=ascii_only)[1:-1])
+    out.add(repr(text)[1:-1])
+    out.add(text.encode("unicode_escape").decode("ascii"))
+    out.add(quote(text, safe=""))
+    out.add(quote(text))
+    return {f for f in out if f}
+
+
 def register(value) -> None:
     if value is None or isinstance(value, bool):
         return
-    if isinstance(value, (dict, list, tuple)):
+    if isinstance(value, (dict, list, tuple, set, frozenset)):
         for item in (value.values() if isinstance(value, dict) else value):
             register(item)
         return
     text = str(value)
-    if len(text) >= _MIN_LENGTH:
+    candidates = {text, text.strip()}
+    if "\n" in text.strip():
+        # A PEM key or a multi-line secret: any one line may be quoted alone.
+        candidates.update(line.strip() for line in text.splitlines())
+    found = set()
+    for candidate in candidates:
+        if searchable(candidate):
+            found |= {f for f in forms(candidate) if searchable(f)}
+    if found:
         with _lock:
-            _secrets.add(text)
+            _secrets.update(found)
+
+
+def is_registered(text: str) -> bool:
+    with _lock:
+        return text in _secrets
 
 
 # vaultform's own masking labels pass through untouched, so a secret that

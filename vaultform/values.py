@@ -4,6 +4,12 @@
 `{generate: {length: 32}}`. Generated values are only known once the live
 value has been read (an existing value is never overwritten), so they resolve
 to a `Generated` marker that the secret kind settles at plan time.
+
+What a source gives is secret by construction: it resolves to a `Secret`
+(a str that says "(sensitive)" in its repr), and `model.Resource` treats any
+field holding one as sensitive whatever kind carries it. A kind can only opt
+a field *out* (a CA certificate read from a file is public), never has to
+opt one in.
 """
 
 from __future__ import annotations
@@ -28,6 +34,54 @@ _CHARSETS = {
 }
 
 
+class Secret(str):
+    """A value that came from a value source (or is otherwise secret).
+
+    It is still a str, so it compares, hashes and serialises for Vault like
+    the plain value; only its repr is masked, so a Secret caught in a debug
+    print, an f-string's !r or a container's repr shows no value."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "Secret('(sensitive)')"
+
+
+def contains_secret(value: Any) -> bool:
+    """Whether a field value holds a Secret anywhere (a list of sources, say)."""
+    if isinstance(value, Secret):
+        return True
+    if isinstance(value, dict):
+        return any(contains_secret(v) for v in value.values())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return any(contains_secret(v) for v in value)
+    return False
+
+
+def has_source(value: Any) -> bool:
+    """Whether a raw spec value is, or holds, a value source."""
+    if is_source(value):
+        return True
+    if isinstance(value, dict):
+        return any(has_source(v) for v in value.values())
+    if isinstance(value, list):
+        return any(has_source(v) for v in value)
+    return False
+
+
+def env_names(data: Any) -> set:
+    """Every variable an `{env: NAME}` anywhere in the spec names: none of
+    them may reach a process vaultform starts (see childenv.py)."""
+    if is_source(data):
+        key, arg = next(iter(data.items()))
+        return {str(arg)} if key == "env" and arg else set()
+    if isinstance(data, dict):
+        return set().union(*(env_names(v) for v in data.values())) if data else set()
+    if isinstance(data, list):
+        return set().union(*(env_names(v) for v in data)) if data else set()
+    return set()
+
+
 @dataclass(frozen=True)
 class Generated:
     length: int = 32
@@ -35,7 +89,7 @@ class Generated:
 
     def new_value(self) -> str:
         alphabet = _CHARSETS[self.charset]
-        value = "".join(_random.choice(alphabet) for _ in range(self.length))
+        value = Secret("".join(_random.choice(alphabet) for _ in range(self.length)))
         redact.register(value)
         return value
 
@@ -56,7 +110,8 @@ def describe(value: Any) -> Optional[str]:
 
 def resolve(value: Any, base_dir: Path, location: Optional[Location], field: str,
             sensitive: bool = True) -> Any:
-    """The value a source stands for; plain values pass through unchanged."""
+    """The value a source stands for, as a Secret unless the kind said this
+    field is public (`sensitive=False`); plain values pass through unchanged."""
     if not is_source(value):
         if sensitive:
             redact.register(value)
@@ -78,6 +133,7 @@ def resolve(value: Any, base_dir: Path, location: Optional[Location], field: str
     else:
         arg = arg or {}
         return Generated(length=int(arg.get("length", 32)), charset=arg.get("charset", "alphanumeric"))
-    if sensitive:
-        redact.register(result)
-    return result
+    if not sensitive:
+        return result
+    redact.register(result)
+    return Secret(result)

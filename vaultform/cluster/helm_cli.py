@@ -16,6 +16,7 @@ import tempfile
 from typing import Any, Dict, List, Optional
 
 from vaultform import redact
+from vaultform.childenv import child_environment
 from vaultform.cluster.releases import ReleaseSpec
 from vaultform.errors import ClusterError
 
@@ -73,7 +74,7 @@ class Helm:
         command = [helm_binary(), *args, *self.global_flags]
         try:
             done = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
-                                  stdin=subprocess.DEVNULL)
+                                  stdin=subprocess.DEVNULL, env=child_environment())
         except subprocess.TimeoutExpired:
             raise ClusterError(f"helm {what} did not finish within {timeout:.0f} s") from None
         except OSError as exc:

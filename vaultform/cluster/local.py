@@ -19,6 +19,7 @@ from typing import List, Optional
 
 import requests
 
+from vaultform.childenv import child_environment
 from vaultform.cluster.base import POLL_INTERVAL, START_TIMEOUT, NodeStatus, VaultCluster, VaultNode, submit_share
 from vaultform.cluster.keys import FileKeyStore
 from vaultform.cluster.pgp import load_public_key
@@ -135,6 +136,7 @@ class LocalNode(VaultNode):
             process = subprocess.Popen(
                 [bao_binary(), "server", f"-config={self.config_path}"],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=self.dir,
+                env=child_environment(),  # no token or value-source variable for the node's whole life
                 start_new_session=True)  # outlives vaultform; not hit by its Ctrl-C
         finally:
             log.close()

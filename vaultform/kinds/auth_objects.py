@@ -5,13 +5,22 @@ Vault's own names. A module that knows a type better (kubernetes_auth.py)
 subclasses them with that type's defaults, duration and list fields,
 legacy aliases and write-only fields; types nobody claims are handled here
 generically, compared over the declared fields only.
+
+Sensitivity follows the value: a field the spec takes from a value source is
+sensitive for every type, known or not, unless the type lists it as public
+(write_only.PUBLIC_FROM_SOURCE: certificates). Write-only fields (Vault never
+returns them; write_only.WRITE_ONLY) and sensitive fields Vault leaves out of
+its answer are compared by an HMAC fingerprint kept in the ownership record,
+so an unchanged secret is never planned again.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any, Dict, List, Optional
 
 from vaultform import values
+from vaultform.kinds import write_only as catalogue
 from vaultform.kinds.base import Kind, compare_fields
 from vaultform.model import ABSENT, FieldChange, Resource
 from vaultform.normalize import duration_seconds, lowered_list, string_list
@@ -92,6 +101,35 @@ def claimed_types(ctx) -> set:
 class AuthObjectKind(Kind, AuthFieldRules):
     spec_key = ""        # "config" or "roles"
     suffix = ""          # address prefix is <type><suffix>
+    segment = ""         # the object's path segment, its key in the write-only catalogue
+
+    # -- which fields are secret ------------------------------------------------
+    def type_of(self, res: Resource) -> Optional[str]:
+        if self.auth_type:
+            return self.auth_type
+        # Generic kinds serve many types; the address says which (<type><suffix>.<id>).
+        prefix = res.address.split(".", 1)[0]
+        return res.meta.get("auth_type") or (prefix[:-len(self.suffix)] if prefix.endswith(self.suffix) else None)
+
+    def write_only_fields(self, res: Resource) -> Dict[str, Optional[str]]:
+        """field -> the flag Vault returns instead (None: it says nothing)."""
+        return {**catalogue.write_only(self.type_of(res), self.segment), **self.write_only}
+
+    def public_fields(self, auth_type: Optional[str]) -> frozenset:
+        return catalogue.public_from_source(auth_type or self.auth_type, self.segment)
+
+    def sensitive_fields(self, res: Resource) -> frozenset:
+        """Declared secret whatever the value's origin (a literal too)."""
+        return frozenset(self.sensitive) | frozenset(self.write_only_fields(res))
+
+    def fingerprinted(self, res: Resource, live: Dict[str, Any]) -> Dict[str, Optional[str]]:
+        """The fields compared by fingerprint: write-only ones, and sensitive
+        ones Vault leaves out of its answer (a type nobody describes)."""
+        fields = self.write_only_fields(res)
+        for name in res.desired or {}:
+            if name not in fields and res.is_sensitive(name) and name not in live and name not in self.defaults:
+                fields[name] = None
+        return fields
 
     def mounts_of_type(self, spec, ctx):
         claimed = claimed_types(ctx)
@@ -103,26 +141,48 @@ class AuthObjectKind(Kind, AuthFieldRules):
     def prefix(self, auth_type: str) -> str:
         return f"{auth_type}{self.suffix}"
 
-    def resolve(self, spec, field_path: tuple, name: str, value: Any) -> Any:
+    def from_record(self, address: str, entry: dict) -> Optional[Resource]:
+        res = super().from_record(address, entry)
+        # Its spec entry is gone, so which fields came from a source is only
+        # known from the record: the fields it keeps fingerprints of.
+        res.sensitive = set(self.sensitive_fields(res)) | set(entry.get("fingerprints") or {})
+        return res
+
+    def resolve(self, spec, field_path: tuple, name: str, value: Any, public: frozenset = frozenset()) -> Any:
         if isinstance(value, list):
-            return [self.resolve(spec, field_path + (i,), name, v) for i, v in enumerate(value)]
+            return [self.resolve(spec, field_path + (i,), name, v, public) for i, v in enumerate(value)]
         if values.is_source(value):
             return values.resolve(value, spec.base_dir, spec.loc(*field_path), ".".join(map(str, field_path)),
-                                  sensitive=name in self.sensitive)
+                                  sensitive=self.aliases.get(name, name) not in public)
         return value
 
-    def desired_from(self, spec, field_path: tuple, body: dict) -> Dict[str, Any]:
-        resolved = {k: self.resolve(spec, field_path + (k,), k, v) for k, v in body.items()}
+    def desired_from(self, spec, field_path: tuple, body: dict, auth_type: Optional[str] = None) -> Dict[str, Any]:
+        public = self.public_fields(auth_type)
+        resolved = {k: self.resolve(spec, field_path + (k,), k, v, public) for k, v in body.items()}
         return {**self.defaults, **self.canonical(resolved, from_vault=False)}
+
+    def source_fields(self, body: dict, auth_type: Optional[str]) -> set:
+        """Fields whose value came from a source, by their current name: they
+        stay sensitive even where normalising (a list, a duration) made a
+        plain value out of the Secret."""
+        public = self.public_fields(auth_type)
+        named = {self.aliases.get(k, k) for k, v in body.items() if values.has_source(v)}
+        return {name for name in named if name not in public}
+
+    def new_resource(self, res: Resource, body: dict, auth_type: str) -> Resource:
+        res.meta["auth_type"] = auth_type
+        res.sensitive = set(self.sensitive_fields(res)) | self.source_fields(body, auth_type)
+        return res
 
     def live_from(self, res: Resource, data: Dict[str, Any]) -> Dict[str, Any]:
         live = self.canonical(data, from_vault=True)
-        known = (set(self.defaults) | set(res.desired or {}) | set(self.write_only.values())
-                 | set(res.meta.get("state_fields") or ()))
+        flags = {flag for flag in self.write_only_fields(res).values() if flag}
+        known = set(self.defaults) | set(res.desired or {}) | flags | set(res.meta.get("state_fields") or ())
         return {k: v for k, v in live.items() if k in known}
 
     def applied_state(self, res) -> Dict[str, Any]:
-        state = {k: v for k, v in super().applied_state(res).items() if k not in self.write_only}
+        secret = self.sensitive_fields(res)
+        state = {k: v for k, v in super().applied_state(res).items() if k not in secret}
         return {k: _loose(v) for k, v in state.items()} if self.auth_type is None else state
 
     def still_as_recorded(self, ctx, res, live, entry) -> bool:
@@ -132,33 +192,60 @@ class AuthObjectKind(Kind, AuthFieldRules):
         return super().still_as_recorded(ctx, res, live, entry)
 
     def diff(self, ctx, res, live) -> List[FieldChange]:
-        desired = {k: v for k, v in res.desired.items() if k not in self.write_only}
+        by_print = self.fingerprinted(res, live)
+        desired = {k: v for k, v in res.desired.items() if k not in by_print}
         if self.auth_type is None:
             # A type nobody describes: which fields are lists is only known from
             # Vault's answer, and Vault takes "a,b" for any of them.
             desired = {k: string_list(v) if isinstance(v, str) and isinstance(live.get(k), list) else v
                        for k, v in desired.items()}
-        view = Resource(kind=self, address=res.address, id=res.id, desired=desired, sensitive=res.sensitive)
+        view = Resource(kind=self, address=res.address, id=res.id, desired=desired,
+                        sensitive=set(res.sensitive) | {k for k in desired if res.is_sensitive(k)})
         changes = compare_fields(view, live, self.defaults)
-        for field, flag in self.write_only.items():
-            changes.extend(self._write_only_change(ctx, res, live, field, flag))
+        recorded = self._recorded_prints(ctx, res)
+        for field in sorted(set(by_print) | (set(recorded) - set(res.desired))):
+            changes.extend(self._write_only_change(ctx, res, live, field, by_print.get(field), recorded))
         return changes
 
-    def _write_only_change(self, ctx, res, live, field, flag) -> List[FieldChange]:
-        is_set = bool(live.get(flag))
+    @staticmethod
+    def _recorded_prints(ctx, res) -> Dict[str, str]:
+        return dict(((ctx.record.objects.get(res.address) or {}).get("fingerprints") or {}))
+
+    def _write_only_change(self, ctx, res, live, field, flag, recorded) -> List[FieldChange]:
+        # With a flag Vault says whether a value is set; without one, only the
+        # record knows that vaultform set one.
+        is_set = bool(live.get(flag)) if flag else field in recorded
         if field not in res.desired:
             return [FieldChange(field, "(set)", ABSENT, sensitive=True)] if is_set else []
-        recorded = ((ctx.record.objects.get(res.address) or {}).get("fingerprints") or {}).get(field)
-        if not is_set or recorded != ctx.record.fingerprint(ctx.api, str(res.desired[field])):
+        if not is_set or not self._same_value(ctx, res, field, recorded.get(field)):
             return [FieldChange(field, "(set)" if is_set else ABSENT, "(new value)", sensitive=True)]
         return []
 
+    def value_fingerprint(self, ctx, res, field: str) -> str:
+        # Bound to the object and the field: equal secrets elsewhere get other
+        # fingerprints, so the record does not tell which objects share one.
+        text = json.dumps([res.address, field, str(res.desired[field])], separators=(",", ":"))
+        return ctx.record.fingerprint(ctx.api, text)
+
+    def _same_value(self, ctx, res, field: str, recorded: Optional[str]) -> bool:
+        if recorded is None:
+            return False
+        # Entries written before fingerprints were bound hash the bare value.
+        return recorded in (self.value_fingerprint(ctx, res, field),
+                            ctx.record.fingerprint(ctx.api, str(res.desired[field])))
+
     def record_entry(self, ctx, res) -> dict:
         entry = super().record_entry(ctx, res)
-        prints = {f: ctx.record.fingerprint(ctx.api, str(res.desired[f]))
-                  for f in self.write_only if res.desired and f in res.desired}
+        desired = res.desired or {}
+        secret = set(self.write_only_fields(res)) | {k for k in desired if res.is_sensitive(k)}
+        recorded = self._recorded_prints(ctx, res)
+        # A recorded fingerprint that still matches is kept as it is (one from
+        # before fingerprints were bound too): an unchanged secret never makes
+        # the record look outdated.
+        prints = {f: recorded[f] if self._same_value(ctx, res, f, recorded.get(f))
+                  else self.value_fingerprint(ctx, res, f) for f in sorted(secret) if f in desired}
         if prints:
-            entry["fingerprints"] = prints
+            entry["fingerprints"] = prints  # HMACs under the key in Vault: never a value
         return entry
 
     def read(self, ctx, res) -> Optional[Dict[str, Any]]:
@@ -180,17 +267,19 @@ class AuthConfig(AuthObjectKind):
     name = "auth_config"
     rank = 40
     suffix = "_config"
+    segment = "config"
 
     def resources(self, spec, ctx) -> List[Resource]:
         out = []
         for path, body in self.mounts_of_type(spec, ctx):
             if "config" not in body:
                 continue
-            desired = self.desired_from(spec, ("auth", path, "config"), body["config"])
-            out.append(Resource(kind=self, address=f"{self.prefix(body['type'])}.{path}", id=path,
-                                desired=desired, location=spec.key_loc("auth", path, "config"),
-                                depends_on=[f"auth_method.{path}"], sensitive=set(self.sensitive),
-                                meta={"path": f"auth/{path}/config", "record": {"mount": path}}))
+            desired = self.desired_from(spec, ("auth", path, "config"), body["config"], body["type"])
+            res = Resource(kind=self, address=f"{self.prefix(body['type'])}.{path}", id=path,
+                           desired=desired, location=spec.key_loc("auth", path, "config"),
+                           depends_on=[f"auth_method.{path}"],
+                           meta={"path": f"auth/{path}/config", "record": {"mount": path}})
+            out.append(self.new_resource(res, body["config"], body["type"]))
         return out
 
     def from_record(self, address, entry):
@@ -220,6 +309,7 @@ class AuthRole(AuthObjectKind):
     suffix = "_role"
     prune_key = "auth_roles"
     role_dir = "role"
+    segment = "role"
 
     def resources(self, spec, ctx) -> List[Resource]:
         out = []
@@ -228,13 +318,12 @@ class AuthRole(AuthObjectKind):
             # role fields against it), so a failed config skips its roles.
             deps = [f"auth_method.{path}"] + ([f"{body['type']}_config.{path}"] if "config" in body else [])
             for role, fields in (body.get("roles") or {}).items():
-                desired = self.desired_from(spec, ("auth", path, "roles", role), fields)
-                out.append(Resource(kind=self, address=f"{self.prefix(body['type'])}.{path}/{role}",
-                                    id=f"{path}/{role}", desired=desired,
-                                    location=spec.key_loc("auth", path, "roles", role),
-                                    depends_on=deps, sensitive=set(self.sensitive),
-                                    meta={"path": f"auth/{path}/{self.role_dir}/{role}",
-                                          "record": {"mount": path}}))
+                desired = self.desired_from(spec, ("auth", path, "roles", role), fields, body["type"])
+                res = Resource(kind=self, address=f"{self.prefix(body['type'])}.{path}/{role}",
+                               id=f"{path}/{role}", desired=desired,
+                               location=spec.key_loc("auth", path, "roles", role), depends_on=deps,
+                               meta={"path": f"auth/{path}/{self.role_dir}/{role}", "record": {"mount": path}})
+                out.append(self.new_resource(res, fields, body["type"]))
         return out
 
     def from_record(self, address, entry):

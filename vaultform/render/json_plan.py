@@ -19,7 +19,8 @@ just lays it out. The shape is a public contract (schemas/plan-output.schema.jso
 - delete:          after null,  before = the live fields (or {} when unknown)
 - update/replace:  only the changed fields, on both sides
 
-A sensitive value is replaced by MASK, never shown; a field missing on one
+A sensitive value is replaced by MASK, never shown (the renderer only ever
+receives a placeholder for it, see render/masking.py); a field missing on one
 side (ABSENT) is null and still listed in changed_fields. Bump FORMAT_VERSION
 when a consumer would need to change (renamed/removed keys, new meanings);
 adding an optional key is a minor bump.
@@ -33,6 +34,7 @@ from typing import Any, Dict, Iterable, Optional
 from urllib.parse import urlsplit, urlunsplit
 
 from vaultform.model import ABSENT, CREATE, DELETE, Change, FieldChange, Plan
+from vaultform.render.masking import displayable_change, field_is_sensitive
 from vaultform.render.options import options_to_json
 
 # 1.1 added the optional "warnings" and "apply" keys; 1.2 the optional "options".
@@ -43,16 +45,8 @@ MASK = "(sensitive)"
 # -- shared with the Markdown renderer, so masking has one definition ----------
 
 def is_sensitive(change: Change, name: str, fc: Optional[FieldChange] = None) -> bool:
-    """A field is masked if anything says so: the diff, the resource, or the kind.
-
-    The kind's own `sensitive` set is checked too because a resource rebuilt
-    from the ownership record (to delete it) may not carry the set its
-    spec-built twin had; over-masking is harmless, a leak is not.
-    """
-    if fc is not None and fc.sensitive:
-        return True
-    res = change.resource
-    return res.is_sensitive(name) or name in (getattr(res.kind, "sensitive", None) or ())
+    """A field is masked if anything says so (render/masking.py has the rule)."""
+    return field_is_sensitive(change, name, fc)
 
 
 def plain(value: Any) -> Any:
@@ -102,6 +96,7 @@ def _sorted(names: Iterable[str]) -> list:
 
 
 def change_to_json(change: Change) -> Dict[str, Any]:
+    change = displayable_change(change)  # from here on no sensitive value exists to print
     if change.action == CREATE:
         before, after = None, _fields(change, change.resource.desired or {})
         changed = after.keys()

@@ -23,6 +23,7 @@ from typing import Any, List
 
 from vaultform.model import ABSENT, CREATE, DELETE, REPLACE, SYMBOLS, Change, Plan
 from vaultform.render.json_plan import is_sensitive, plain, public_address
+from vaultform.render.masking import displayable
 from vaultform.render.options import option_flags
 
 # GitHub rejects comments over 65,536 characters; keep headroom for a footer.
@@ -161,6 +162,7 @@ def _options(plan: Plan) -> List[str]:
 
 
 def render_markdown(plan: Plan, address: str = "") -> str:
+    plan = displayable(plan)  # from here on no sensitive value exists to print
     if not plan.changes and not plan.deferred:
         head = ["**No changes.** Vault matches the spec.", ""] + _options(plan)
         for warning in plan.warnings:

@@ -12,6 +12,7 @@ from typing import Any, List
 import click
 
 from vaultform.model import ABSENT, CREATE, DELETE, REPLACE, SYMBOLS, UPDATE, Change, Plan
+from vaultform.render.masking import displayable
 from vaultform.render.options import option_flags
 
 COLOURS = {CREATE: "green", UPDATE: "yellow", DELETE: "red", REPLACE: "magenta"}
@@ -131,6 +132,7 @@ def options_line(plan: Plan) -> List[str]:
 
 
 def render_plan(plan: Plan, address: str = "", colour: bool = False) -> str:
+    plan = displayable(plan)  # from here on no sensitive value exists to print
     lines: List[str] = []
     for warning in plan.warnings:
         lines.append(f"Warning: {warning}")
