@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, List, Optional
 
-from vaultform.errors import Location, SpecError, SpecErrors, VaultformError
+from vaultform.errors import one_line, Location, SpecError, SpecErrors, VaultformError
+from vaultform.inputfile import read_text
 from vaultform.schema import validate_document
 from vaultform.yamlpos import LocatedDocument, load_located
 
@@ -21,7 +22,7 @@ class Warning_:
 
     def __str__(self) -> str:
         prefix = f"{self.location}: " if self.location else ""
-        return prefix + (f"{self.field}: " if self.field else "") + self.message
+        return one_line(prefix + (f"{self.field}: " if self.field else "") + self.message)
 
 
 @dataclass
@@ -61,12 +62,7 @@ class Spec:
 
 def load_spec(path: str) -> Spec:
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError(f"spec file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(f"spec file {path} cannot be read: {getattr(exc, 'strerror', None) or exc}") from None
+    text = read_text(path)  # refuses devices, FIFOs, directories and oversized files
     doc = load_located(text, str(path))
     errors: List[VaultformError] = list(validate_document(doc))
     spec = Spec(path=p.resolve(), doc=doc)

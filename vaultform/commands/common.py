@@ -17,7 +17,7 @@ from vaultform import redact
 from vaultform.cluster import cluster_for
 from vaultform.connection import VaultAPI, env_first, resolve_address
 from vaultform.context import Context
-from vaultform.errors import Refused, SpecError, SpecErrors, VaultformError
+from vaultform.errors import one_line, Refused, SpecError, SpecErrors, VaultformError
 from vaultform.spec import Spec
 
 EXIT_ERROR = 1
@@ -77,7 +77,8 @@ def handle_errors(fn):
             out("Interrupted.", err=True)
             sys.exit(130)
         except Exception as exc:  # a bug: still one line, never a secret
-            out(f"Error: internal error: {type(exc).__name__}: {exc} (run with --debug for details)", err=True)
+            out(f"Error: internal error: {type(exc).__name__}: {one_line(exc)} (run with --debug for details)",
+                err=True)
             if debug:
                 out(traceback.format_exc(), err=True)
             sys.exit(EXIT_ERROR)
