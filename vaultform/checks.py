@@ -15,7 +15,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import hcl2
 
@@ -52,6 +52,7 @@ def semantic_problems(spec: Spec) -> Tuple[Problems, Warnings]:
     problems: Problems = []
     warnings: Warnings = []
     _check_names(spec, problems)
+    _check_connection_settings(spec, problems)
     _check_tuning(spec, problems)
     _check_cluster(spec, problems)
     _check_policies(spec, problems)
@@ -135,6 +136,19 @@ def _check_names(spec: Spec, problems: Problems) -> None:
     for path, body in spec.section("auth").items():
         for role in (body.get("roles") or {}) if isinstance(body, dict) else ():
             check("auth", path, names.role_name_problem(role, str(body.get("type", ""))), "roles", role)
+
+
+def _check_connection_settings(spec: Spec, problems: Problems) -> None:
+    """vault.address and vault.namespace, checked as a connection would (never quoting them)."""
+    from vaultform.connection import address_problem, namespace_problem  # late: connection imports hvac
+
+    vault = spec.section("vault")
+    for name, problem_of in (("address", address_problem), ("namespace", namespace_problem)):
+        value = vault.get(name)
+        problem = problem_of(value) if isinstance(value, str) else None
+        if problem:
+            problems.append(SpecError(f"the Vault {name} {problem}", location=spec.loc("vault", name),
+                                      field=f"vault.{name}"))
 
 
 # Tuning fields a mount table ignores (measured on OpenBao 2.7.2): a plan

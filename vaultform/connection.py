@@ -12,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, List, Optional, Union
+from urllib.parse import urlsplit
 
 import hvac
 import requests
@@ -21,7 +22,7 @@ from urllib3.util.retry import Retry
 
 from vaultform import redact
 from vaultform.errors import PermissionDenied, VaultConnectionError, VaultRequestError
-from vaultform.names import url_path
+from vaultform.names import path_problem, url_path
 
 POOL_SIZE = 8
 _MISSING = object()  # a 404 answer, told apart from an empty one
@@ -39,6 +40,61 @@ def env_first(*names: str) -> Optional[str]:
 
 def resolve_address(flag: Optional[str], spec_address: Optional[str], local_address: Optional[str]) -> Optional[str]:
     return flag or env_first("VAULT_ADDR", "BAO_ADDR") or spec_address or local_address
+
+
+def address_source(flag: Optional[str]) -> str:
+    """Where the address in use came from, for an error message."""
+    if flag:
+        return "--address"
+    return "VAULT_ADDR" if env_first("VAULT_ADDR") else "BAO_ADDR" if env_first("BAO_ADDR") else "vault.address"
+
+
+def address_problem(address: str) -> Optional[str]:
+    """Why `address` cannot be a Vault address, or None. The message never
+    repeats the address: it may hold a password (http://user:PASS@host)."""
+    if not isinstance(address, str) or not address.strip():
+        return "is empty"
+    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7f for ch in address):
+        return "contains white space or a control character"
+    if "://" not in address:
+        return "has no scheme: write it as http://HOST:PORT or https://HOST:PORT"
+    if "@" in address:
+        # Checked on the whole text: a password holding '/' ends the host early.
+        return "holds credentials (user:password@): they are refused and never sent; give the token in VAULT_TOKEN"
+    try:
+        parts = urlsplit(address)
+    except ValueError:
+        return "is not a valid URL (an unclosed [ in an IPv6 host?)"
+    if parts.scheme.lower() not in ("http", "https"):
+        return f"has the scheme {parts.scheme[:20]!r}: Vault is reached over http:// or https://"
+    try:
+        port = parts.port
+    except ValueError:
+        return "has a port that is not a number from 1 to 65535"
+    if not parts.hostname:
+        return "has no host"
+    if port == 0:
+        return "has port 0"
+    if parts.query or parts.fragment or address.rstrip().endswith(("?", "#")):
+        return "has a query or fragment (? or #): give only scheme, host, port and an optional path"
+    return None
+
+
+def check_address(address: str, source: str) -> str:
+    problem = address_problem(address)
+    if problem:
+        raise VaultConnectionError(f"the Vault address from {source} {problem}")
+    return address.rstrip("/")
+
+
+def namespace_problem(namespace: str) -> Optional[str]:
+    """Why a namespace (sent as the X-Vault-Namespace header) cannot be one, or None."""
+    problem = path_problem(namespace.strip("/")) if isinstance(namespace, str) else "is not a string"
+    if problem:
+        return problem
+    if any(ch.isspace() for ch in namespace):
+        return "contains white space"
+    return None
 
 
 def resolve_token(local_root_token: Callable[[], Optional[str]]) -> "tuple[Optional[str], str]":

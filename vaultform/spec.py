@@ -8,7 +8,8 @@ from typing import Any, List, Optional
 
 from vaultform.errors import one_line, Location, SpecError, SpecErrors, VaultformError
 from vaultform.inputfile import read_text
-from vaultform.schema import validate_document
+from vaultform import jsonvalues
+from vaultform.schema import dotted, validate_document
 from vaultform.yamlpos import LocatedDocument, load_located
 
 DEFAULT_RECORD = {"mount": "vaultform", "path": "managed-objects"}
@@ -65,6 +66,13 @@ def load_spec(path: str) -> Spec:
     text = read_text(path)  # refuses devices, FIFOs, directories and oversized files
     doc = load_located(text, str(path))
     errors: List[VaultformError] = list(validate_document(doc))
+    unsendable = [SpecError(problem, location=doc.location(where), field=dotted(where))
+                  for where, problem in jsonvalues.problems(doc.data)]
+    if unsendable:
+        # The schema's word for a date ("not any of the accepted forms") says less than ours.
+        fields = {e.field for e in unsendable}
+        errors = [e for e in errors if e.field not in fields] + unsendable
+        errors.sort(key=lambda e: (e.location.line, e.location.column) if e.location else (0, 0))
     spec = Spec(path=p.resolve(), doc=doc)
     shaped = not errors
     if shaped:
