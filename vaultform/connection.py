@@ -97,25 +97,54 @@ def namespace_problem(namespace: str) -> Optional[str]:
     return None
 
 
-def resolve_token(local_root_token: Callable[[], Optional[str]]) -> "tuple[Optional[str], str]":
-    """VAULT_TOKEN/BAO_TOKEN, then ~/.vault-token, then (local cluster) init's root token.
+TOKEN_FILE_SOURCE = "~/.vault-token"
 
-    The spec never holds a token. `local_root_token` is only called when
-    nothing else gave one, since reading the keys file is a custody act.
+
+def resolve_token(cluster_root_token: Optional[Callable[[], Optional[str]]] = None) -> "tuple[Optional[str], str]":
+    """The token every command uses, and where it came from. In this order:
+    VAULT_TOKEN, BAO_TOKEN; then, for a spec that runs its own cluster, that
+    cluster's root token (init's keys file); then ~/.vault-token.
+
+    The cluster's token comes before ~/.vault-token because the file is
+    whatever the user last logged in to (often an old dev server): a stale
+    4-byte file once made every plan after the README's apply fail, since
+    apply had used the cluster's token and plan the file. plan, apply,
+    status and destroy all call this one function, so they pick the same.
+    The spec never holds a token.
     """
-    source = "VAULT_TOKEN" if os.environ.get("VAULT_TOKEN") else "BAO_TOKEN"
-    token = env_first("VAULT_TOKEN", "BAO_TOKEN")
-    if not token:
-        token_file = Path(os.path.expanduser("~")) / ".vault-token"
+    for name in ("VAULT_TOKEN", "BAO_TOKEN"):
+        if os.environ.get(name):
+            return _registered(os.environ[name]), name
+    if cluster_root_token is not None:
+        token = cluster_root_token()
+        if token:
+            return _registered(token), CLUSTER_TOKEN_SOURCE
+    token_file = Path(os.path.expanduser("~")) / ".vault-token"
+    try:
         if token_file.is_file():
-            token = token_file.read_text(encoding="utf-8").strip() or None
-            source = str(token_file)
-    if not token:
-        token = local_root_token()
-        source = "the local cluster's keys file"
-    if token:
-        redact.register(token)
-    return token, source
+            token = token_file.read_text(encoding="utf-8").strip()
+            if token:
+                return _registered(token), TOKEN_FILE_SOURCE
+    except (OSError, UnicodeDecodeError):
+        pass  # an unreadable file is no token; "no Vault token" says what to do
+    return None, ""
+
+
+CLUSTER_TOKEN_SOURCE = "the local cluster's keys file (init's root token)"
+
+
+def _registered(token: str) -> str:
+    redact.register(token)
+    return token
+
+
+def choose_another(source: str) -> str:
+    """How to pick a different token than the one from `source`."""
+    if source in ("VAULT_TOKEN", "BAO_TOKEN"):
+        return f"set {source} to a valid token (or unset it to use the next source)"
+    if source == CLUSTER_TOKEN_SOURCE:
+        return "set VAULT_TOKEN to choose another token"
+    return f"set VAULT_TOKEN to choose another token, or log in again to renew {TOKEN_FILE_SOURCE}"
 
 
 def tls_verify() -> Union[bool, str]:
@@ -123,6 +152,13 @@ def tls_verify() -> Union[bool, str]:
     if skip in ("1", "true", "yes"):
         return False
     return env_first("VAULT_CACERT", "BAO_CACERT") or True
+
+
+def http_request(method: str, url: str, **kwargs) -> requests.Response:
+    """The one way vaultform sends a request outside VaultAPI (health, seal
+    status, init, unseal, raft membership): TLS verified as for every Vault
+    connection, from VAULT_CACERT / VAULT_SKIP_VERIFY (or BAO_*)."""
+    return requests.request(method, url, verify=tls_verify(), **kwargs)
 
 
 def _session() -> requests.Session:
@@ -164,9 +200,14 @@ class VaultAPI:
         self.namespace = namespace
         self.requests = 0
         self._count_lock = threading.Lock()
+        verify = tls_verify() if verify is None else verify
+        session = _session()
+        # hvac takes a given session's own `verify` over its verify argument:
+        # without this, VAULT_CACERT was silently ignored (always the system CAs).
+        session.verify = verify
+        self.verify = verify
         self.client = hvac.Client(url=self.address, token=token, namespace=namespace,
-                                  verify=tls_verify() if verify is None else verify,
-                                  timeout=timeout, session=_session())
+                                  verify=verify, timeout=timeout, session=session)
         # hvac falls back to VAULT_TOKEN/~/.vault-token by itself; vaultform
         # resolves the token in its own documented order instead.
         self.client.token = token
@@ -185,21 +226,74 @@ class VaultAPI:
     def check_token(self) -> None:
         """One lookup per run, so a stale token fails with its source named
         instead of as a 403 on whatever is read first."""
+        self.check_is_vault()
         with self._count_lock:
             self.requests += 1
         try:
-            self.client.auth.token.lookup_self()
+            answer = self.client.auth.token.lookup_self()
+        except hvac_errors.InvalidPath:
+            # Every Vault serves lookup-self; a 404 is an ingress, a proxy or a mistyped port.
+            raise self.not_vault("auth/token/lookup-self answered 404") from None
         except hvac_errors.Forbidden as exc:
             if _acl_denial(exc):
                 return  # a valid token without lookup-self (no default policy) may still do the work
-            raise VaultConnectionError(
-                f"the token from {self.token_source or 'the environment'} is not valid for Vault at {self.address}") from None
+            raise VaultConnectionError(self.token_refused()) from None
         except hvac_errors.VaultDown:
             raise VaultConnectionError(f"Vault at {self.address} is sealed or down") from None
+        except requests.exceptions.SSLError:
+            raise self._tls_failure() from None
         except requests.exceptions.ConnectionError:
             raise VaultConnectionError(f"cannot reach Vault at {self.address}: connection refused or unreachable") from None
+        except requests.exceptions.Timeout:
+            raise VaultConnectionError(f"Vault at {self.address} did not answer in time") from None
         except hvac_errors.VaultError:
-            pass  # a token without lookup-self rights may still do the work
+            return  # a token without lookup-self rights may still do the work
+        if not isinstance(answer, dict):
+            raise self.not_vault("auth/token/lookup-self did not answer JSON")
+
+    def check_is_vault(self) -> None:
+        """Every Vault answers sys/seal-status, without a token, with JSON
+        holding "sealed". An ingress, a web server or a mistyped port does
+        not; taken for an empty Vault it once got a green "create everything"."""
+        with self._count_lock:
+            self.requests += 1
+        try:
+            # verify given per request: requests lets REQUESTS_CA_BUNDLE override a session's own.
+            response = self.client.session.get(f"{self.address}/v1/sys/seal-status", timeout=10, verify=self.verify)
+        except requests.exceptions.SSLError:
+            raise self._tls_failure() from None
+        except requests.exceptions.RequestException:
+            raise VaultConnectionError(f"cannot reach Vault at {self.address}: connection refused or unreachable") from None
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or "sealed" not in body:
+            raise self.not_vault(f"sys/seal-status answered HTTP {response.status_code} without Vault's JSON")
+
+    def token_state(self) -> str:
+        """"valid", "rejected" (Vault does not know the token) or "unknown"
+        (no token, or no answer that tells), for `status`."""
+        if not self.client.token:
+            return "unknown"
+        try:
+            answer = self.client.auth.token.lookup_self()
+        except hvac_errors.Forbidden as exc:
+            return "valid" if _acl_denial(exc) else "rejected"
+        except (hvac_errors.VaultError, requests.exceptions.RequestException):
+            return "unknown"
+        return "valid" if isinstance(answer, dict) else "unknown"
+
+    def token_refused(self) -> str:
+        source = self.token_source or "the environment"
+        return f"Vault at {self.address} refused the token from {source}: {choose_another(source)}"
+
+    def not_vault(self, why: str) -> VaultConnectionError:
+        return VaultConnectionError(f"no Vault API at {self.address}: {why} (is it the right address and port?)")
+
+    def _tls_failure(self) -> VaultConnectionError:
+        return VaultConnectionError(f"TLS verification failed for {self.address} (set VAULT_CACERT to its CA, "
+                                    "or VAULT_SKIP_VERIFY for a demo)")
 
     @property
     def has_token(self) -> bool:
@@ -222,7 +316,7 @@ class VaultAPI:
         with self._count_lock:
             self.requests += 1
         try:
-            return fn()
+            answer = fn()
         except hvac_errors.InvalidPath:
             return missing
         except hvac_errors.Forbidden:
@@ -237,12 +331,18 @@ class VaultAPI:
                 raise _Upgrading() from None
             raise VaultRequestError(redact.redact(f"{method} {path} failed: {detail}")) from None
         except requests.exceptions.SSLError:
-            raise VaultConnectionError(
-                f"TLS verification failed for {self.address} (set VAULT_CACERT to its CA, or VAULT_SKIP_VERIFY for a demo)") from None
+            raise self._tls_failure() from None
         except requests.exceptions.ConnectionError:
             raise VaultConnectionError(f"cannot reach Vault at {self.address}: connection refused or unreachable") from None
         except requests.exceptions.Timeout:
             raise VaultConnectionError(f"Vault at {self.address} did not answer in time ({method} {path})") from None
+        except requests.exceptions.RequestException as exc:  # an invalid header value, too many redirects, ...
+            raise VaultConnectionError(f"{method} {path} to Vault at {self.address} failed: "
+                                       f"{type(exc).__name__}") from None
+        if isinstance(answer, requests.Response) and answer.status_code != 204 and answer.content:
+            # hvac hands back the raw response when its body is not JSON; Vault's never is.
+            raise self.not_vault(f"{method} {path} answered HTTP {answer.status_code} that is not JSON")
+        return answer
 
     # Every request path goes through names.url_path: checked segment by
     # segment and percent-encoded, so a name is never URL syntax.
@@ -284,7 +384,6 @@ class VaultAPI:
         with self._count_lock:
             self.requests += 1
         try:
-            return self.client.session.get(f"{self.address}/v1/{path}", timeout=5,
-                                           verify=self.client.adapter._kwargs.get("verify", True))
+            return self.client.session.get(f"{self.address}/v1/{path}", timeout=5, verify=self.verify)
         except requests.exceptions.RequestException:
             raise VaultConnectionError(f"cannot reach Vault at {self.address}") from None
