@@ -35,6 +35,7 @@ class VaultformError(Exception):
 
     def __init__(self, message: str, location: Optional[Location] = None,
                  field: Optional[str] = None, address: Optional[str] = None):
+        message = one_line(message)
         super().__init__(message)
         self.message = message
         self.location = location
