@@ -80,6 +80,10 @@ HOSTILE_YAML = {
     "500 nested mappings": ("version: 1\nx: " + "{a: " * 500 + "1" + "}" * 500 + "\n", "nested deeper"),
     "deep via aliases": ("version: 1\n" + "".join(
         f"l{i}: &l{i} [{'*l' + str(i - 1) if i else 'x'}]\n" for i in range(120)), "nested deeper"),
+    "deep JSON policy": ("version: 1\npolicies:\n  p: '{\"path\": " + "[" * 5000 + "]" * 5000 + "}'\n",
+                         "nested deeper than 64"),
+    "deep HCL policy": ("version: 1\npolicies:\n  p: |\n    " + 'path "a" { ' * 300 + "}" * 300 + "\n",
+                        "nested deeper than 64"),
     "complex key": ("version: 1\n? [a, b]\n: 1\n", "keys must be plain strings"),
     "huge integer": ("version: 1\nsecrets:\n  secret/a:\n    k: " + "9" * 5000 + "\n", "cannot be read"),
 }

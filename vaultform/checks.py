@@ -270,6 +270,7 @@ def _unquote(value: Any) -> Any:
 def parse_policy(text: str) -> Tuple[Dict[str, Any], List[Tuple[str, Any]]]:
     """A policy's top-level keys and its path blocks [(path, body)], from HCL
     or JSON (Vault takes both). Raises PolicyParseError with the position."""
+    _check_policy_nesting(text)
     if text.lstrip().startswith("{"):
         try:
             document = json.loads(text)
@@ -293,6 +294,26 @@ def parse_policy(text: str) -> Tuple[Dict[str, Any], List[Tuple[str, Any]]]:
         for raw_path, body in (block.items() if isinstance(block, dict) else []):
             paths.append((_unquote(raw_path), body))
     return top, paths
+
+
+MAX_POLICY_NESTING = 64
+
+
+def _check_policy_nesting(text: str) -> None:
+    """Both parsers recurse per bracket: thousands of them are a RecursionError
+    (an "internal error"), not a policy. Real policies nest three levels."""
+    depth, line, column = 0, 1, 0
+    for char in text:
+        column += 1
+        if char == "\n":
+            line, column = line + 1, 0
+        elif char in "{[":
+            depth += 1
+            if depth > MAX_POLICY_NESTING:
+                raise PolicyParseError(f"not valid: brackets nested deeper than {MAX_POLICY_NESTING} levels",
+                                       line, column)
+        elif char in "}]":
+            depth = max(depth - 1, 0)
 
 
 class PolicyText:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable, Dict, List, Optional
 
-from vaultform.connection import VaultAPI, resolve_token
+from vaultform.connection import CLUSTER_TOKEN_SOURCE, VaultAPI, resolve_token
 from vaultform.errors import VaultConnectionError
 from vaultform.record import Record
 from vaultform.spec import Spec
@@ -46,7 +46,7 @@ class Context:
             return
         if self.initialized_now and self.cluster is not None:
             # A Vault this very run created can only know its own root token.
-            self.api.set_token(self.cluster.root_token(), "the local cluster's keys file")
+            self.api.set_token(self.cluster.root_token(), CLUSTER_TOKEN_SOURCE)
             self.initialized_now = False
             return
         token, source = self.token()
