@@ -45,7 +45,9 @@ TALLY: "collections.Counter[str]" = collections.Counter()
 # -- generated specs ----------------------------------------------------------------------
 
 HOSTILE_CHARS = "/.?#%\\ \t\n\r\x00\x7f-_@:;*&!|>'\"{}[],~é€\u2028\U0001f511"
+plain_name = st.from_regex(r"[a-z][a-z0-9_-]{0,8}(/[a-z0-9]{1,6}){0,2}", fullmatch=True)
 name_text = st.one_of(
+    plain_name, plain_name.map(lambda n: "secret/" + n),
     st.sampled_from(["secret", "kv", "kv/app", "secret/a", "a/../b", "a/./b", "a//b", "/a", "a/", "..", ".",
                      "a?b", "a#b", "a%2Fb", "-role", "role name", "x;y", "ROOT", "default", "sys", "auth/x",
                      "kv1/../sys/policies/acl/evil", "", " ", "a" * 300]),
@@ -71,7 +73,9 @@ value = st.recursive(st.one_of(scalar, value_source),
 policy_text = st.one_of(
     st.sampled_from(['path "secret/*" { capabilities = ["read"] }', 'path "*" { capabilities = ["sudo"] }',
                      'path "a" { capabilities = ["reed"] }', "", "{", 'path "a" {' * 80 + "}" * 80,
-                     'path "a" { capabilities = ["read"]\n min_wrapping_ttl = "1y" }']),
+                     'path "a" { capabilities = ["read"]\n min_wrapping_ttl = "1y" }',
+                     '{"path": {"a": {"capabilities": ["read"]}}}', '{"path": ' + "[" * 3000 + "]" * 3000 + "}",
+                     'path "a" { capabilities = ["read"] }\n' * 200]),
     st.text(max_size=80),
 )
 engine = st.fixed_dictionaries({"type": st.sampled_from(["kv", "transit", "pki", "nope", "", 1])},
@@ -137,7 +141,7 @@ secrets:
     password: {generate: {length: 32}}
     port: 5432
 """
-SNIPPETS = ["&a ", "*a", "<<: *a", "[" * 70, "{" * 70, "\x00", "\t", ": :", "- ", "!!binary ", "!!set ",
+SNIPPETS = ["&a ", "*a", "&a [*a]", "&b {<<: *b}", "[" * 600, '{"path": ' + "[" * 3000, "<<: *a", "[" * 70, "{" * 70, "\x00", "\t", ": :", "- ", "!!binary ", "!!set ",
             "!!python/object/apply:os.system ['true'] ", "!!float ", "'", '"', "\\", "%YAML 1.1\n", "---\n",
             "...\n", "? ", "|", ">-\n", "#", "\ufeff", "\u2028", "\r", "2024-01-01", ".nan", ".inf",
             "9007199254740993", "0x1F", "0o17", "1_000", "~", "null", "yes", "on", "=", "{env: HOME}",

@@ -432,5 +432,6 @@ def test_vault_cacert_and_skip_verify_are_honoured_by_status_and_unseal(tls_bao,
         assert unseal.exit_code == 0 and ("Not reachable" not in unseal.stdout) is trusted, (extra, unseal)
         plan = run_cli(["plan", str(spec)], env=env)
         assert plan.exit_code == (0 if trusted else 1), plan
+        assert all(line.startswith(("Error: ", "Warning: ")) for line in plan.stderr.splitlines()), plan
         if not trusted:
             one_line_failure(plan, "TLS verification failed")

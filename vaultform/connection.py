@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import hvac
 import requests
+import urllib3
 from hvac import exceptions as hvac_errors
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
@@ -150,6 +151,9 @@ def choose_another(source: str) -> str:
 def tls_verify() -> Union[bool, str]:
     skip = (env_first("VAULT_SKIP_VERIFY", "BAO_SKIP_VERIFY") or "").lower()
     if skip in ("1", "true", "yes"):
+        # Asked for explicitly; urllib3 would otherwise print a two-line
+        # InsecureRequestWarning per host, breaking one-line output.
+        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         return False
     return env_first("VAULT_CACERT", "BAO_CACERT") or True
 
