@@ -15,6 +15,7 @@ import hvac
 import pytest
 import yaml
 
+from tests.support.cli import free_port_run
 from tests.support.record import record_versions, recorded_objects, rewrite_entry, shard_docs
 from vaultform.connection import VaultAPI
 from vaultform.record import MAX_SHARD_BYTES, Record
@@ -157,9 +158,18 @@ def test_two_concurrent_applies_of_different_specs_keep_both_sets_of_entries(ws,
         assert result.exit_code == 0 and "Apply will also" not in result.stdout, str(result)
 
 
-def test_a_record_of_100000_objects_saves_and_loads_with_every_shard_far_below_raft_limits(bao):
-    api = VaultAPI(bao.address, bao.root_token)
-    location = {"mount": "vaultform", "path": "big-" + hex(id(api))[-6:]}
+def test_a_record_of_100000_objects_saves_and_loads_on_raft_with_every_shard_far_below_its_limit(
+        run_cli, workdir, tmp_path):
+    # A one-node local cluster: raft storage, which refuses entries over 1 MiB.
+    port = free_port_run(2)
+    (workdir / "cluster.yaml").write_text(yaml.safe_dump({"version": 1, "cluster": {
+        "provider": "local", "nodes": 1, "listen": f"127.0.0.1:{port}", "data_dir": str(workdir / "data"),
+        "init": {"key_shares": 1, "key_threshold": 1, "keys_file": str(workdir / "data" / "keys.json")}}}))
+    up = run_cli(["apply", str(workdir / "cluster.yaml"), "--auto-approve"], env={"HOME": str(tmp_path)})
+    assert up.exit_code == 0, str(up)
+    token = json.loads((workdir / "data" / "keys.json").read_text())["root_token"]
+    api = VaultAPI(f"http://127.0.0.1:{port}", token)
+    location = {"mount": "vaultform", "path": "big"}
     record = Record.load(api, location)
     for i in range(100_000):
         mount = f"team{i % 97}"
@@ -174,6 +184,12 @@ def test_a_record_of_100000_objects_saves_and_loads_with_every_shard_far_below_r
     assert len(loaded.objects) == 100_000
     shards, largest = loaded.size_report()
     assert shards == 256 and largest < MAX_SHARD_BYTES / 3, largest  # raft's max_entry_size is 1 MiB
+    # One more entry rewrites one shard only.
+    versions = {name: shard.version for name, shard in loaded._shards.items()}
+    loaded.set("policy.one-more", {"kind": "policy", "id": "one-more"})
+    assert loaded.save(api, record_mount(api)) == 1
+    moved = [name for name, shard in loaded._shards.items() if shard.version != versions[name]]
+    assert len(moved) == 1
 
 
 # -- what the record learns, and when ---------------------------------------------------

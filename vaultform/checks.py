@@ -15,11 +15,11 @@ import json
 import os
 import re
 from pathlib import Path
+from functools import lru_cache
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
-import hcl2
 
-from vaultform import names, values
+from vaultform import names, policy_hcl, values
 from vaultform.errors import Location, SpecError
 from vaultform.normalize import NotADuration, duration_seconds
 from vaultform.schema import definition
@@ -267,6 +267,12 @@ def _unquote(value: Any) -> Any:
     return value
 
 
+@lru_cache(maxsize=4096)
+def _fast(text: str) -> Optional[Dict[str, Any]]:
+    """The common subset of policy HCL, read fast (policy_hcl.py); None: ask python-hcl2."""
+    return policy_hcl.read(text)
+
+
 def parse_policy(text: str) -> Tuple[Dict[str, Any], List[Tuple[str, Any]]]:
     """A policy's top-level keys and its path blocks [(path, body)], from HCL
     or JSON (Vault takes both). Raises PolicyParseError with the position."""
@@ -276,7 +282,11 @@ def parse_policy(text: str) -> Tuple[Dict[str, Any], List[Tuple[str, Any]]]:
             document = json.loads(text)
         except json.JSONDecodeError as exc:
             raise PolicyParseError(f"not valid JSON: {exc.msg}", exc.lineno, exc.colno) from None
+    elif _fast(text) is not None:
+        document = _fast(text)
     else:
+        import hcl2  # slow to import and to run: only for what the fast reader left
+
         try:
             document = hcl2.loads(text if text.endswith("\n") else text + "\n")
         except Exception as exc:  # the parser raises several lark error types
@@ -316,16 +326,25 @@ def _check_policy_nesting(text: str) -> None:
             depth = max(depth - 1, 0)
 
 
+def _spec_lines(spec: Spec) -> List[str]:
+    """The spec file's lines, read once per spec (not once per policy)."""
+    lines = getattr(spec, "_file_lines", None)
+    if lines is None:
+        try:
+            lines = spec.path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError):
+            lines = []
+        spec._file_lines = lines
+    return lines
+
+
 class PolicyText:
     """Where a line and column of a policy's text were written in the spec."""
 
     def __init__(self, spec: Spec, name: str, text: str):
         self.start = spec.loc("policies", name)
         self.text = text
-        try:
-            self.file_lines = spec.path.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError):
-            self.file_lines = []
+        self.file_lines = _spec_lines(spec)
         opener = self._file_line(self.start.line)[self.start.column - 1:self.start.column]
         self.block = opener in ("|", ">")  # a block scalar's text starts on the next line
         self.quoted = opener in ("'", '"')

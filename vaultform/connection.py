@@ -167,10 +167,14 @@ def http_request(method: str, url: str, **kwargs) -> requests.Response:
 
 def _session() -> requests.Session:
     session = requests.Session()
-    # Only reads are retried, and only when the connection itself failed:
-    # a sealed (503) or forbidden answer is a fact to report, not to retry.
-    retry = Retry(total=3, connect=3, read=0, status=0, backoff_factor=0.1,
-                  allowed_methods=frozenset({"GET", "LIST", "HEAD"}))
+    # Only reads are retried: when the connection itself failed, or when the
+    # server asked to slow down (429 from a rate-limit quota, honouring
+    # Retry-After) or a proxy in front of it had no answer (502, 504), with
+    # exponential backoff. A sealed (503) or forbidden answer is a fact to
+    # report, not to retry.
+    retry = Retry(total=5, connect=3, read=0, status=4, backoff_factor=0.2,
+                  status_forcelist=frozenset({429, 502, 504}), respect_retry_after_header=True,
+                  raise_on_status=False, allowed_methods=frozenset({"GET", "LIST", "HEAD"}))
     adapter = HTTPAdapter(pool_connections=POOL_SIZE, pool_maxsize=POOL_SIZE, max_retries=retry)
     session.mount("http://", adapter)
     session.mount("https://", adapter)

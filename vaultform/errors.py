@@ -17,6 +17,9 @@ def one_line(text: str) -> str:
     return _LINE_BREAKS.sub(" ", str(text)).strip()
 
 
+EXIT_ERROR = 1  # every error; 2 means "changes" to --detailed-exitcode
+
+
 @dataclass(frozen=True)
 class Location:
     """Where in a spec file a value was written (1-based line and column)."""

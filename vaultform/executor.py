@@ -18,9 +18,11 @@ gone and drops their entries (Plan.forget).
 from __future__ import annotations
 
 import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Set, Tuple
 
+from vaultform.connection import POOL_SIZE
 from vaultform.context import Context
 from vaultform.errors import ApplyError, VaultConnectionError, VaultformError
 from vaultform.model import CREATE, DELETE, REPLACE, UPDATE, Change, Plan
@@ -28,7 +30,13 @@ from vaultform.planner import CLUSTER_RANK_LIMIT
 
 Progress = Callable[[str, Change, int, int, float], None]
 
-RECORD_SAVE_INTERVAL = 5.0  # seconds of work a SIGKILL may leave unrecorded
+# Seconds of work a SIGKILL may leave unrecorded. Little rides on it: the
+# next plan finds objects written but not recorded identical to the spec and
+# records them, and drops entries of deleted objects it finds gone; saving
+# rewrites every shard touched, so saving often would cost more writes than
+# the changes themselves on a large apply.
+RECORD_SAVE_INTERVAL = 30.0
+APPLY_WORKERS = POOL_SIZE    # concurrent changes: as many as the connection pool holds
 
 
 @dataclass
@@ -46,6 +54,14 @@ class ApplyResult:
         count = {a: sum(1 for c in self.done if c.action == a) for a in (CREATE, UPDATE, DELETE, REPLACE)}
         return {"added": count[CREATE] + count[REPLACE], "changed": count[UPDATE],
                 "destroyed": count[DELETE] + count[REPLACE]}
+
+    def in_plan_order(self, plan: Plan) -> None:
+        position = {id(c): i for i, c in enumerate(plan.changes)}
+        for name in ("done", "not_done", "skipped"):
+            getattr(self, name).sort(key=lambda c: position.get(id(c), 0))
+        self.failures.sort(key=lambda f: position.get(id(f[0]), 0))
+        if self.failures:
+            self.failed, self.error = self.failures[0]
 
     @property
     def not_attempted(self) -> List[Change]:
@@ -101,48 +117,141 @@ def blockers(plan: Plan) -> Dict[int, List[int]]:
     return needs
 
 
-def apply_plan(ctx: Context, plan: Plan, progress: Optional[Progress] = None) -> ApplyResult:
-    result = ApplyResult()
-    total = len(plan.changes)
-    needs = blockers(plan)
-    unsuccessful: Set[int] = set()
-    last_save = time.monotonic()
-    stopped_at: Optional[int] = None
+def waits_for(plan: Plan) -> Dict[int, List[int]]:
+    """For each change, the earlier changes that must have finished, whatever
+    their outcome: every deletion before any creation or update (a name is
+    free before it is taken again), cluster steps one after another."""
+    deletes = [i for i, c in enumerate(plan.changes) if c.action == DELETE and not _is_cluster(c)]
+    out: Dict[int, List[int]] = {}
+    for i, change in enumerate(plan.changes):
+        if _is_cluster(change):
+            out[i] = list(range(i))
+        elif change.action != DELETE:
+            out[i] = [j for j in deletes if j < i]
+        else:
+            out[i] = []
+    return out
+
+
+class _Run:
+    """One apply: which changes are done, failed or skipped, and when the
+    record was last saved. Changes run on a bounded pool as soon as what they
+    need has succeeded; cluster steps and the first configuration change's
+    preparation run on the calling thread."""
+
+    def __init__(self, ctx: Context, plan: Plan, progress: Optional[Progress], workers: int):
+        self.ctx, self.plan, self.progress, self.workers = ctx, plan, progress, workers
+        self.result = ApplyResult()
+        self.needs, self.after = blockers(plan), waits_for(plan)
+        self.state: Dict[int, str] = {}   # index -> "ok" | "failed" | "skipped"
+        self.finished = 0
+        self.stopped = False
+        self.last_save = time.monotonic()
+        self.prepared = False
+
+    def report(self, event: str, index: int, seconds: float) -> None:
+        if self.progress:
+            self.progress(event, self.plan.changes[index], self.finished, len(self.plan.changes), seconds)
+
+    def ready(self, index: int) -> bool:
+        return all(j in self.state for j in self.needs[index]) and all(j in self.state for j in self.after[index])
+
+    def blocked(self, index: int) -> bool:
+        return any(self.state.get(j) != "ok" for j in self.needs[index])
+
+    def run_one(self, index: int) -> Tuple[int, Optional[VaultformError], float]:
+        started = time.monotonic()
+        try:
+            _execute(self.ctx, self.plan.changes[index])
+        except VaultformError as exc:
+            return index, exc, time.monotonic() - started
+        return index, None, time.monotonic() - started
+
+    def settle(self, index: int, error: Optional[VaultformError], seconds: float) -> None:
+        change = self.plan.changes[index]
+        self.finished += 1
+        if error is None:
+            self.state[index] = "ok"
+            self.result.done.append(change)
+            _note_in_record(self.ctx, change)
+            self.report("done", index, seconds)
+            if time.monotonic() - self.last_save > RECORD_SAVE_INTERVAL and _can_save(self.ctx, self.plan):
+                self.ctx.record.save(self.ctx.api, self.ctx.secret_mounts())
+                self.last_save = time.monotonic()
+            return
+        self.state[index] = "failed"
+        message = f"{change.address}: {error.message}"
+        self.result.failures.append((change, message))
+        if self.result.failed is None:
+            self.result.failed, self.result.error = change, message
+        self.report("failed", index, seconds)
+        if isinstance(error, VaultConnectionError):
+            self.stopped = True  # Vault is gone: nothing after this can succeed
+
+    def skip(self, index: int) -> None:
+        self.state[index] = "skipped"
+        self.finished += 1
+        self.result.skipped.append(self.plan.changes[index])
+        self.result.not_done.append(self.plan.changes[index])
+        self.report("skipped", index, 0.0)
+
+    def go(self) -> None:
+        pending = list(range(len(self.plan.changes)))   # in plan order: what starts first when all are ready
+        running: Dict[Future, int] = {}
+        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="vaultform-apply") as pool:
+            while pending or running:
+                progressed = False
+                for index in list(pending):
+                    if self.stopped or len(running) >= self.workers:
+                        break
+                    if not self.ready(index):
+                        continue
+                    if self.blocked(index):
+                        pending.remove(index)
+                        self.skip(index)
+                        progressed = True
+                        continue
+                    change = self.plan.changes[index]
+                    if _is_cluster(change) or not self.prepared:
+                        # Cluster steps, and configuration changes until one has
+                        # succeeded (the first takes the token and, on a cluster
+                        # this run set up, the lock), run here, alone.
+                        if running:
+                            continue
+                        pending.remove(index)
+                        self.report("start", index, 0.0)
+                        self.settle(*self.run_one(index))
+                        if not _is_cluster(change) and self.state[index] == "ok":
+                            self.prepared = True
+                        progressed = True
+                        continue
+                    pending.remove(index)
+                    self.report("start", index, 0.0)
+                    running[pool.submit(self.run_one, index)] = index
+                    progressed = True
+                if self.stopped:
+                    for future in wait(running).done:
+                        self.settle(*future.result())
+                    self.result.not_done.extend(self.plan.changes[i] for i in pending)
+                    return
+                if running:
+                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        running.pop(future)
+                        self.settle(*future.result())
+                elif not progressed and pending:
+                    raise AssertionError("apply: no change can start (a dependency cycle)")
+
+
+def apply_plan(ctx: Context, plan: Plan, progress: Optional[Progress] = None,
+               workers: int = APPLY_WORKERS) -> ApplyResult:
+    run = _Run(ctx, plan, progress, workers)
     try:
-        for index, change in enumerate(plan.changes):
-            if any(j in unsuccessful for j in needs[index]):
-                unsuccessful.add(index)
-                result.skipped.append(change)
-                result.not_done.append(change)
-                if progress:
-                    progress("skipped", change, index + 1, total, 0.0)
-                continue
-            if progress:
-                progress("start", change, index + 1, total, 0.0)
-            started = time.monotonic()
-            try:
-                _execute(ctx, change)
-            except VaultformError as exc:
-                unsuccessful.add(index)
-                message = f"{change.address}: {exc.message}"
-                result.failures.append((change, message))
-                if result.failed is None:
-                    result.failed, result.error = change, message
-                if progress:
-                    progress("failed", change, index + 1, total, time.monotonic() - started)
-                if isinstance(exc, VaultConnectionError):
-                    stopped_at = index  # Vault is gone: nothing after this can succeed
-                    break
-                continue
-            result.done.append(change)
-            _note_in_record(ctx, change)
-            if progress:
-                progress("done", change, index + 1, total, time.monotonic() - started)
-            if time.monotonic() - last_save > RECORD_SAVE_INTERVAL and _can_save(ctx, plan):
-                ctx.record.save(ctx.api, ctx.secret_mounts())
-                last_save = time.monotonic()
-        if stopped_at is not None:
-            result.not_done.extend(plan.changes[stopped_at + 1:])
+        try:
+            run.go()
+        finally:
+            run.result.in_plan_order(plan)  # reports list changes as the plan does, however they finished
+        result = run.result
         if not result.failures and not plan.deferred:
             ctx.vault_empty = False
         _settle_record(ctx, plan, result)

@@ -216,9 +216,13 @@ class Record:
 
     def ensure_mount(self, api, mounts: dict) -> None:
         if self.mount not in mounts:
-            api.write(f"sys/mounts/{self.mount}", {
-                "type": "kv", "options": {"version": "2"},
-                "description": "vaultform: record of managed objects (no secret values)"})
+            try:
+                api.write(f"sys/mounts/{self.mount}", {
+                    "type": "kv", "options": {"version": "2"},
+                    "description": "vaultform: record of managed objects (no secret values)"})
+            except VaultRequestError as exc:
+                if "path is already in use" not in exc.message:
+                    raise  # else: a concurrent first run made it
             mounts[self.mount] = {"type": "kv", "options": {"version": "2"}}
 
     def save_fingerprint_key(self, api, mounts: dict) -> None:
@@ -255,10 +259,19 @@ class Record:
             by_shard: Dict[str, Dict[str, Optional[dict]]] = {}
             for address, entry in changes.items():
                 by_shard.setdefault(shard_of(address), {})[address] = entry
-            for name, shard_changes in sorted(by_shard.items()):
-                self._save_shard(api, name, shard_changes)
-                for address in shard_changes:  # saved: a failure later keeps only the rest pending
+            # Shards are independent entries: written in parallel, like reads.
+            with ThreadPoolExecutor(max_workers=_READERS, thread_name_prefix="vaultform-record") as pool:
+                futures = {pool.submit(self._save_shard, api, name, shard_changes): shard_changes
+                           for name, shard_changes in sorted(by_shard.items())}
+            failure = None
+            for future, shard_changes in futures.items():
+                if future.exception() is not None:
+                    failure = failure or future.exception()
+                    continue
+                for address in shard_changes:  # saved: a failure keeps only the rest pending
                     self._changes.pop(address, None)
+            if failure is not None:
+                raise failure
             if self._legacy_version is not None:
                 self._retire_legacy(api)
             return len(by_shard)

@@ -14,6 +14,7 @@ from typing import Any, Iterable, List
 
 import jsonschema
 from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
 
 from vaultform.errors import SpecError
 from vaultform.yamlpos import LocatedDocument
@@ -39,10 +40,17 @@ def definition(name: str, file: str = "common.schema.json") -> dict:
 def validator() -> jsonschema.protocols.Validator:
     # Fragments refer to each other by file name, as editors resolve them
     # next to vaultform.schema.json; the registry resolves them the same way.
-    def retrieve(uri: str) -> Resource:
-        return Resource.from_contents(_load(uri.rsplit("/", 1)[-1]))
+    def resource(name: str) -> Resource:
+        return Resource.from_contents(_load(name), default_specification=DRAFT202012)
 
-    registry = Registry(retrieve=retrieve)
+    def retrieve(uri: str) -> Resource:
+        return resource(uri.rsplit("/", 1)[-1])
+
+    # Every fragment loaded and crawled once, up front: a registry that only
+    # retrieves on demand resolves (and re-crawls) each $ref on every use,
+    # which was most of the time spent validating a large spec.
+    names = sorted(p.name for p in resources.files("vaultform.schemas").iterdir() if p.name.endswith(".schema.json"))
+    registry = Registry(retrieve=retrieve).with_resources((name, resource(name)) for name in names).crawl()
     return jsonschema.Draft202012Validator(_load(ROOT_SCHEMA), registry=registry)
 
 

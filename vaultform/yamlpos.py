@@ -20,37 +20,25 @@ Path = Tuple[Any, ...]
 # far above that refuse what only an attacker writes: a 400-byte "billion
 # laughs" alias bomb expands to millions of values (it once took 40 s and
 # 2 GB), a self-referencing alias never ends, and ~500 nested brackets
-# overflow the recursive YAML composer.
+# overflowed the recursive YAML composer.
 MAX_DEPTH = 64
 MAX_VALUES = 200_000
 
 
-class _BoundedLoader(yaml.SafeLoader):
-    """SafeLoader whose composer refuses nesting deeper than MAX_DEPTH
-    before recursing into it (the parser and scanner are not recursive)."""
-
-    def __init__(self, stream):
-        super().__init__(stream)
-        self._depth = 0
-
-    def compose_node(self, parent, index):
-        self._depth += 1
-        try:
-            if self._depth > MAX_DEPTH:
-                event = self.peek_event()
-                raise yaml.composer.ComposerError(
-                    None, None, f"nested deeper than {MAX_DEPTH} levels", event.start_mark)
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
-
-
-def _compose(text: str) -> "yaml.Node | None":
-    loader = _BoundedLoader(text)
-    try:
-        return loader.get_single_node()
-    finally:
-        loader.dispose()
+def _check_depth(text: str, file: str) -> None:
+    """Refuse nesting deeper than MAX_DEPTH before any composer sees it. The
+    event stream is flat (the parser is a state machine); composers recurse
+    per level, the pure-Python one into a RecursionError and libyaml's on
+    the C stack, so depth is counted here, from the events."""
+    depth = 0
+    for event in yaml.parse(text, Loader=_LOADER):
+        if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise SpecError(f"invalid YAML: nested deeper than {MAX_DEPTH} levels",
+                                location=Location(file, event.start_mark.line + 1, event.start_mark.column + 1))
+        elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            depth -= 1
 
 
 def _children(node: yaml.Node):
@@ -122,13 +110,19 @@ class LocatedDocument:
         return self.key_positions.get(tuple(path)) or self.location(path)
 
 
+# libyaml's composer where it is built in (about 10x the pure-Python one);
+# its nodes carry the same line and column marks.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _mark(file: str, node: yaml.Node) -> Location:
     return Location(file, node.start_mark.line + 1, node.start_mark.column + 1)
 
 
 def load_located(text: str, file: str) -> LocatedDocument:
     try:
-        root = _compose(text)
+        _check_depth(text, file)
+        root = yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         loc = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file, 1, 1)

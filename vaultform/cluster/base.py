@@ -10,13 +10,18 @@ Readiness is polled, never slept for, and every wait is bounded.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import signal
+import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, List, Optional
+from typing import Callable, Iterator, List, Optional
 
 import requests
 
 from vaultform import redact
+from vaultform.cluster import keyfile
 from vaultform.connection import http_request
 from vaultform.errors import ClusterError
 
@@ -123,6 +128,26 @@ def submit_share(node, key: str) -> dict:
     return response.json()
 
 
+@contextlib.contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Ctrl-C or SIGTERM between Vault's answer to init and the stored keys
+    would lose them for good: hold both until the keys are stored (or init
+    failed), then deliver them."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: List[int] = []
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = {signum: signal.signal(signum, lambda signum, frame: received.append(signum)) for signum in held}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+        if received:
+            signal.raise_signal(received[0])
+
+
 class VaultCluster:
     """Init, unseal and raft membership, the same for every provider.
 
@@ -192,8 +217,17 @@ class VaultCluster:
     def initialize(self) -> None:
         node = self.nodes[0]
         # A key store that cannot be written would lose the keys Vault hands
-        # out exactly once: find out before asking for them.
+        # out exactly once: find out (and take the file's name) before asking.
         self.keys.prepare()
+        with _interrupts_held():
+            try:
+                response = self._init_request(node)
+            except BaseException:
+                self.keys.release()
+                raise
+            self._store_keys(self._keys_from_init(response))
+
+    def _init_request(self, node) -> dict:
         try:
             body = {"secret_shares": self.key_shares, "secret_threshold": self.key_threshold}
             if self.pgp_keys:
@@ -206,14 +240,18 @@ class VaultCluster:
         if response.status_code != 200:
             errors = "; ".join(response.json().get("errors", [])) if response.content else response.reason
             raise ClusterError(f"init of {node.name} failed: {errors}")
-        self._store_keys(self._keys_from_init(response.json()))
+        return response.json()
 
-    # Where init's answer goes when its store refuses it (set by providers
-    # whose store is remote): Vault hands the keys out once, so they must
-    # land somewhere, or the cluster could never be unsealed again.
+    # Where init's answer goes first when its store refuses it (set by
+    # providers whose store is remote; never overwritten); else a fresh file
+    # beside the keys file (or beside this one), else a fresh private
+    # directory under the system's temp directory.
     rescue_keys_file = None
 
     def _store_keys(self, keys: dict) -> None:
+        """Vault hands the keys out once: they must land somewhere, or the
+        cluster could never be unsealed. Errors name paths, never a share."""
+        failure = None
         for attempt in range(3):
             try:
                 self.keys.write(keys)
@@ -221,15 +259,17 @@ class VaultCluster:
             except ClusterError as exc:
                 failure = exc
                 time.sleep(0.2 * (attempt + 1))
-        if self.rescue_keys_file is None:
-            raise failure
-        from vaultform.cluster.keys import FileKeyStore
-
-        FileKeyStore(self.rescue_keys_file).write(keys)
-        raise ClusterError(f"the cluster was initialised but its keys could not be stored in "
-                           f"{self.keys.description} ({failure.message}); they were written to "
-                           f"{self.rescue_keys_file} (mode 0600) instead: {self.keys.restore_hint(self.rescue_keys_file)}, "
-                           "delete the file, then run apply again")
+        data = json.dumps(keys, indent=2).encode()
+        near = getattr(self.keys, "path", None) or self.rescue_keys_file
+        rescued, why = keyfile.rescue(data, preferred=self.rescue_keys_file, near=near)
+        self.keys.release()
+        stored = f"the cluster was initialised but its keys could not be stored in {self.keys.description} " \
+                 f"({failure.message})"
+        if rescued is None:
+            raise ClusterError(f"{stored}, nor in a rescue file ({why}): they are lost and this cluster can never "
+                               "be unsealed; destroy it, fix the cause, then run apply again")
+        raise ClusterError(f"{stored}; they were written to {rescued} (mode 0600) instead: "
+                           f"{self.keys.restore_hint(rescued)}")
 
     def unseal(self, index: int, timeout: float = START_TIMEOUT) -> None:
         node = self.nodes[index]

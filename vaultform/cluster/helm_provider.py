@@ -141,7 +141,7 @@ class HelmCluster(VaultCluster):
             self.rescue_keys_file = (spec.base_dir / ".vaultform" / "cluster-keys.rescued.json").resolve()
         else:
             keys_file = init.get("keys_file") or ".vaultform/cluster-keys.json"
-            self.keys = FileKeyStore((spec.base_dir / keys_file).resolve())
+            self.keys = FileKeyStore(spec.base_dir / keys_file)
         self.pgp_keys, self.root_token_pgp_key = load_custody_keys(spec)
 
         count = int(cfg.get("nodes") or self._replicas_from_values())

@@ -125,6 +125,9 @@ class LocalNode(VaultNode):
             if self._port_busy(port):
                 raise ClusterError(f"cannot start {self.name}: port {self.host}:{port} is already in use "
                                    f"by another process (change cluster.listen)")
+        # The data dir holds the keys file unless the spec puts it elsewhere:
+        # made private (0700) when vaultform makes it.
+        self.dir.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         (self.dir / "raft").mkdir(parents=True, exist_ok=True)
         os.chmod(self.dir, 0o700)
         self.config_path.write_text(self.config_text())
@@ -181,8 +184,8 @@ class LocalCluster(VaultCluster):
         self.key_shares = int(init.get("key_shares", 5))
         self.key_threshold = int(init.get("key_threshold", 3))
         keys_file = init.get("keys_file") or str(Path(cfg.get("data_dir", ".vaultform")) / "cluster-keys.json")
-        self.keys_file = (spec.base_dir / keys_file).resolve()
-        self.keys = FileKeyStore(self.keys_file)
+        self.keys = FileKeyStore(spec.base_dir / keys_file)
+        self.keys_file = self.keys.path  # its own name unresolved: a symlink there is refused, not followed
         self.pgp_keys, self.root_token_pgp_key = load_custody_keys(spec)
 
     @property

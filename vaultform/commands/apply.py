@@ -10,7 +10,7 @@ from typing import List, Optional
 
 import click
 
-from vaultform import planfile, redact
+from vaultform import planfile
 from vaultform.commands.common import (address_option, colour, confirm, debug_option, handle_errors, out,
                                        safety_options, target_option)
 from vaultform.commands.plan import format_option, load_context
@@ -21,47 +21,42 @@ from vaultform.lock import apply_lock, version_before_plan
 from vaultform.model import Change, Plan
 from vaultform.planner import PlanOptions, make_plan
 from vaultform.render.formats import TEXT, render_applied_as
+from vaultform.render.progress import Reporter, progress_mode, progress_option
 from vaultform.render.text import render_plan
 
 
-class ProgressPrinter:
-    def __call__(self, event: str, change: Change, index: int, total: int, seconds: float) -> None:
-        prefix = f"[{index}/{total}]"
-        verb = {"create": "creating", "update": "updating", "delete": "destroying", "replace": "replacing"}[change.action]
-        if event == "start":
-            click.echo(redact.redact(f"{prefix} {change.address}: {verb}..."), nl=False)
-        elif event == "done":
-            out(f" done ({seconds:.1f}s)")
-            if change.address == "cluster.init":
-                _keys_warning(change)
-        elif event == "skipped":
-            out(f"{prefix} {change.address}: skipped (depends on a change that failed)")
-        else:
-            out(" FAILED")
+class ProgressPrinter(Reporter):
+    """The run's progress (render/progress.py), and the keys warning right
+    after the cluster is initialised."""
+
+    def __call__(self, event: str, change: Change, count: int, total: int, seconds: float) -> None:
+        super().__call__(event, change, count, total, seconds)
+        if event == "done" and change.address == "cluster.init":
+            _keys_warning(change, self.say)
 
 
-def _keys_warning(change: Change) -> None:
+def _keys_warning(change: Change, say) -> None:
     if change.resource.meta.get("kept_keys"):
         return  # the cluster was initialised before; nothing was written now
     keys_file = change.resource.desired.get("keys_file")
     secret = change.resource.desired.get("keys_secret")
     if change.resource.meta.get("custody"):
         # Only ciphertext was stored: a note, not an alarm.
-        out(f"The unseal shares, each encrypted to one custodian's PGP key, are in {keys_file or secret}.")
-        out("Custodians decrypt theirs and enter it with `vaultform unseal SPEC`.")
+        say(f"The unseal shares, each encrypted to one custodian's PGP key, are in {keys_file or secret}.")
+        say("Custodians decrypt theirs and enter it with `vaultform unseal SPEC`.")
         return
     banner = "!" * 72
-    out(banner, err=True)
+    say(banner, err=True)
     if secret:  # the helm provider's keys.kubernetes_secret
-        out(f"WARNING: the unseal keys and the root token were written to the Kubernetes Secret {secret}.", err=True)
-        out("This is for demos only, like the tutorial's cluster-keys.json: anyone who", err=True)
-        out("may read Secrets in that namespace owns this Vault.", err=True)
-        out(banner, err=True)
+        say(f"WARNING: the unseal keys and the root token were written to the Kubernetes Secret {secret}.", err=True)
+        say("This is for demos only, like the tutorial's cluster-keys.json: anyone who", err=True)
+        say("may read Secrets in that namespace owns this Vault.", err=True)
+        say(banner, err=True)
         return
-    out(f"WARNING: the unseal keys and the root token were written to {keys_file}", err=True)
-    out("(mode 0600). This is for demos only, like the tutorial's cluster-keys.json:", err=True)
-    out("anyone who reads that file owns this Vault. Never commit it.", err=True)
-    out(banner, err=True)
+    say(f"WARNING: the unseal keys and the root token were written to {keys_file}", err=True)
+    say("(mode 0600). This is for demos only, like the tutorial's cluster-keys.json:", err=True)
+    say("anyone who reads that file owns this Vault. Never commit it.", err=True)
+    say(banner, err=True)
 
 
 def _few(addresses, limit: int = 8) -> str:
@@ -75,7 +70,7 @@ def apply_with_report(ctx: Context, the_plan: Plan, quiet: bool = False) -> Appl
 
     A failure carries the ApplyResult as `.result`, whatever raised it.
     """
-    printer = None if quiet else ProgressPrinter()
+    printer = None if quiet else ProgressPrinter(progress_mode())
     done: List[Change] = []
 
     def progress(event: str, change: Change, index: int, total: int, seconds: float) -> None:
@@ -85,7 +80,11 @@ def apply_with_report(ctx: Context, the_plan: Plan, quiet: bool = False) -> Appl
             done.append(change)
 
     try:
-        result = apply_plan(ctx, the_plan, progress)
+        try:
+            result = apply_plan(ctx, the_plan, progress)
+        finally:
+            if printer is not None:
+                printer.close()
     except VaultformError as exc:
         result = getattr(exc, "result", None)
         if result is None:  # it failed outside any one change (saving the record, say)
@@ -270,6 +269,7 @@ def _refuse_plan_options(targets, allow_destroy: bool, force: bool, file: str) -
 @format_option
 @target_option
 @safety_options
+@progress_option
 @address_option
 @debug_option
 @handle_errors

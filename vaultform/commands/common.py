@@ -18,11 +18,11 @@ from vaultform.cluster import cluster_for
 from vaultform.connection import (VaultAPI, address_problem, address_source, check_address, env_first,
                                   namespace_problem, resolve_address)
 from vaultform.context import Context
-from vaultform.errors import Refused, SpecError, SpecErrors, VaultConnectionError, VaultformError, one_line
+from vaultform.errors import (EXIT_ERROR, Refused, SpecError, SpecErrors, VaultConnectionError, VaultformError,
+                              one_line)
 from vaultform.render.json_plan import FORMAT_VERSION, dump
 from vaultform.spec import Spec
 
-EXIT_ERROR = 1
 EXIT_CHANGES = 2
 
 SPEC_ARGUMENT = click.argument("spec_file", metavar="SPEC", type=click.Path(dir_okay=False))

@@ -10,6 +10,7 @@ from vaultform.commands.common import (SPEC_ARGUMENT, address_option, build_cont
 from vaultform.executor import apply_plan
 from vaultform.lock import apply_lock, version_before_plan
 from vaultform.planner import make_destroy_plan
+from vaultform.render.progress import progress_option
 from vaultform.render.text import render_plan
 from vaultform.spec import load_spec
 
@@ -19,6 +20,7 @@ from vaultform.spec import load_spec
 @click.option("--auto-approve", is_flag=True, help="Destroy without asking for confirmation.")
 @click.option("--uninstall-releases", is_flag=True,
               help="helm provider: also uninstall the spec's helm releases (their volume claims are kept).")
+@progress_option
 @address_option
 @debug_option
 @handle_errors

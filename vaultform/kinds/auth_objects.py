@@ -224,12 +224,15 @@ class AuthRole(AuthObjectKind):
     def resources(self, spec, ctx) -> List[Resource]:
         out = []
         for path, body in self.mounts_of_type(spec, ctx):
+            # A role is written after its method's config (Vault checks some
+            # role fields against it), so a failed config skips its roles.
+            deps = [f"auth_method.{path}"] + ([f"{body['type']}_config.{path}"] if "config" in body else [])
             for role, fields in (body.get("roles") or {}).items():
                 desired = self.desired_from(spec, ("auth", path, "roles", role), fields)
                 out.append(Resource(kind=self, address=f"{self.prefix(body['type'])}.{path}/{role}",
                                     id=f"{path}/{role}", desired=desired,
                                     location=spec.key_loc("auth", path, "roles", role),
-                                    depends_on=[f"auth_method.{path}"], sensitive=set(self.sensitive),
+                                    depends_on=deps, sensitive=set(self.sensitive),
                                     meta={"path": f"auth/{path}/{self.role_dir}/{role}",
                                           "record": {"mount": path}}))
         return out

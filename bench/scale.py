@@ -1,0 +1,244 @@
+"""vaultform at scale against one raft-backed OpenBao node, all in one run.
+
+Starts a one-node local cluster (raft storage, fsync on every write) with
+vaultform itself, measures the server's raw ceilings, then times vaultform
+on specs of N objects (40% ACL policies, 40% KV v2 secrets of 3 keys, 20%
+Kubernetes roles), for N = 1,000 and 10,000 (and 100,000 with --large):
+
+  ceilings   raw GET of a policy and raw PUT of a policy, 8 keep-alive
+             connections (the size of vaultform's pool), for 3 s each; with
+             `wrk` on PATH it is used instead of the Python loop
+  plan       no-op plan of the applied spec (objects/s, ratio of GET ceiling)
+  apply      apply of N creates (objects/s, ratio of PUT ceiling)
+  update     apply of N/10 updates
+  destroy    destroy of the N objects
+  rss        peak RSS of the no-op plan process
+  linear     per-object time at the largest N over that at 1,000
+
+Prints a table; nothing is asserted (figures vary with the machine: compare
+the ratios). Only the loopback server this script starts is contacted.
+
+    python bench/scale.py [--large] [--sizes 1000,10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import requests
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.support.cli import clean_env, free_port_run, kill_bao_under  # noqa: E402
+
+VALUE_VAR = "SCALE_BENCH_VALUE"
+WORKERS = 8
+
+
+def cluster_spec(port: int) -> str:
+    return textwrap.dedent(f"""\
+        version: 1
+        cluster: {{provider: local, nodes: 1, listen: 127.0.0.1:{port}, data_dir: data,
+                   init: {{key_shares: 1, key_threshold: 1, keys_file: data/keys.json}}}}
+        """)
+
+
+def objects_spec(n: int, rev: int = 0, updated_every: int = 0) -> dict:
+    """n objects; with updated_every=k, every k-th policy and secret differ from rev 0."""
+    policies, secrets, roles = {}, {}, {}
+    for i in range(n):
+        kind = i % 5
+        changed = updated_every and i % updated_every == 0
+        tag = rev if changed else 0
+        if kind in (0, 1):
+            policies[f"team{i % 97}-app{i}"] = f'path "kv/data/app{i}/*" {{ capabilities = ["read"] }}\n# {tag}\n'
+        elif kind in (2, 3):
+            secrets[f"kv/app{i}/config"] = {"username": f"user{i}-{tag}", "password": {"env": VALUE_VAR},
+                                            "url": f"https://db{i % 13}.internal:5432/app{i}"}
+        else:
+            roles[f"app{i}"] = {"bound_service_account_names": [f"app{i}"],
+                                "bound_service_account_namespaces": [f"team{i % 97}"],
+                                "token_policies": [f"team{(i - 4) % 97}-app{i - 4}"], "token_ttl": 3600 + tag}
+    return {"version": 1,
+            "secrets_engines": {"kv": {"type": "kv", "options": {"version": "2"}}},
+            "auth": {"kubernetes": {"type": "kubernetes", "roles": roles}},
+            "policies": policies, "secrets": secrets}
+
+
+def run_measured(work: Path, env: dict, *args: str) -> tuple:
+    """Seconds and peak RSS (MB, from the kernel's accounting) of one vaultform run."""
+    started = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "vaultform", *args], cwd=work, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - started
+    code = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode(errors="replace")
+    proc.stderr.close()
+    if code not in (0, 2):
+        raise SystemExit(f"vaultform {' '.join(args)} failed ({code}):\n{err[-2000:]}")
+    return seconds, usage.ru_maxrss / 1024
+
+
+class LatencyProxy:
+    """A loopback TCP proxy that holds every client-to-server chunk for
+    `delay` seconds: a Vault across a WAN link, for the plan-under-latency
+    figure. Only forwards to the loopback server this script started."""
+
+    def __init__(self, upstream_port: int, delay: float):
+        import socket
+        self.upstream, self.delay = ("127.0.0.1", upstream_port), delay
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.upstream)
+            threading.Thread(target=self._pump, args=(client, server, self.delay), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, 0.0), daemon=True).start()
+
+    @staticmethod
+    def _pump(source, sink, delay: float) -> None:
+        try:
+            while True:
+                chunk = source.recv(65536)
+                if not chunk:
+                    break
+                if delay:
+                    time.sleep(delay)
+                sink.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                try:
+                    sock.close()
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def ceiling(address: str, token: str, method: str, seconds: float = 3.0) -> float:
+    """Requests per second the server answers on WORKERS keep-alive connections."""
+    if shutil.which("wrk") and method == "GET":
+        out = subprocess.run(["wrk", "-t2", f"-c{WORKERS}", f"-d{int(seconds)}s", "-H", f"X-Vault-Token: {token}",
+                              f"{address}/v1/sys/policies/acl/default"], capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            if line.startswith("Requests/sec:"):
+                return float(line.split()[1])
+    stop = time.monotonic() + seconds
+    counts = [0] * WORKERS
+
+    def worker(k: int) -> None:
+        session = requests.Session()
+        session.headers["X-Vault-Token"] = token
+        i = 0
+        while time.monotonic() < stop:
+            if method == "GET":
+                session.get(f"{address}/v1/sys/policies/acl/default", timeout=10)
+            else:
+                session.put(f"{address}/v1/sys/policies/acl/ceiling-{k}-{i % 50}", timeout=10,
+                            json={"policy": f'path "x{i}" {{ capabilities = ["read"] }}'})
+            i += 1
+        counts[k] = i
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(WORKERS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sum(counts) / seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--large", action="store_true", help="also N = 100,000")
+    parser.add_argument("--sizes", default="1000,10000")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")] + ([100_000] if args.large else [])
+
+    work = Path(tempfile.mkdtemp(prefix="vaultform-scale-"))
+    port = free_port_run(2)
+    env = clean_env(work / "home", **{VALUE_VAR: "s3cr3t-bench-value"})
+    (work / "home").mkdir()
+    (work / "cluster.yaml").write_text(cluster_spec(port))
+    try:
+        subprocess.run([sys.executable, "-m", "vaultform", "apply", "cluster.yaml", "--auto-approve"], cwd=work,
+                       env=env, check=True, capture_output=True)
+        token = json.loads((work / "data" / "keys.json").read_text())["root_token"]
+        address = f"http://127.0.0.1:{port}"
+        env.update(VAULT_ADDR=address, VAULT_TOKEN=token)
+
+        get_ceiling = ceiling(address, token, "GET")
+        put_ceiling = ceiling(address, token, "PUT")
+        print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+              f"{platform.platform()}")
+        print(f"ceilings (raft, 8 connections): GET {get_ceiling:.0f} req/s, PUT {put_ceiling:.0f} req/s")
+        print()
+        header = (f"{'N':>7}  {'plan obj/s':>10} {'÷GET':>5}  {'apply obj/s':>11} {'÷PUT':>5}  "
+                  f"{'update obj/s':>12}  {'destroy obj/s':>13}  {'plan RSS':>8}")
+        print(header)
+        per_object = {}
+        for n in sizes:
+            spec = work / f"n{n}.yaml"
+            spec.write_text(yaml.safe_dump(objects_spec(n)))
+            apply_s, _ = run_measured(work, env, "apply", spec.name, "--auto-approve", "--force")
+            plan_s, rss = run_measured(work, env, "plan", spec.name, "--detailed-exitcode")
+            spec.write_text(yaml.safe_dump(objects_spec(n, rev=1, updated_every=10)))
+            update_s, _ = run_measured(work, env, "apply", spec.name, "--auto-approve", "--force")
+            destroy_s, _ = run_measured(work, env, "destroy", spec.name, "--auto-approve")
+            per_object[n] = (plan_s / n, apply_s / n)
+            print(f"{n:>7}  {n / plan_s:>10.0f} {n / plan_s / get_ceiling:>5.2f}  {n / apply_s:>11.0f} "
+                  f"{n / apply_s / put_ceiling:>5.2f}  {n / 10 / update_s:>12.0f}  {n / destroy_s:>13.0f}  "
+                  f"{rss:>6.0f}MB", flush=True)
+        if len(sizes) > 1:
+            small, large = sizes[0], sizes[-1]
+            print()
+            print(f"per-object time at {large} / at {small}: plan {per_object[large][0] / per_object[small][0]:.2f}x, "
+                  f"apply {per_object[large][1] / per_object[small][1]:.2f}x")
+        # Behind 20 ms of latency, a plan must not cost N x 20 ms.
+        n = sizes[0]
+        proxy = LatencyProxy(port, 0.020)
+        spec = work / f"n{n}.yaml"
+        spec.write_text(yaml.safe_dump(objects_spec(n)))
+        run_measured(work, env, "apply", spec.name, "--auto-approve", "--force")
+        slow_env = {**env, "VAULT_ADDR": f"http://127.0.0.1:{proxy.port}"}
+        plan_s, _ = run_measured(work, slow_env, "plan", spec.name, "--detailed-exitcode")
+        print(f"no-op plan of {n} objects behind 20 ms of latency: {plan_s:.1f} s "
+              f"({n * 0.020 / plan_s:.1f}x faster than one request at a time, {n * 0.020:.0f} s)")
+        run_measured(work, env, "destroy", spec.name, "--auto-approve")
+        proxy.close()
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "vaultform", "validate", f"n{sizes[-1]}.yaml"], cwd=work, env=env,
+                       capture_output=True)
+        print(f"validate of the {sizes[-1]}-object spec: {time.perf_counter() - started:.2f} s")
+    finally:
+        subprocess.run([sys.executable, "-m", "vaultform", "destroy", "cluster.yaml", "--auto-approve"], cwd=work,
+                       env={k: v for k, v in env.items() if k not in ("VAULT_ADDR", "VAULT_TOKEN")},
+                       capture_output=True)
+        kill_bao_under(work)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
