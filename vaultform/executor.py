@@ -17,6 +17,7 @@ gone and drops their entries (Plan.forget).
 
 from __future__ import annotations
 
+import heapq
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -117,47 +118,63 @@ def blockers(plan: Plan) -> Dict[int, List[int]]:
     return needs
 
 
-def waits_for(plan: Plan) -> Dict[int, List[int]]:
-    """For each change, the earlier changes that must have finished, whatever
-    their outcome: every deletion before any creation or update (a name is
-    free before it is taken again), cluster steps one after another."""
-    deletes = [i for i, c in enumerate(plan.changes) if c.action == DELETE and not _is_cluster(c)]
-    out: Dict[int, List[int]] = {}
-    for i, change in enumerate(plan.changes):
-        if _is_cluster(change):
-            out[i] = list(range(i))
-        elif change.action != DELETE:
-            out[i] = [j for j in deletes if j < i]
-        else:
-            out[i] = []
-    return out
-
-
 class _Run:
-    """One apply: which changes are done, failed or skipped, and when the
-    record was last saved. Changes run on a bounded pool as soon as what they
-    need has succeeded; cluster steps and the first configuration change's
-    preparation run on the calling thread."""
+    """One apply: changes start on a bounded pool as soon as what they need
+    has succeeded, lowest plan position first. Cluster steps, and
+    configuration changes until one has succeeded (the first takes the token
+    and, on a cluster this run set up, the lock), run on the calling thread,
+    alone. Every deletion finishes before any creation or update starts (a
+    name is free before it is taken again). Scheduling is by counters, so its
+    cost grows with the number of changes, not with its square."""
 
     def __init__(self, ctx: Context, plan: Plan, progress: Optional[Progress], workers: int):
         self.ctx, self.plan, self.progress, self.workers = ctx, plan, progress, workers
         self.result = ApplyResult()
-        self.needs, self.after = blockers(plan), waits_for(plan)
+        self.needs = blockers(plan)
         self.state: Dict[int, str] = {}   # index -> "ok" | "failed" | "skipped"
         self.finished = 0
         self.stopped = False
         self.last_save = time.monotonic()
         self.prepared = False
+        changes = plan.changes
+        self.waiting: Dict[int, int] = {}
+        self.dependents: Dict[int, List[int]] = {}
+        self.deletes_left = sum(1 for c in changes if c.action == DELETE and not _is_cluster(c))
+        self.after_deletes: List[int] = []
+        self.ready: List[int] = []
+        for i, change in enumerate(changes):
+            count = 0
+            for j in self.needs[i]:
+                self.dependents.setdefault(j, []).append(i)
+                count += 1
+            if self.deletes_left and change.action != DELETE and not _is_cluster(change):
+                self.after_deletes.append(i)
+                count += 1
+            self.waiting[i] = count
+            if count == 0:
+                heapq.heappush(self.ready, i)
 
     def report(self, event: str, index: int, seconds: float) -> None:
         if self.progress:
             self.progress(event, self.plan.changes[index], self.finished, len(self.plan.changes), seconds)
 
-    def ready(self, index: int) -> bool:
-        return all(j in self.state for j in self.needs[index]) and all(j in self.state for j in self.after[index])
-
     def blocked(self, index: int) -> bool:
         return any(self.state.get(j) != "ok" for j in self.needs[index])
+
+    def _release(self, index: int) -> None:
+        self.waiting[index] -= 1
+        if self.waiting[index] == 0:
+            heapq.heappush(self.ready, index)
+
+    def _finished(self, index: int) -> None:
+        for dependent in self.dependents.get(index, ()):
+            self._release(dependent)
+        change = self.plan.changes[index]
+        if change.action == DELETE and not _is_cluster(change):
+            self.deletes_left -= 1
+            if self.deletes_left == 0:
+                for waiter in self.after_deletes:
+                    self._release(waiter)
 
     def run_one(self, index: int) -> Tuple[int, Optional[VaultformError], float]:
         started = time.monotonic()
@@ -178,15 +195,16 @@ class _Run:
             if time.monotonic() - self.last_save > RECORD_SAVE_INTERVAL and _can_save(self.ctx, self.plan):
                 self.ctx.record.save(self.ctx.api, self.ctx.secret_mounts())
                 self.last_save = time.monotonic()
-            return
-        self.state[index] = "failed"
-        message = f"{change.address}: {error.message}"
-        self.result.failures.append((change, message))
-        if self.result.failed is None:
-            self.result.failed, self.result.error = change, message
-        self.report("failed", index, seconds)
-        if isinstance(error, VaultConnectionError):
-            self.stopped = True  # Vault is gone: nothing after this can succeed
+        else:
+            self.state[index] = "failed"
+            message = f"{change.address}: {error.message}"
+            self.result.failures.append((change, message))
+            if self.result.failed is None:
+                self.result.failed, self.result.error = change, message
+            self.report("failed", index, seconds)
+            if isinstance(error, VaultConnectionError):
+                self.stopped = True  # Vault is gone: nothing after this can succeed
+        self._finished(index)
 
     def skip(self, index: int) -> None:
         self.state[index] = "skipped"
@@ -194,53 +212,44 @@ class _Run:
         self.result.skipped.append(self.plan.changes[index])
         self.result.not_done.append(self.plan.changes[index])
         self.report("skipped", index, 0.0)
+        self._finished(index)
 
     def go(self) -> None:
-        pending = list(range(len(self.plan.changes)))   # in plan order: what starts first when all are ready
         running: Dict[Future, int] = {}
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="vaultform-apply") as pool:
-            while pending or running:
-                progressed = False
-                for index in list(pending):
-                    if self.stopped or len(running) >= self.workers:
-                        break
-                    if not self.ready(index):
-                        continue
+            while (self.ready or running) and not self.stopped:
+                while self.ready and not self.stopped:
+                    index = self.ready[0]
                     if self.blocked(index):
-                        pending.remove(index)
+                        heapq.heappop(self.ready)
                         self.skip(index)
-                        progressed = True
                         continue
                     change = self.plan.changes[index]
                     if _is_cluster(change) or not self.prepared:
-                        # Cluster steps, and configuration changes until one has
-                        # succeeded (the first takes the token and, on a cluster
-                        # this run set up, the lock), run here, alone.
                         if running:
-                            continue
-                        pending.remove(index)
+                            break  # runs alone: once the pool is empty
+                        heapq.heappop(self.ready)
                         self.report("start", index, 0.0)
                         self.settle(*self.run_one(index))
                         if not _is_cluster(change) and self.state[index] == "ok":
                             self.prepared = True
-                        progressed = True
                         continue
-                    pending.remove(index)
+                    if len(running) >= self.workers:
+                        break
+                    heapq.heappop(self.ready)
                     self.report("start", index, 0.0)
                     running[pool.submit(self.run_one, index)] = index
-                    progressed = True
-                if self.stopped:
-                    for future in wait(running).done:
-                        self.settle(*future.result())
-                    self.result.not_done.extend(self.plan.changes[i] for i in pending)
-                    return
                 if running:
                     done, _ = wait(running, return_when=FIRST_COMPLETED)
                     for future in done:
                         running.pop(future)
                         self.settle(*future.result())
-                elif not progressed and pending:
-                    raise AssertionError("apply: no change can start (a dependency cycle)")
+            for future in wait(running).done:  # stopped: let what is in flight end
+                self.settle(*future.result())
+        never = [c for i, c in enumerate(self.plan.changes) if i not in self.state]
+        if never and not self.stopped:
+            raise AssertionError("apply: changes left that can never start (a dependency cycle)")
+        self.result.not_done.extend(never)
 
 
 def apply_plan(ctx: Context, plan: Plan, progress: Optional[Progress] = None,

@@ -54,6 +54,50 @@ def validator() -> jsonschema.protocols.Validator:
     return jsonschema.Draft202012Validator(_load(ROOT_SCHEMA), registry=registry)
 
 
+def _inlined(node: Any, file: str, seen: tuple = ()) -> Any:
+    """The schema with every $ref replaced by what it points at (a $ref with
+    sibling keywords becomes an allOf, as 2020-12 means it), so a compiled
+    validator needs no reference resolution at all."""
+    if isinstance(node, list):
+        return [_inlined(item, file, seen) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _inlined(v, file, seen) for k, v in node.items() if k not in ("$ref", "$defs", "$schema", "$id")}
+    ref = node.get("$ref")
+    if ref is None:
+        return out
+    target_file, _, pointer = ref.partition("#")
+    target_file = target_file or file
+    if (target_file, pointer) in seen:
+        raise ValueError(f"recursive $ref {ref} in the schema")  # none today; compiled validation needs it so
+    target: Any = _load(target_file)
+    for part in [p for p in pointer.split("/") if p]:
+        target = target[part]
+    resolved = _inlined(target, target_file, seen + ((target_file, pointer),))
+    return {"allOf": [resolved], **out} if out else resolved
+
+
+@lru_cache(maxsize=1)
+def _compiled():
+    """A validator compiled to Python (fastjsonschema): about 50x faster than
+    jsonschema on a large spec, but it stops at the first error and words it
+    its own way. So it only says "valid"; any invalid spec is validated again
+    by jsonschema, which finds every error and is the one that explains."""
+    import fastjsonschema
+
+    schema = _inlined(_load(ROOT_SCHEMA), ROOT_SCHEMA)
+    schema["$schema"] = "http://json-schema.org/draft-07/schema#"  # its keywords are all draft 7's
+    return fastjsonschema.compile(schema, use_default=False, use_formats=False)
+
+
+def is_valid_fast(data: Any) -> bool:
+    try:
+        _compiled()(data)
+    except Exception:  # noqa: BLE001 - any doubt: the full validator decides
+        return False
+    return True
+
+
 def dotted(path: Iterable[Any]) -> str:
     out = ""
     for part in path:
@@ -116,6 +160,8 @@ def validate_document(doc: LocatedDocument) -> List[SpecError]:
     if not isinstance(doc.data, dict):
         return [SpecError("the spec must be a mapping with at least `version: 1`",
                           location=doc.location(()))]
+    if is_valid_fast(doc.data):
+        return errors
     for top in validator().iter_errors(doc.data):
         for error in _leaf_errors(top):
             path = tuple(error.absolute_path)
