@@ -11,7 +11,7 @@ against a real dev server. Whatever the input:
 - plan's stdout is one JSON document the published schema accepts (a plan,
   or a refusal).
 
-Derandomized and bounded (VAULTFORM_FUZZ_EXAMPLES, default 150 per
+Derandomized and bounded (VAULTFORM_FUZZ_EXAMPLES, default 100 per
 property) so CI is deterministic and quick; raise it for a long local run.
 """
 
@@ -34,7 +34,7 @@ from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 PLAN_SCHEMA = json.loads((ROOT / "schemas" / "plan-output.schema.json").read_text(encoding="utf-8"))
-EXAMPLES = int(os.environ.get("VAULTFORM_FUZZ_EXAMPLES", "150"))
+EXAMPLES = int(os.environ.get("VAULTFORM_FUZZ_EXAMPLES", "100"))
 FUZZ = settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
                                        HealthCheck.data_too_large, HealthCheck.filter_too_much])
