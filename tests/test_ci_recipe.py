@@ -61,17 +61,12 @@ def all_steps():
 
 def vaultform_features() -> Dict[str, bool]:
     """Whether the concurrently built commands this recipe relies on are there yet."""
-    import click
-
     from vaultform.cli import main_group
 
-    # Commands load lazily (vaultform --help imports none of them): ask the group.
-    ctx = click.Context(main_group)
-    commands = main_group.list_commands(ctx)
-    plan = main_group.get_command(ctx, "plan")
-    plan_options = {o for p in plan.params for o in getattr(p, "opts", [])}
+    names = main_group.list_commands(None)
+    plan_options = {o for p in main_group.get_command(None, "plan").params for o in getattr(p, "opts", [])}
     return {"saved plans and formats": {"--out", "--format"} <= plan_options,
-            "planner-policy": "planner-policy" in commands}
+            "planner-policy": "planner-policy" in names}
 
 
 FEATURES = vaultform_features()

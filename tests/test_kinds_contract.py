@@ -1084,6 +1084,50 @@ def test_kv_v2_downgrade_replaces_the_mount_and_writes_its_secrets_again(ws, uni
     ws.assert_no_secret_in_output(case.secret_values() + [data["token"]])
 
 
+def test_kv_v2_integer_beyond_float64_is_refused_before_any_write(ws, unique, root, vault_writes):
+    """KV v2 keeps numbers as float64: 2**53 + 1 would be stored as 2**53, and
+    2**60 read back as 1152921504606847000, so every later plan would write
+    them again. Refused, naming the key, never the value."""
+    v1, v2, v2_nested = unique("numkv1"), unique("numkv2"), unique("numkv2n")
+    big = 2 ** 53 + 1
+    fine = {"small": 42, "exact": 2 ** 53 + 2, "round": 10 ** 20, "huge": 2 ** 70, "ratio": 2.5, "flag": True,
+            "nothing": None}
+    spec = {"secrets_engines": {v1: {"type": "kv", "options": {"version": "1"}},
+                                v2: {"type": "kv", "options": {"version": "2"}}},
+            "secrets": {f"{v1}/app": {"big": big, **fine}, f"{v2}/app": fine}}
+    ws.apply(spec)  # KV v1 keeps the raw JSON, and exact floats are fine on v2
+    ws.assert_converged(spec)
+    assert root.read(f"{v1}/app")["data"]["big"] == big
+
+    for where, value in ((v2, big), (v2_nested, {"ids": [1, -(2 ** 60)]})):
+        spec["secrets_engines"][where] = {"type": "kv", "options": {"version": "2"}}
+        spec["secrets"][f"{where}/app"] = {"ok": "yes", "count": value}
+        vault_writes.clear()
+        for command in (["plan"], ["apply", "--auto-approve"]):
+            result = ws.run([command[0], ws.write(spec), *command[1:]])
+            assert result.exit_code == 1 and "Traceback" not in result.output, str(result)
+            assert f"secrets.{where}/app.count: holds an integer that KV v2 cannot store exactly" in result.stderr, \
+                str(result)
+            assert str(big) not in result.output and str(2 ** 60) not in result.output, "a value was printed"
+        assert vault_writes == [], "nothing may be written when the spec is refused"
+        spec["secrets"][f"{where}/app"] = fine
+    assert root.read(f"{v2}/data/app")["data"]["data"] == fine
+    assert root.read(f"{v2_nested}/data/app") is None
+
+
+def test_a_role_written_where_the_auth_type_has_no_endpoint_fails_the_apply(ws, unique, root):
+    """userpass keeps users at users/<name>, not role/<name>: Vault answers the
+    generic role write with 404, which must fail the change, not count as done."""
+    auth = unique("up")
+    spec = {"auth": {auth: {"type": "userpass", "roles": {"bob": {"token_ttl": "1h"}}}}}
+    result = ws.run(["apply", ws.write(spec), "--auto-approve"])
+    assert result.exit_code == 1 and "Traceback" not in result.output, str(result)
+    assert re.search(rf"Error: userpass_role\.{auth}/bob: POST auth/{auth}/role/bob failed: .*answered 404",
+                     result.stderr), str(result)
+    assert f"Failed: userpass_role.{auth}/bob" in result.stderr, str(result)
+    assert root.sys.list_auth_methods()["data"].get(f"{auth}/"), "the auth method before it was done"
+
+
 def test_replacing_a_mount_recreates_what_the_spec_keeps_in_it(ws, unique, root):
     kv, auth = unique("repkv"), unique("repauth")
     spec = {"secrets_engines": {kv: {"type": "kv", "options": {"version": "2"}}},

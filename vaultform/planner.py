@@ -168,11 +168,16 @@ def make_plan(ctx: Context, options: PlanOptions = PlanOptions()) -> Plan:
                 gone.append(res.address)  # deleted by hand: its entry goes, it is never acted on
             continue
         if entry is not None and not res.kind.still_as_recorded(ctx, res, live, entry):
-            plan.warnings.append(f"{res.address} was removed from the spec, but it was changed (or deleted and "
-                                 "made again) by hand since vaultform applied it: it is left alone, and "
-                                 "vaultform stops managing it")
-            gone.append(res.address)
-            continue
+            if _pruned(ctx, res.kind):
+                # Someone else's now, but the spec prunes what it does not name.
+                res.meta["reason"] = (f"not in the spec, and prune.{res.kind.prune_key} is on "
+                                      "(it was changed by hand since vaultform applied it)")
+            else:
+                plan.warnings.append(f"{res.address} was removed from the spec, but it was changed (or deleted "
+                                     "and made again) by hand since vaultform applied it: it is left alone, "
+                                     "and vaultform stops managing it")
+                gone.append(res.address)
+                continue
         change = Change(DELETE, res, live=live, reason=res.meta.pop("reason", "removed from the spec"))
         change.notes.extend(res.kind.destroy_notes(ctx, res))
         plan.changes.append(change)
@@ -237,10 +242,14 @@ def _recorded_leftovers(ctx: Context, wanted: set) -> List[Resource]:
     return out
 
 
+def _pruned(ctx: Context, kind: Kind) -> bool:
+    return bool(kind.prune_key) and bool(ctx.spec.prune(kind.prune_key))
+
+
 def _prune_candidates(ctx: Context, wanted: set) -> List[Resource]:
     out = []
     for kind in config_kinds():
-        if kind.prune_key and ctx.spec.prune(kind.prune_key) and not ctx.vault_empty:
+        if _pruned(ctx, kind) and not ctx.vault_empty:
             for res in kind.discover(ctx):
                 if res.address not in wanted and res.address not in ctx.record.objects:
                     res.meta["reason"] = f"not in the spec, and prune.{kind.prune_key} is on"

@@ -111,11 +111,17 @@ class BaoDevServer:
     """An in-memory ``bao server -dev`` on a random port with a random root token.
 
     Use as a context manager, or call :meth:`start` / :meth:`stop`.
+
+    ``config_hcl`` is extra server configuration, written to a file in the
+    server's temp dir and passed as ``-config``: what the API cannot do, such
+    as enabling an audit device (OpenBao 2.x allows them only in config).
     """
 
-    def __init__(self, root_token: Optional[str] = None, extra_args: tuple = (), tls: bool = False):
+    def __init__(self, root_token: Optional[str] = None, extra_args: tuple = (),
+                 config_hcl: Optional[str] = None, tls: bool = False):
         self.root_token = root_token or "root-" + secrets.token_hex(12)
         self.extra_args = tuple(extra_args)
+        self.config_hcl = config_hcl
         # tls: serve https with a CA that dev mode makes (its file is `ca_cert`).
         self.tls = tls
         self.ca_cert: Optional[str] = None
@@ -167,6 +173,12 @@ class BaoDevServer:
         }
         env["HOME"] = self._tmpdir
         self._log_file = open(self.log_path, "ab")
+        config_args = []
+        if self.config_hcl is not None:
+            config_path = os.path.join(self._tmpdir, "extra-config.hcl")
+            with open(config_path, "w", encoding="utf-8") as f:
+                f.write(self.config_hcl)
+            config_args = [f"-config={config_path}"]
         self._proc = subprocess.Popen(
             [
                 bao_binary(),
@@ -176,6 +188,7 @@ class BaoDevServer:
                 f"-dev-root-token-id={self.root_token}",
                 f"-dev-listen-address=127.0.0.1:{self.port}",
                 *tls_args,
+                *config_args,
                 *self.extra_args,
             ],
             stdin=subprocess.DEVNULL,

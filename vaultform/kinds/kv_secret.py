@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime, timezone
+from decimal import Decimal
 from typing import Any, Dict, List, Optional, Tuple
 
 from vaultform import values
@@ -84,6 +85,37 @@ def value_fingerprints(ctx, res: Resource, data: Dict[str, Any]) -> Dict[str, st
     return {name: value_fingerprint(ctx, res, name, value) for name, value in data.items()}
 
 
+def kv_v2_stored_number(number: int) -> Any:
+    """The number KV v2 reads back for an integer written to it.
+
+    KV v2 decodes the data it stores into 64-bit floats (KV v1 keeps the raw
+    JSON) and encodes them back as Go does: below 1e21 the shortest digits
+    that identify the float, written out in full (2**60 comes back as
+    1152921504606847000), above it in exponent form."""
+    as_float = float(number)  # OverflowError: beyond any float
+    if abs(as_float) < 1e21:
+        return int(Decimal(repr(as_float)))
+    return as_float
+
+
+def has_inexact_integer(value: Any) -> bool:
+    """Whether a literal holds an integer that KV v2 would not give back as
+    written: Vault would hold a different number than the spec says, and every
+    later plan would write it again without ever converging."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        try:
+            return kv_v2_stored_number(value) != value
+        except OverflowError:
+            return True
+    if isinstance(value, dict):
+        return any(has_inexact_integer(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(has_inexact_integer(v) for v in value)
+    return False
+
+
 def mount_kv_version(ctx, spec, mount: str) -> Optional[str]:
     body = spec.section("secrets_engines").get(mount)
     if body is not None:
@@ -108,6 +140,13 @@ class KVSecret(Kind):
                 raise SpecError(f"{mount}/ {where}", location=spec.key_loc("secrets", key), field=f"secrets.{key}")
             desired = {name: values.resolve(v, spec.base_dir, spec.loc("secrets", key, name), f"secrets.{key}.{name}")
                        for name, v in data.items()}
+            if (version or "2") == "2":
+                for name, value in data.items():
+                    if has_inexact_integer(value):  # the value itself is secret: never in the message
+                        raise SpecError("holds an integer that KV v2 cannot store exactly (it keeps numbers as "
+                                        "64-bit floats: past 2^53 Vault would hold a different number, and every "
+                                        "plan would write it again): quote it to store it as a string",
+                                        location=spec.loc("secrets", key, name), field=f"secrets.{key}.{name}")
             deps = [f"secrets_engine.{mount}"] if mount in spec.section("secrets_engines") else []
             out.append(Resource(kind=self, address=f"secret.{key}", id=key, desired=desired,
                                 location=spec.key_loc("secrets", key), depends_on=deps, sensitive={ALL_FIELDS},

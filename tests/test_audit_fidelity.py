@@ -1,0 +1,874 @@
+"""Plan fidelity, proven from OpenBao's own audit log.
+
+A dev server with a file audit device (OpenBao 2.x enables audit devices
+only from server configuration: `audit "file" "NAME" { options { file_path
+= ... } }`) logs every request vaultform makes. A seeded random walk then
+changes the spec a few dozen times (policies, KV v1/v2 secrets with values of
+every JSON type, secrets engines, auth methods with Kubernetes config and
+roles, AppRole roles, tuning, prevent_destroy, prune, re-created and deleted
+mounts with --allow-destroy) and, between runs, changes Vault by hand behind
+vaultform's back (values, tuning, roles, deletions, disabled mounts, objects
+made by hand). Every other round goes through a saved plan. After every step
+the log must show that
+
+- `plan` (with or without --out) writes nothing at all: no create, update or
+  delete request;
+- `apply` writes exactly the Vault paths of the planned changes, each as
+  often as its change needs (a replace disables, then enables), and nothing
+  else, apart from its own bookkeeping under the ownership record's mount
+  (the record, its fingerprint key and the apply lock);
+- a second plan right after is empty;
+
+and an apply with nothing to do writes nothing at all.
+
+A failure names the seed and the last steps; replay a walk with
+VAULTFORM_FIDELITY_SEED=<seed> (and VAULTFORM_FIDELITY_ROUNDS=<n> for a longer one).
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import os
+import random
+import secrets
+from collections import Counter
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import pytest
+import yaml
+
+from tests.support.audit import AuditLog, Write, file_audit_hcl
+from tests.support.bao import BaoDevServer
+
+SEED = int(os.environ.get("VAULTFORM_FIDELITY_SEED", "7"))
+ROUNDS = int(os.environ.get("VAULTFORM_FIDELITY_ROUNDS", "12"))
+RECORD_MOUNT = "vaultform"     # the default `vault.record.mount`
+REPO = Path(__file__).resolve().parent.parent
+CA_PEM = (REPO / "examples" / "kubernetes-ca.crt").read_text(encoding="utf-8")
+AMBIENT_VAULT_VARS = ("VAULT_ADDR", "VAULT_TOKEN", "BAO_ADDR", "BAO_TOKEN", "VAULT_NAMESPACE",
+                      "BAO_NAMESPACE", "VAULT_CACERT", "BAO_CACERT", "VAULT_SKIP_VERIFY", "BAO_SKIP_VERIFY")
+WRITE, DELETE = "write", "delete"     # create and update are both a write here
+CAPABILITIES = ["read", "list", "create", "update", "delete"]
+
+
+# -- the server ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def audited(tmp_path):
+    """A dev server logging every request to a file audit device, and that log."""
+    log_path = tmp_path / "audit.log"
+    with BaoDevServer(config_hcl=file_audit_hcl(str(log_path), "fidelity")) as server:
+        devices = server.client().sys.list_enabled_audit_devices()["data"]
+        # Without the device every "writes nothing" below would pass vacuously.
+        assert "fidelity/" in devices, devices
+        yield server, AuditLog(str(log_path))
+
+
+def cli_env(server: BaoDevServer, home: Path, extra: Dict[str, str]) -> Dict[str, Optional[str]]:
+    env: Dict[str, Optional[str]] = {name: None for name in AMBIENT_VAULT_VARS}
+    env.update(VAULT_ADDR=server.address, VAULT_TOKEN=server.root_token, HOME=str(home), **extra)
+    return env
+
+
+# -- which writes a planned change may and must make -----------------------------------
+
+
+def is_bookkeeping(write: Write) -> bool:
+    """vaultform's own state: the record, its fingerprint key, the apply lock,
+    and the record mount an apply creates the first time."""
+    return write.path.startswith(f"{RECORD_MOUNT}/") or write.path == f"sys/mounts/{RECORD_MOUNT}"
+
+
+def op_class(write: Write) -> Tuple[str, str]:
+    return (DELETE if write.operation == "delete" else WRITE, write.path)
+
+
+def split_secret(address_path: str, mounts: set) -> Tuple[str, str]:
+    parts = address_path.split("/")
+    for i in range(len(parts) - 1, 0, -1):
+        if "/".join(parts[:i]) in mounts:
+            return "/".join(parts[:i]), "/".join(parts[i:])
+    raise AssertionError(f"no mount known for secret {address_path}")
+
+
+def expected_writes(change: dict, now: "SpecModel", before: "SpecModel") -> List[Tuple[str, str]]:
+    """The Vault requests one planned change (plan JSON) must make, as (write|delete, path)."""
+    kind, action, name = change["kind"], change["action"], change["address"].split(".", 1)[1]
+
+    def by_action(path: str) -> List[Tuple[str, str]]:
+        return {"create": [(WRITE, path)], "update": [(WRITE, path)], "delete": [(DELETE, path)],
+                "replace": [(DELETE, path), (WRITE, path)]}[action]
+
+    if kind == "policy":
+        return by_action(f"sys/policies/acl/{name}")
+    if action == "update" and change["changed_fields"] == ["prevent_destroy"]:
+        return []  # kept in the ownership record only
+    if kind in ("secrets_engine", "auth_method"):
+        table = "mounts" if kind == "secrets_engine" else "auth"
+        return [(WRITE, f"sys/{table}/{name}/tune")] if action == "update" else by_action(f"sys/{table}/{name}")
+    if kind == "secret":
+        mount, path = split_secret(name, set(now.mounts) | set(before.mounts))
+        # A deleted secret lived where the last applied spec put it.
+        version = (before if action == "delete" else now).kv_version(mount) or now.kv_version(mount)
+        if version == "2":
+            return [(DELETE, f"{mount}/metadata/{path}")] if action == "delete" else [(WRITE, f"{mount}/data/{path}")]
+        return by_action(f"{mount}/{path}")
+    if kind.endswith("_config"):
+        # Vault has no DELETE for an auth config: it goes with its auth method.
+        return [] if action == "delete" else [(WRITE, f"auth/{name}/config")]
+    if kind.endswith("_role"):
+        mount, role = name.rsplit("/", 1)
+        return by_action(f"auth/{mount}/role/{role}")
+    raise AssertionError(f"no Vault path known for {change['address']} (kind {kind})")
+
+
+# -- the spec, as a model the walk mutates ---------------------------------------------
+
+
+class SpecModel:
+    """The spec's sections as plain data, and the environment its sources read."""
+
+    def __init__(self) -> None:
+        self.policies: Dict[str, str] = {}
+        self.mounts: Dict[str, dict] = {}
+        self.auth: Dict[str, dict] = {}
+        self.secrets: Dict[str, dict] = {}
+        self.prune: Dict[str, bool] = {}
+        self.env: Dict[str, str] = {}
+
+    def document(self) -> dict:
+        doc: dict = {"version": 1}
+        for key, section in (("secrets_engines", self.mounts), ("auth", self.auth),
+                             ("policies", self.policies), ("secrets", self.secrets), ("prune", self.prune)):
+            if section:
+                doc[key] = copy.deepcopy(section)
+        return doc
+
+    def kv_version(self, mount: str) -> Optional[str]:
+        body = self.mounts.get(mount)
+        if body is None or body["type"] not in ("kv", "kv-v2"):
+            return None
+        return "2" if body["type"] == "kv-v2" else str((body.get("options") or {}).get("version", "1"))
+
+    def kv_mounts(self, version: Optional[str] = None) -> List[str]:
+        return sorted(m for m in self.mounts if self.kv_version(m) and (version is None or self.kv_version(m) == version))
+
+    def secrets_of(self, mount: str) -> List[str]:
+        return sorted(key for key in self.secrets if split_secret(key, set(self.mounts)) [0] == mount)
+
+    def auth_of(self, auth_type: str) -> List[str]:
+        return sorted(p for p, body in self.auth.items() if body["type"] == auth_type)
+
+
+def hex_value(rng: random.Random) -> str:
+    return "%032x" % rng.getrandbits(128)
+
+
+def policy_text(rng: random.Random) -> str:
+    blocks = []
+    for _ in range(rng.randint(1, 2)):
+        caps = sorted(rng.sample(CAPABILITIES, rng.randint(1, 3)), key=CAPABILITIES.index)
+        blocks.append(f'path "{rng.choice(["kv", "app", "team"])}{rng.randint(0, 99)}/data/*" {{\n'
+                      f"  capabilities = {json.dumps(caps)}\n}}\n")
+    text = "\n".join(blocks)
+    # Vault keeps the text byte for byte: comments, CRLF and trailing blank lines included.
+    return rng.choice([text, "# managed by vaultform\n" + text, text + "\n\n", text.replace("\n", "\r\n")])
+
+
+def typed_value(rng: random.Random):
+    """A literal of some JSON type: KV stores more than strings."""
+    return rng.choice([lambda: hex_value(rng), lambda: rng.randint(-10**6, 10**6), lambda: rng.choice([1.0, 2.5, -0.125]),
+                       lambda: rng.choice([True, False]), lambda: None, lambda: [1, "two", None, {"k": 3}],
+                       lambda: {"host": "db.example", "port": 5432, "tls": True}, lambda: ""])()
+
+
+def secret_data(rng: random.Random) -> dict:
+    keys = rng.sample(["username", "password", "api_key", "url"], rng.randint(1, 3))
+    data = {k: hex_value(rng) if rng.random() < 0.6 else typed_value(rng) for k in keys}
+    if rng.random() < 0.25:
+        data["session_key"] = {"generate": {"length": 16}}  # made once, never overwritten
+    return data
+
+
+def k8s_role(rng: random.Random, model: SpecModel) -> dict:
+    role = {"bound_service_account_names": rng.sample(["web", "api", "worker", "cron"], rng.randint(1, 2)),
+            "bound_service_account_namespaces": rng.sample(["default", "prod", "dev"], rng.randint(1, 2)),
+            "token_policies": sorted(rng.sample(sorted(model.policies), min(len(model.policies), 2))),
+            "token_ttl": rng.choice(["10m", "1h", "24h"])}
+    if rng.random() < 0.3:
+        role["audience"] = "vault"
+    style = rng.random()
+    if style < 0.2:  # lists as "a,b" strings, as Vault also takes them
+        role["bound_service_account_names"] = ",".join(role["bound_service_account_names"])
+    elif style < 0.4:  # the legacy names Vault still accepts
+        role["policies"], role["ttl"] = role.pop("token_policies"), rng.choice(["1d", "90m", 3600])
+    return role
+
+
+def approle_role(rng: random.Random, model: SpecModel) -> dict:
+    role = {"token_ttl": rng.choice(["10m", "1h"]), "token_max_ttl": rng.choice(["4h", "24h"]),
+            "token_policies": sorted(rng.sample(sorted(model.policies), min(len(model.policies), 1))),
+            "secret_id_num_uses": rng.randint(0, 10)}
+    if rng.random() < 0.3:
+        role["token_type"] = rng.choice(["service", "batch"])
+    if rng.random() < 0.3:
+        role["token_bound_cidrs"] = ["10.0.0.0/8"]
+    return role
+
+
+class Walk:
+    """The seeded random walk: spec mutations and hand-made drift."""
+
+    def __init__(self, rng: random.Random, model: SpecModel):
+        self.rng, self.model = rng, model
+        self.names = itertools.count(1)
+        self.handmade: Dict[str, str] = {}  # made by hand -> its prune key: touched only when that is on
+        self.unprotected_now: set = set()   # still protected in the record until the next apply
+        self.destroyed_now: set = set()     # removed or re-created by this round's spec: not to be protected now
+        self.disabled_now: set = set()      # mounts disabled by hand this round: nothing left to drift in them
+
+    def new_round(self) -> None:
+        self.unprotected_now.clear()
+        self.destroyed_now.clear()
+        self.disabled_now.clear()
+
+    def destroyable(self, section: Dict[str, dict]) -> List[str]:
+        return sorted(p for p, body in section.items()
+                      if not body.get("prevent_destroy") and p not in self.unprotected_now)
+
+    def new(self, prefix: str) -> str:
+        return f"{prefix}{next(self.names)}"
+
+    def pick(self, items) -> Optional[str]:
+        items = sorted(items)
+        return self.rng.choice(items) if items else None
+
+    # -- spec mutations: each returns what it did, or None when it does not apply -----
+    def add_policy(self) -> str:
+        name = self.new("pol")
+        self.model.policies[name] = policy_text(self.rng)
+        return f"add policy {name}"
+
+    def edit_policy(self) -> Optional[str]:
+        name = self.pick(self.model.policies)
+        if name:
+            self.model.policies[name] = policy_text(self.rng)
+            return f"edit policy {name}"
+
+    def remove_policy(self) -> Optional[str]:
+        name = self.pick(self.model.policies)
+        if name and len(self.model.policies) > 2:  # roles keep a couple to name
+            del self.model.policies[name]
+            return f"remove policy {name}"
+
+    def add_kv_mount(self) -> str:
+        path = self.new("kv") if self.rng.random() < 0.7 else f"{self.new('team')}/kv"
+        version = self.rng.choice(["1", "2", "kv-v2"])
+        body: dict = {"type": "kv-v2"} if version == "kv-v2" else {"type": "kv", "options": {"version": version}}
+        if self.rng.random() < 0.5:
+            body["description"] = f"secrets {hex_value(self.rng)[:6]}"
+        if self.rng.random() < 0.4:
+            body["config"] = {"default_lease_ttl": "1h", "max_lease_ttl": "24h"}
+        self.model.mounts[path] = body
+        return f"add kv mount {path} ({version})"
+
+    def add_transit_mount(self) -> str:
+        path = self.new("transit")
+        self.model.mounts[path] = {"type": "transit", "description": "keys"}
+        return f"add transit mount {path}"
+
+    def tune_mount(self) -> Optional[str]:
+        path = self.pick(self.model.mounts)
+        if not path:
+            return None
+        return f"tune mount {path}: " + self._tune(self.model.mounts[path], "config")
+
+    def _tune(self, body: dict, key: str) -> str:
+        what = self.rng.choice(["description", "default_lease_ttl", "max_lease_ttl", "listing_visibility",
+                                "audit_non_hmac_request_keys", "passthrough_request_headers", "drop", "drop"])
+        tuning = body.setdefault(key, {})
+        if what == "description":
+            if body.pop("description", None) is not None and self.rng.random() < 0.5:
+                what = "drop description"
+            else:
+                body["description"] = f"tuned {hex_value(self.rng)[:6]}"
+        elif what == "default_lease_ttl":
+            tuning["default_lease_ttl"] = self.rng.choice(["30m", "1h", "2h"])
+        elif what == "max_lease_ttl":
+            tuning["max_lease_ttl"] = self.rng.choice(["24h", "48h", "72h"])
+        elif what == "listing_visibility":
+            tuning["listing_visibility"] = self.rng.choice(["unauth", "hidden"])
+        elif what == "audit_non_hmac_request_keys":
+            tuning[what] = self.rng.sample(["role", "name", "path"], self.rng.randint(1, 2))
+        elif what == "passthrough_request_headers":
+            tuning[what] = ["X-Request-Id"]
+        elif set(tuning) - {"force_no_cache"}:  # changing that one re-creates the mount: toggle_force_no_cache
+            dropped = self.rng.choice(sorted(set(tuning) - {"force_no_cache"}))
+            del tuning[dropped]
+            what = f"drop {dropped}"
+        if not tuning:
+            del body[key]
+        return what
+
+    def remove_mount(self) -> Optional[str]:
+        path = self.pick(self.destroyable(self.model.mounts))
+        if not path:
+            return None
+        gone = self.model.secrets_of(path) if self.model.kv_version(path) else []
+        for key in gone:
+            del self.model.secrets[key]
+        del self.model.mounts[path]
+        self.destroyed_now.add(path)
+        return f"remove mount {path} and its {len(gone)} secret(s)"
+
+    def downgrade_kv(self) -> Optional[str]:
+        path = self.pick(set(self.model.kv_mounts("2")) & set(self.destroyable(self.model.mounts)))
+        if not path:
+            return None
+        body = self.model.mounts[path]
+        body["type"], body["options"] = "kv", {"version": "1"}  # re-creates the mount
+        self.destroyed_now.add(path)
+        return f"downgrade {path} to kv v1 (replace)"
+
+    def upgrade_kv(self) -> Optional[str]:
+        path = self.pick(self.model.kv_mounts("1"))
+        if not path:
+            return None
+        self.model.mounts[path]["options"] = {"version": "2"}
+        return f"upgrade {path} to kv v2 (in place)"
+
+    def add_secret(self) -> Optional[str]:
+        mount = self.pick(self.model.kv_mounts())
+        if not mount:
+            return None
+        key = f"{mount}/{self.new('app')}" + ("/config" if self.rng.random() < 0.3 else "")
+        self.model.secrets[key] = secret_data(self.rng)
+        return f"add secret {key}"
+
+    def edit_secret(self) -> Optional[str]:
+        key = self.pick(self.model.secrets)
+        if not key:
+            return None
+        data = self.model.secrets[key]
+        what = self.rng.choice(["value", "add key", "drop key"])
+        literal = sorted(k for k, v in data.items() if isinstance(v, str))
+        if what == "drop key" and len(data) > 1:
+            dropped = self.rng.choice(sorted(data))
+            del data[dropped]
+            return f"edit secret {key}: drop {dropped}"
+        if what == "value" and literal:
+            data[self.rng.choice(literal)] = hex_value(self.rng)
+            return f"edit secret {key}: change a value"
+        data[self.new("extra")] = hex_value(self.rng)
+        return f"edit secret {key}: add a key"
+
+    def remove_secret(self) -> Optional[str]:
+        key = self.pick(self.model.secrets)
+        if key:
+            del self.model.secrets[key]
+            return f"remove secret {key}"
+
+    def add_auth(self) -> str:
+        if self.rng.random() < 0.6:
+            path = self.new("k8s")
+            body: dict = {"type": "kubernetes", "config": {"kubernetes_host": f"https://{path}.example:6443",
+                                                            "kubernetes_ca_cert": {"file": "ca.crt"}}}
+            body["roles"] = {self.new("role"): k8s_role(self.rng, self.model) for _ in range(self.rng.randint(0, 2))}
+        else:
+            path = self.new("approle")
+            body = {"type": "approle",
+                    "roles": {self.new("ci"): approle_role(self.rng, self.model) for _ in range(self.rng.randint(0, 2))}}
+        if self.rng.random() < 0.4:
+            body["tune"] = {"default_lease_ttl": "1h"}
+        if not body["roles"]:
+            del body["roles"]
+        self.model.auth[path] = body
+        return f"add {body['type']} auth {path}"
+
+    def tune_auth(self) -> Optional[str]:
+        path = self.pick(self.model.auth)
+        if path:
+            return f"tune auth {path}: " + self._tune(self.model.auth[path], "tune")
+
+    def remove_auth(self) -> Optional[str]:
+        path = self.pick(self.destroyable(self.model.auth))
+        if path:
+            del self.model.auth[path]
+            self.destroyed_now.add(path)
+            return f"remove auth {path} with its config and roles"
+
+    def edit_k8s_config(self) -> Optional[str]:
+        path = self.pick(self.model.auth_of("kubernetes"))
+        if not path:
+            return None
+        if "config" not in self.model.auth[path]:
+            self.model.auth[path]["config"] = {"kubernetes_host": f"https://{path}.example:6443",
+                                               "kubernetes_ca_cert": {"file": "ca.crt"}}
+            return f"add kubernetes config {path} back"
+        config = self.model.auth[path]["config"]
+        what = self.rng.choice(["host", "issuer", "reviewer jwt", "rotate jwt"])
+        var = f"FIDELITY_JWT_{path.upper()}"
+        if what == "host":
+            config["kubernetes_host"] = f"https://{hex_value(self.rng)[:8]}.example:6443"
+        elif what == "issuer":
+            if "issuer" in config:
+                del config["issuer"], config["disable_iss_validation"]
+            else:
+                config["issuer"] = "https://kubernetes.default.svc.cluster.local"
+                config["disable_iss_validation"] = False
+        elif what == "reviewer jwt" or var not in self.model.env:
+            if "token_reviewer_jwt" in config:
+                del config["token_reviewer_jwt"]
+                what = "drop reviewer jwt"
+            else:
+                config["token_reviewer_jwt"] = {"env": var}
+                self.model.env[var] = f"eyJreviewer.{hex_value(self.rng)}.sig"
+                what = "set reviewer jwt"
+        else:
+            self.model.env[var] = f"eyJreviewer.{hex_value(self.rng)}.sig"  # same spec, new value
+        return f"edit kubernetes config {path}: {what}"
+
+    def toggle_protection(self) -> Optional[str]:
+        section = self.rng.choice([self.model.mounts, self.model.auth])
+        path = self.pick(section)
+        if not path:
+            return None
+        if section[path].pop("prevent_destroy", False):
+            self.unprotected_now.add(path)
+            return f"clear prevent_destroy on {path} (record only)"
+        if path in self.destroyed_now:
+            return None
+        section[path]["prevent_destroy"] = True
+        return f"set prevent_destroy on {path} (record only)"
+
+    def toggle_local(self) -> Optional[str]:
+        section = self.rng.choice([self.model.mounts, self.model.auth])
+        path = self.pick(self.destroyable(section))
+        if not path:
+            return None
+        self.destroyed_now.add(path)
+        if section[path].pop("local", False):
+            return f"clear local on {path} (replace)"
+        section[path]["local"] = True
+        return f"set local on {path} (replace)"
+
+    def toggle_prune(self) -> str:
+        key = self.rng.choice(["policies", "secrets_engines", "auth_roles"])
+        if self.model.prune.pop(key, False):
+            return f"prune.{key} off"
+        self.model.prune[key] = True
+        return f"prune.{key} on: what was made by hand goes"
+
+    def toggle_force_no_cache(self) -> Optional[str]:
+        path = self.pick(self.destroyable(self.model.mounts))
+        if not path:
+            return None
+        self.destroyed_now.add(path)
+        config = self.model.mounts[path].setdefault("config", {})
+        config["force_no_cache"] = not config.get("force_no_cache", False)
+        return f"force_no_cache {config['force_no_cache']} on {path} (replace)"
+
+    def retype_mount(self) -> Optional[str]:
+        path = self.pick(set(self.model.kv_mounts()) & set(self.destroyable(self.model.mounts)))
+        if not path:
+            return None
+        gone = self.model.secrets_of(path)
+        for key in gone:
+            del self.model.secrets[key]
+        self.model.mounts[path] = {"type": "transit"}
+        self.destroyed_now.add(path)
+        return f"retype {path} from kv to transit (replace), dropping its {len(gone)} secret(s)"
+
+    def retype_auth(self) -> Optional[str]:
+        path = self.pick(set(self.model.auth_of("kubernetes")) & set(self.destroyable(self.model.auth)))
+        if not path:
+            return None
+        self.model.auth[path] = {"type": "approle", "roles": {self.new("ci"): approle_role(self.rng, self.model)}}
+        self.destroyed_now.add(path)
+        return f"retype auth {path} from kubernetes to approle (replace)"
+
+    def drop_k8s_config(self) -> Optional[str]:
+        path = self.pick(p for p in self.model.auth_of("kubernetes") if "config" in self.model.auth[p])
+        if path:
+            del self.model.auth[path]["config"]
+            return f"drop kubernetes config {path} from the spec (Vault keeps it)"
+
+    def _roles(self) -> List[Tuple[str, str]]:
+        return sorted((p, r) for p, body in self.model.auth.items() for r in body.get("roles", {}))
+
+    def add_role(self) -> Optional[str]:
+        path = self.pick(self.model.auth)
+        if not path:
+            return None
+        body = self.model.auth[path]
+        maker = k8s_role if body["type"] == "kubernetes" else approle_role
+        name = self.new("role")
+        body.setdefault("roles", {})[name] = maker(self.rng, self.model)
+        return f"add role {path}/{name}"
+
+    def edit_role(self) -> Optional[str]:
+        roles = self._roles()
+        if not roles:
+            return None
+        path, name = self.rng.choice(roles)
+        role = self.model.auth[path]["roles"][name]
+        if "token_ttl" in role and self.rng.random() < 0.5:
+            role["token_ttl"] = self.rng.choice(["5m", "15m", "2h"])
+        else:
+            maker = k8s_role if self.model.auth[path]["type"] == "kubernetes" else approle_role
+            self.model.auth[path]["roles"][name] = maker(self.rng, self.model)
+        return f"edit role {path}/{name}"
+
+    def remove_role(self) -> Optional[str]:
+        roles = self._roles()
+        if not roles:
+            return None
+        path, name = self.rng.choice(roles)
+        del self.model.auth[path]["roles"][name]
+        if not self.model.auth[path]["roles"]:
+            del self.model.auth[path]["roles"]
+        return f"remove role {path}/{name}"
+
+    MUTATIONS: List[Tuple[int, str]] = [
+        (3, "add_policy"), (3, "edit_policy"), (2, "remove_policy"), (2, "add_kv_mount"), (1, "add_transit_mount"),
+        (3, "tune_mount"), (1, "remove_mount"), (1, "downgrade_kv"), (1, "upgrade_kv"), (4, "add_secret"),
+        (4, "edit_secret"), (2, "remove_secret"), (2, "add_auth"), (2, "tune_auth"), (1, "remove_auth"),
+        (3, "edit_k8s_config"), (2, "add_role"), (3, "edit_role"), (2, "remove_role"), (2, "toggle_protection"),
+        (1, "toggle_local"), (1, "retype_mount"), (1, "retype_auth"), (1, "drop_k8s_config"), (1, "toggle_prune"),
+        (1, "toggle_force_no_cache"),
+    ]
+
+    def mutate(self) -> str:
+        names = [name for weight, name in self.MUTATIONS for _ in range(weight)]
+        while True:
+            done = getattr(self, self.rng.choice(names))()
+            if done:
+                return done
+
+    # -- drift: Vault changed by hand, behind vaultform's back --------------------------
+    def drift(self, client) -> str:
+        drifts = ["policy_text", "policy_delete", "secret_value", "secret_same", "secret_delete", "secret_destroy",
+                  "mount_tune", "mount_listing", "auth_tune", "role_field", "role_audience", "k8s_config",
+                  "unmanaged_policy", "unmanaged_mount", "deleted_and_removed", "mount_disable", "auth_disable"]
+        while True:
+            done = getattr(self, f"drift_{self.rng.choice(drifts)}")(client)
+            if done:
+                return "by hand: " + done
+
+    def drift_policy_text(self, client) -> Optional[str]:
+        name = self.pick(self.model.policies)
+        if name:
+            client.sys.create_or_update_policy(name, 'path "drift/*" {\n  capabilities = ["deny"]\n}\n')
+            return f"rewrite policy {name}"
+
+    def drift_policy_delete(self, client) -> Optional[str]:
+        name = self.pick(self.model.policies)
+        if name:
+            client.sys.delete_policy(name)
+            return f"delete policy {name}"
+
+    def live_mounts(self) -> List[str]:
+        return sorted(set(self.model.mounts) - self.disabled_now)
+
+    def live_auth(self, auth_type: Optional[str] = None) -> List[str]:
+        return sorted(p for p, body in self.model.auth.items()
+                      if p not in self.disabled_now and auth_type in (None, body["type"]))
+
+    def live_secrets(self) -> List[str]:
+        return sorted(k for k in self.model.secrets if self._secret_location(k)[0] not in self.disabled_now)
+
+    def live_roles(self) -> List[Tuple[str, str]]:
+        return [(p, r) for p, r in self._roles() if p not in self.disabled_now]
+
+    def _secret_location(self, key: str) -> Tuple[str, str, str]:
+        mount, path = split_secret(key, set(self.model.mounts))
+        return mount, path, self.model.kv_version(mount)
+
+    def _write_secret(self, client, key: str, data: dict) -> None:
+        mount, path, version = self._secret_location(key)
+        if version == "2":
+            client.write_data(f"{mount}/data/{path}", data={"data": data})
+        else:
+            client.write_data(f"{mount}/{path}", data=data)
+
+    def _read_secret(self, client, key: str) -> Optional[dict]:
+        """The secret's data, or None when a drift of this round deleted it."""
+        mount, path, version = self._secret_location(key)
+        response = client.read(f"{mount}/data/{path}" if version == "2" else f"{mount}/{path}")
+        if not response:
+            return None
+        return response["data"]["data"] if version == "2" else response["data"]
+
+    def drift_secret_value(self, client) -> Optional[str]:
+        key = self.pick(self.live_secrets())
+        data = self._read_secret(client, key) if key else None
+        if data:
+            data[self.rng.choice(sorted(data))] = "changed-by-hand"
+            self._write_secret(client, key, data)
+            return f"change a value of secret {key}"
+
+    def drift_secret_same(self, client) -> Optional[str]:
+        key = self.pick(self.live_secrets())
+        data = self._read_secret(client, key) if key else None
+        if data:
+            self._write_secret(client, key, data)  # KV v2 bumps the version
+            return f"rewrite secret {key} with the same values"
+
+    def drift_secret_delete(self, client) -> Optional[str]:
+        key = self.pick(self.live_secrets())
+        if key:
+            mount, path, version = self._secret_location(key)
+            client.delete(f"{mount}/data/{path}" if version == "2" else f"{mount}/{path}")
+            return f"delete secret {key}"
+
+    def drift_secret_destroy(self, client) -> Optional[str]:
+        key = self.pick(k for k in self.live_secrets() if self._secret_location(k)[2] == "2")
+        if key:
+            mount, path, _ = self._secret_location(key)
+            client.delete(f"{mount}/metadata/{path}")
+            return f"delete every version and the metadata of secret {key}"
+
+    def drift_mount_listing(self, client) -> Optional[str]:
+        path = self.pick(self.live_mounts())
+        if path:
+            client.write_data(f"sys/mounts/{path}/tune", data={"listing_visibility": "unauth"})
+            return f"set listing_visibility on mount {path}"
+
+    def drift_mount_disable(self, client) -> Optional[str]:
+        path = self.pick(self.live_mounts())
+        if path:
+            client.sys.disable_secrets_engine(path)
+            self.disabled_now.add(path)
+            return f"disable mount {path} (its secrets go with it)"
+
+    def drift_auth_disable(self, client) -> Optional[str]:
+        path = self.pick(self.live_auth())
+        if path:
+            client.sys.disable_auth_method(path)
+            self.disabled_now.add(path)
+            return f"disable auth {path} (its config and roles go with it)"
+
+    def drift_role_audience(self, client) -> Optional[str]:
+        roles = [(p, r) for p, r in self.live_roles() if self.model.auth[p]["type"] == "kubernetes"]
+        if roles:
+            path, name = self.rng.choice(roles)
+            client.write_data(f"auth/{path}/role/{name}", data={"audience": "by-hand"})
+            return f"set audience on role {path}/{name}"
+
+    def drift_mount_tune(self, client) -> Optional[str]:
+        path = self.pick(self.live_mounts())
+        if path:
+            client.write_data(f"sys/mounts/{path}/tune", data={"description": "changed by hand"})
+            return f"tune mount {path}"
+
+    def drift_auth_tune(self, client) -> Optional[str]:
+        path = self.pick(self.live_auth())
+        if path:
+            client.write_data(f"sys/auth/{path}/tune", data={"default_lease_ttl": "3h"})
+            return f"tune auth {path}"
+
+    def drift_role_field(self, client) -> Optional[str]:
+        roles = self.live_roles()
+        if roles:
+            path, name = self.rng.choice(roles)
+            client.write_data(f"auth/{path}/role/{name}", data={"token_ttl": "7m"})
+            return f"change token_ttl of role {path}/{name}"
+
+    def drift_k8s_config(self, client) -> Optional[str]:
+        path = self.pick(self.live_auth("kubernetes"))
+        if path:
+            client.write_data(f"auth/{path}/config", data={"kubernetes_host": "https://by-hand.example:6443",
+                                                            "kubernetes_ca_cert": CA_PEM})
+            return f"rewrite kubernetes config {path}"
+
+    def drift_unmanaged_mount(self, client) -> str:
+        path = self.new("handkv")
+        self.handmade[path] = "secrets_engines"
+        client.sys.enable_secrets_engine("kv", path=path, options={"version": "2"})
+        return f"enable mount {path}, not in the spec (touched only by prune.secrets_engines)"
+
+    def drift_unmanaged_policy(self, client) -> str:
+        name = self.new("handmade")
+        self.handmade[name] = "policies"
+        client.sys.create_or_update_policy(name, 'path "handmade/*" {\n  capabilities = ["read"]\n}\n')
+        return f"create policy {name}, not in the spec (touched only by prune.policies)"
+
+    def drift_deleted_and_removed(self, client) -> Optional[str]:
+        name = self.pick(self.model.policies)
+        if name and len(self.model.policies) > 2:
+            client.sys.delete_policy(name)
+            del self.model.policies[name]
+            return f"delete policy {name}, and remove it from the spec"
+
+
+# -- running vaultform -----------------------------------------------------------------
+
+
+class Fidelity:
+    """Runs plan and apply on the spec, each between two audit-log marks."""
+
+    def __init__(self, run_cli, server: BaoDevServer, log: AuditLog, workdir: Path, model: SpecModel):
+        self.run_cli, self.server, self.log, self.dir, self.model = run_cli, server, log, workdir, model
+        self.spec = workdir / "vault.yaml"
+        self.plan_file = workdir / "reviewed.plan"
+        self.home = workdir / "home"
+        self.home.mkdir(exist_ok=True)
+        (workdir / "ca.crt").write_text(CA_PEM, encoding="utf-8")
+        self.history: List[str] = []
+
+    def write_spec(self) -> None:
+        self.spec.write_text(yaml.safe_dump(self.model.document(), sort_keys=False), encoding="utf-8")
+
+    def context(self) -> str:
+        return f"seed {SEED}; steps so far:\n  " + "\n  ".join(self.history[-12:])
+
+    def run(self, *args: str):
+        mark = self.log.mark()
+        result = self.run_cli(list(args), env=cli_env(self.server, self.home, self.model.env))
+        assert result.exception is None, f"{result.exception!r}\n{result}\n{self.context()}"
+        return result, self.log.writes_since(mark)
+
+    def plan(self, *extra: str) -> dict:
+        result, writes = self.run("plan", str(self.spec), "--format", "json", "--allow-destroy", "--force", *extra)
+        assert result.exit_code == 0, f"{result}\n{self.context()}"
+        assert writes == [], f"plan wrote to Vault: {[str(w) for w in writes]}\n{self.context()}"
+        return json.loads(result.stdout)
+
+    def apply(self, saved: bool) -> Tuple[dict, List[Write]]:
+        if saved:
+            args = ("apply", str(self.plan_file), "--format", "json")
+        else:
+            args = ("apply", str(self.spec), "--auto-approve", "--format", "json", "--allow-destroy", "--force")
+        result, writes = self.run(*args)
+        assert result.exit_code == 0, f"{result}\n{self.context()}"
+        return json.loads(result.stdout), writes
+
+    def assert_converged(self) -> None:
+        result, writes = self.run("plan", str(self.spec), "--detailed-exitcode", "--allow-destroy", "--force")
+        assert result.exit_code == 0, f"a second plan is not empty:\n{result}\n{self.context()}"
+        assert writes == [], f"plan wrote to Vault: {[str(w) for w in writes]}\n{self.context()}"
+
+    def step(self, before: SpecModel, saved: bool) -> int:
+        """Plan, apply and re-plan the current spec; returns how many changes were applied."""
+        self.write_spec()
+        planned = self.plan("--out", str(self.plan_file)) if saved else self.plan()
+        applied, writes = self.apply(saved)
+        pairs = [(c["address"], c["action"]) for c in planned["changes"]]
+        assert [(c["address"], c["action"]) for c in applied["changes"]] == pairs, \
+            f"apply did not apply the reviewed plan\n{self.context()}"
+        assert applied["apply"]["status"] == "complete", f"{applied['apply']}\n{self.context()}"
+        assert applied["apply"]["done"] == [a for a, _ in pairs], f"{applied['apply']}\n{self.context()}"
+
+        expected = Counter()
+        for change in planned["changes"]:
+            expected.update(expected_writes(change, self.model, before))
+        actual = Counter(op_class(w) for w in writes if not is_bookkeeping(w))
+        unplanned, missing = actual - expected, expected - actual
+        assert not unplanned and not missing, (
+            "apply's writes differ from the plan\n"
+            f"  written but not planned: {sorted(unplanned.elements())}\n"
+            f"  planned but not written: {sorted(missing.elements())}\n"
+            f"  planned: {pairs}\n{self.context()}")
+        self.assert_converged()
+        return len(pairs)
+
+
+# -- the tests -------------------------------------------------------------------------
+
+
+def test_plan_and_apply_write_exactly_the_plan(audited, run_cli, tmp_path):
+    server, log = audited
+    client = server.client()
+    client.sys.disable_secrets_engine("secret")  # the dev server's own kv; out of the way
+    rng = random.Random(SEED)
+    model = SpecModel()
+    walk = Walk(rng, model)
+    fidelity = Fidelity(run_cli, server, log, tmp_path, model)
+
+    # A start with a bit of everything, so early rounds have things to edit and delete.
+    for mutation in ["add_policy", "add_policy", "add_policy", "add_kv_mount", "add_kv_mount", "add_secret",
+                     "add_secret", "add_secret", "add_auth", "add_auth", "add_role"]:
+        fidelity.history.append(getattr(walk, mutation)())
+    fidelity.history.append("round 0: first apply")
+    before = SpecModel()
+    counts = [fidelity.step(before, saved=False)]
+    mutations = drifts = 0
+
+    for round_no in range(1, ROUNDS + 1):
+        before = copy.deepcopy(model)
+        walk.new_round()
+        for _ in range(rng.randint(0, 2)):
+            fidelity.history.append(walk.drift(client))
+            drifts += 1
+        for _ in range(rng.randint(2, 4)):
+            fidelity.history.append(walk.mutate())
+            mutations += 1
+        saved = round_no % 2 == 0  # every other round through a saved plan
+        fidelity.history.append(f"round {round_no}: {'plan --out, apply PLANFILE' if saved else 'apply SPEC'}")
+        counts.append(fidelity.step(before, saved))
+        check_handmade(client, walk, fidelity)
+
+    assert mutations >= 24 and drifts >= 6, (mutations, drifts)
+    assert sum(counts) >= 40, f"the walk applied too little to prove much: {counts}"
+
+
+def check_handmade(client, walk: Walk, fidelity: Fidelity) -> None:
+    """Objects made by hand are left alone, unless the spec prunes their kind."""
+    mounts = client.sys.list_mounted_secrets_engines()["data"]
+    for name, prune_key in sorted(walk.handmade.items()):
+        exists = (f"{name}/" in mounts if prune_key == "secrets_engines"
+                  else name in client.sys.list_policies()["data"]["policies"])
+        if walk.model.prune.get(prune_key):
+            assert not exists, f"{name} survived prune.{prune_key}\n{fidelity.context()}"
+            del walk.handmade[name]
+        else:
+            assert exists, f"{name} was made by hand and prune.{prune_key} is off\n{fidelity.context()}"
+
+
+def _small_spec(model: SpecModel) -> None:
+    model.policies["app"] = 'path "kv/data/app" {\n  capabilities = ["read"]\n}\n'
+    model.mounts["kv"] = {"type": "kv", "options": {"version": "2"}}
+    model.secrets["kv/app"] = {"username": "app", "password": secrets.token_hex(16)}
+    model.auth["k8s"] = {"type": "kubernetes",
+                         "config": {"kubernetes_host": "https://k8s.example:6443", "kubernetes_ca_cert": {"file": "ca.crt"}},
+                         "roles": {"app": {"bound_service_account_names": ["app"],
+                                           "bound_service_account_namespaces": ["default"],
+                                           "token_policies": ["app"]}}}
+
+
+def test_apply_with_nothing_to_do_writes_nothing(audited, run_cli, tmp_path):
+    server, log = audited
+    model = SpecModel()
+    _small_spec(model)
+    fidelity = Fidelity(run_cli, server, log, tmp_path, model)
+    fidelity.step(SpecModel(), saved=False)
+
+    # Converged: nothing to do, so nothing may be written, not even the record or the lock.
+    applied, writes = fidelity.apply(saved=False)
+    assert applied["changes"] == []
+    assert writes == [], f"an apply with nothing to do wrote: {[str(w) for w in writes]}"
+
+
+def test_a_secret_rewritten_by_hand_with_its_values_is_record_work_only_then_nothing(audited, run_cli, tmp_path):
+    """A secret rewritten by hand with the values it had: KV v2 bumps its
+    version, so Vault needs no change but the record must learn the version
+    (a planner token judges "changed in Vault" by it). The plan says so, and
+    apply writes only bookkeeping (record and lock); the apply after that
+    writes nothing at all."""
+    server, log = audited
+    model = SpecModel()
+    _small_spec(model)
+    fidelity = Fidelity(run_cli, server, log, tmp_path, model)
+    fidelity.step(SpecModel(), saved=False)
+
+    Walk(random.Random(SEED), model).drift_secret_same(server.client())
+    fidelity.assert_converged()
+    applied, writes = fidelity.apply(saved=False)
+    assert applied["changes"] == []
+    assert writes and all(w.path.startswith("vaultform/") for w in writes), [str(w) for w in writes]
+    applied, writes = fidelity.apply(saved=False)
+    assert applied["changes"] == [] and writes == [], [str(w) for w in writes]
