@@ -1,11 +1,11 @@
 """Values a spec can hold but Vault cannot store as written.
 
-Everything vaultform sends to Vault travels as JSON, and Vault (and most of
-its clients) read JSON numbers as IEEE doubles. YAML, though, also has
-dates, binary, sets, .nan and .inf, and integers of any size. Such a value
-either fails late, mid-apply ("internal error"), or is stored changed
-(9007199254740993 came back as ...992) and then re-planned for ever. So
-`load_spec` refuses each, with its location, before anything else looks at it.
+Everything vaultform sends to Vault travels as JSON. YAML, though, also has
+dates, timestamps, binary, .nan and .inf, which JSON has no form for: such a
+value used to pass validate and fail mid-apply with an "internal error". So
+`load_spec` refuses each, with its location, before anything else looks at
+it. (Integers are JSON at any size; the KV v2 kind refuses those a KV v2
+mount would store changed.)
 """
 
 from __future__ import annotations
@@ -14,16 +14,13 @@ import datetime
 import math
 from typing import Any, Iterator, Optional, Tuple
 
-MAX_EXACT_INTEGER = 2 ** 53
-
-
 def value_problem(value: Any) -> Optional[str]:
     """Why one scalar cannot travel to Vault as written, or None."""
     if value is None or isinstance(value, (bool, str)):
         return None
     if isinstance(value, int):
-        if abs(value) > MAX_EXACT_INTEGER:
-            return "is an integer beyond 2^53, which Vault would store rounded: quote it to keep it exact"
+        # Any size is valid JSON, and KV v1 keeps it exactly; where a KV v2
+        # mount would store it changed, kinds/kv_secret.py refuses it per mount.
         return None
     if isinstance(value, float):
         if not math.isfinite(value):
