@@ -296,7 +296,8 @@ def test_invalid_token_is_named_by_its_source(bao, spec_dir, env, unchanged, kub
     write(spec_dir, good_spec(kube))
     env["VAULT_TOKEN"] = "s.not-a-real-token-" + secrets.token_hex(6)
     result, error = check_run(bao, spec_dir, "apply", "vault.yaml", "--auto-approve", env=env)
-    assert error == f"Error: the token from VAULT_TOKEN is not valid for Vault at {bao.address}", error
+    assert error == (f"Error: Vault at {bao.address} refused the token from VAULT_TOKEN: set VAULT_TOKEN to a "
+                     "valid token (or unset it to use the next source)"), error
     assert_no_secrets(result.output, [env["VAULT_TOKEN"]], "output")
 
 

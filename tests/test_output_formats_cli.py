@@ -98,7 +98,7 @@ def test_plan_json_from_a_real_plan_validates_and_masks(setup):
                        secret=SECRET_NEW)
     assert result.exit_code == 2, str(result)
     document = parse_json_stdout(result)
-    assert document["format_version"] == "1.2"
+    assert document["format_version"] == "1.3"
     assert document["options"] == {"targets": [], "allow_destroy": True, "force": False}
     changes = {c["address"]: c for c in document["changes"]}
     assert {a: c["action"] for a, c in changes.items()} == setup.expected_actions()
@@ -213,8 +213,12 @@ def test_a_failed_apply_still_prints_the_document(setup, unique):
 def test_machine_formats_need_auto_approve_for_a_spec(setup, root):
     setup.write(setup.base())
     result = setup.run("apply", str(setup.spec), "--format", "json", stdin="yes\n")
-    assert result.exit_code == 1 and result.stdout == "", str(result)
+    assert result.exit_code == 1, str(result)
     assert "pass --auto-approve, or apply a plan saved with" in result.stderr
+    # stdout carries the refusal as a JSON object, never nothing
+    refusal = json.loads(result.stdout)
+    jsonschema.validate(refusal, SCHEMA)
+    assert "pass --auto-approve" in refusal["error"]["message"]
     assert root.read(f"sys/policies/acl/{setup.kept}") is None
 
 

@@ -52,6 +52,7 @@ def semantic_problems(spec: Spec) -> Tuple[Problems, Warnings]:
     problems: Problems = []
     warnings: Warnings = []
     _check_names(spec, problems)
+    _check_connection_settings(spec, problems)
     _check_tuning(spec, problems)
     _check_cluster(spec, problems)
     _check_policies(spec, problems)
@@ -139,6 +140,19 @@ def _check_names(spec: Spec, problems: Problems) -> None:
     for path, body in spec.section("auth").items():
         for role in (body.get("roles") or {}) if isinstance(body, dict) else ():
             check("auth", path, names.role_name_problem(role, str(body.get("type", ""))), "roles", role)
+
+
+def _check_connection_settings(spec: Spec, problems: Problems) -> None:
+    """vault.address and vault.namespace, checked as a connection would (never quoting them)."""
+    from vaultform.connection import address_problem, namespace_problem  # late: connection imports hvac
+
+    vault = spec.section("vault")
+    for name, problem_of in (("address", address_problem), ("namespace", namespace_problem)):
+        value = vault.get(name)
+        problem = problem_of(value) if isinstance(value, str) else None
+        if problem:
+            problems.append(SpecError(f"the Vault {name} {problem}", location=spec.loc("vault", name),
+                                      field=f"vault.{name}"))
 
 
 # Tuning fields a mount table ignores (measured on OpenBao 2.7.2): a plan
@@ -266,6 +280,7 @@ def _fast(text: str) -> Optional[Dict[str, Any]]:
 def parse_policy(text: str) -> Tuple[Dict[str, Any], List[Tuple[str, Any]]]:
     """A policy's top-level keys and its path blocks [(path, body)], from HCL
     or JSON (Vault takes both). Raises PolicyParseError with the position."""
+    _check_policy_nesting(text)
     if text.lstrip().startswith("{"):
         try:
             document = json.loads(text)
@@ -293,6 +308,26 @@ def parse_policy(text: str) -> Tuple[Dict[str, Any], List[Tuple[str, Any]]]:
         for raw_path, body in (block.items() if isinstance(block, dict) else []):
             paths.append((_unquote(raw_path), body))
     return top, paths
+
+
+MAX_POLICY_NESTING = 64
+
+
+def _check_policy_nesting(text: str) -> None:
+    """Both parsers recurse per bracket: thousands of them are a RecursionError
+    (an "internal error"), not a policy. Real policies nest three levels."""
+    depth, line, column = 0, 1, 0
+    for char in text:
+        column += 1
+        if char == "\n":
+            line, column = line + 1, 0
+        elif char in "{[":
+            depth += 1
+            if depth > MAX_POLICY_NESTING:
+                raise PolicyParseError(f"not valid: brackets nested deeper than {MAX_POLICY_NESTING} levels",
+                                       line, column)
+        elif char in "}]":
+            depth = max(depth - 1, 0)
 
 
 def _spec_lines(spec: Spec) -> List[str]:

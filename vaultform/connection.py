@@ -12,16 +12,18 @@ import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, List, Optional, Union
+from urllib.parse import urlsplit
 
 import hvac
 import requests
+import urllib3
 from hvac import exceptions as hvac_errors
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from vaultform import redact
 from vaultform.errors import PermissionDenied, VaultConnectionError, VaultRequestError
-from vaultform.names import url_path
+from vaultform.names import path_problem, url_path
 
 POOL_SIZE = 8
 _MISSING = object()  # a 404 answer, told apart from an empty one
@@ -41,6 +43,64 @@ def resolve_address(flag: Optional[str], spec_address: Optional[str], local_addr
     return flag or env_first("VAULT_ADDR", "BAO_ADDR") or spec_address or local_address
 
 
+def address_source(flag: Optional[str]) -> str:
+    """Where the address in use came from, for an error message."""
+    if flag:
+        return "--address"
+    return "VAULT_ADDR" if env_first("VAULT_ADDR") else "BAO_ADDR" if env_first("BAO_ADDR") else "vault.address"
+
+
+def address_problem(address: str) -> Optional[str]:
+    """Why `address` cannot be a Vault address, or None. The message never
+    repeats the address: it may hold a password (http://user:PASS@host)."""
+    if not isinstance(address, str) or not address.strip():
+        return "is empty"
+    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7f for ch in address):
+        return "contains white space or a control character"
+    if "://" not in address:
+        return "has no scheme: write it as http://HOST:PORT or https://HOST:PORT"
+    if "@" in address:
+        # Checked on the whole text: a password holding '/' ends the host early.
+        return "holds credentials (user:password@): they are refused and never sent; give the token in VAULT_TOKEN"
+    try:
+        parts = urlsplit(address)
+    except ValueError:
+        return "is not a valid URL (an unclosed [ in an IPv6 host?)"
+    if parts.scheme.lower() not in ("http", "https"):
+        return f"has the scheme {parts.scheme[:20]!r}: Vault is reached over http:// or https://"
+    try:
+        port = parts.port
+    except ValueError:
+        return "has a port that is not a number from 1 to 65535"
+    if not parts.hostname:
+        return "has no host"
+    if port == 0:
+        return "has port 0"
+    if parts.query or parts.fragment or address.rstrip().endswith(("?", "#")):
+        return "has a query or fragment (? or #): give only scheme, host, port and an optional path"
+    return None
+
+
+def check_address(address: str, source: str) -> str:
+    problem = address_problem(address)
+    if problem:
+        raise VaultConnectionError(f"the Vault address from {source} {problem}")
+    return address.rstrip("/")
+
+
+def namespace_problem(namespace: str) -> Optional[str]:
+    """Why a namespace (sent as the X-Vault-Namespace header) cannot be one, or None."""
+    problem = path_problem(namespace.strip("/")) if isinstance(namespace, str) else "is not a string"
+    if problem:
+        return problem
+    if any(ch.isspace() for ch in namespace):
+        return "contains white space"
+    return None
+
+
+TOKEN_FILE_SOURCE = "~/.vault-token"
+
+
 def clean_token(token: str, source: str) -> str:
     """The token without surrounding whitespace (a CI secret's trailing
     newline), refused when it holds a character no Vault token has: sent as
@@ -58,39 +118,68 @@ def clean_token(token: str, source: str) -> str:
     return token
 
 
-def resolve_token(local_root_token: Callable[[], Optional[str]]) -> "tuple[Optional[str], str]":
-    """VAULT_TOKEN/BAO_TOKEN, then ~/.vault-token, then (local cluster) init's root token.
+def resolve_token(cluster_root_token: Optional[Callable[[], Optional[str]]] = None) -> "tuple[Optional[str], str]":
+    """The token every command uses, and where it came from. In this order:
+    VAULT_TOKEN, BAO_TOKEN; then, for a spec that runs its own cluster, that
+    cluster's root token (init's keys file); then ~/.vault-token.
 
-    The spec never holds a token. `local_root_token` is only called when
-    nothing else gave one, since reading the keys file is a custody act.
-    Every token is stripped and checked (clean_token) before any use.
+    The cluster's token comes before ~/.vault-token because the file is
+    whatever the user last logged in to (often an old dev server): a stale
+    4-byte file once made every plan after the README's apply fail, since
+    apply had used the cluster's token and plan the file. plan, apply,
+    status and destroy all call this one function, so they pick the same.
+    The spec never holds a token.
     """
-    source = "VAULT_TOKEN" if os.environ.get("VAULT_TOKEN") else "BAO_TOKEN"
-    token = env_first("VAULT_TOKEN", "BAO_TOKEN")
-    if not token:
-        token_file = Path(os.path.expanduser("~")) / ".vault-token"
+    for name in ("VAULT_TOKEN", "BAO_TOKEN"):
+        if os.environ.get(name):
+            return _registered(clean_token(os.environ[name], name)), name
+    if cluster_root_token is not None:
+        token = cluster_root_token()
+        if token:
+            return _registered(clean_token(token, CLUSTER_TOKEN_SOURCE)), CLUSTER_TOKEN_SOURCE
+    token_file = Path(os.path.expanduser("~")) / ".vault-token"
+    try:
         if token_file.is_file():
-            source = str(token_file)
-            try:
-                token = token_file.read_text(encoding="utf-8") or None
-            except (OSError, UnicodeDecodeError):
-                raise VaultConnectionError(f"the Vault token in {source} cannot be read as text") from None
-            if token is not None and not token.strip():
-                token = None  # an empty file: as if there were none
-    if not token:
-        token = local_root_token()
-        source = "the local cluster's keys file"
-    if token:
-        token = clean_token(token, source)
-        redact.register(token)
-    return token, source
+            token = token_file.read_text(encoding="utf-8")
+            if token.strip():
+                return _registered(clean_token(token, TOKEN_FILE_SOURCE)), TOKEN_FILE_SOURCE
+    except (OSError, UnicodeDecodeError):
+        pass  # an unreadable file is no token; "no Vault token" says what to do
+    return None, ""
+
+
+CLUSTER_TOKEN_SOURCE = "the local cluster's keys file (init's root token)"
+
+
+def _registered(token: str) -> str:
+    redact.register(token)
+    return token
+
+
+def choose_another(source: str) -> str:
+    """How to pick a different token than the one from `source`."""
+    if source in ("VAULT_TOKEN", "BAO_TOKEN"):
+        return f"set {source} to a valid token (or unset it to use the next source)"
+    if source == CLUSTER_TOKEN_SOURCE:
+        return "set VAULT_TOKEN to choose another token"
+    return f"set VAULT_TOKEN to choose another token, or log in again to renew {TOKEN_FILE_SOURCE}"
 
 
 def tls_verify() -> Union[bool, str]:
     skip = (env_first("VAULT_SKIP_VERIFY", "BAO_SKIP_VERIFY") or "").lower()
     if skip in ("1", "true", "yes"):
+        # Asked for explicitly; urllib3 would otherwise print a two-line
+        # InsecureRequestWarning per host, breaking one-line output.
+        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         return False
     return env_first("VAULT_CACERT", "BAO_CACERT") or True
+
+
+def http_request(method: str, url: str, **kwargs) -> requests.Response:
+    """The one way vaultform sends a request outside VaultAPI (health, seal
+    status, init, unseal, raft membership): TLS verified as for every Vault
+    connection, from VAULT_CACERT / VAULT_SKIP_VERIFY (or BAO_*)."""
+    return requests.request(method, url, verify=tls_verify(), **kwargs)
 
 
 def _session() -> requests.Session:
@@ -136,16 +225,20 @@ class VaultAPI:
         self.namespace = namespace
         self.requests = 0
         self._count_lock = threading.Lock()
+        verify = tls_verify() if verify is None else verify
+        session = _session()
+        # hvac takes a given session's own `verify` over its verify argument:
+        # without this, VAULT_CACERT was silently ignored (always the system CAs).
+        session.verify = verify
+        self.verify = verify
         self.client = hvac.Client(url=self.address, token=token, namespace=namespace,
-                                  verify=tls_verify() if verify is None else verify,
-                                  timeout=timeout, session=_session())
+                                  verify=verify, timeout=timeout, session=session)
         # hvac falls back to VAULT_TOKEN/~/.vault-token by itself; vaultform
         # resolves the token in its own documented order instead.
         self.client.token = token
         self.token_source = ""
 
     def set_token(self, token: str, source: str = "") -> None:
-        token = clean_token(token, source or "the token given")
         redact.register(token)
         self.client.token = token
         self.token_source = source
@@ -158,21 +251,74 @@ class VaultAPI:
     def check_token(self) -> None:
         """One lookup per run, so a stale token fails with its source named
         instead of as a 403 on whatever is read first."""
+        self.check_is_vault()
         with self._count_lock:
             self.requests += 1
         try:
-            self.client.auth.token.lookup_self()
+            answer = self.client.auth.token.lookup_self()
+        except hvac_errors.InvalidPath:
+            # Every Vault serves lookup-self; a 404 is an ingress, a proxy or a mistyped port.
+            raise self.not_vault("auth/token/lookup-self answered 404") from None
         except hvac_errors.Forbidden as exc:
             if _acl_denial(exc):
                 return  # a valid token without lookup-self (no default policy) may still do the work
-            raise VaultConnectionError(
-                f"the token from {self.token_source or 'the environment'} is not valid for Vault at {self.address}") from None
+            raise VaultConnectionError(self.token_refused()) from None
         except hvac_errors.VaultDown:
             raise VaultConnectionError(f"Vault at {self.address} is sealed or down") from None
+        except requests.exceptions.SSLError:
+            raise self._tls_failure() from None
         except requests.exceptions.ConnectionError:
             raise VaultConnectionError(f"cannot reach Vault at {self.address}: connection refused or unreachable") from None
+        except requests.exceptions.Timeout:
+            raise VaultConnectionError(f"Vault at {self.address} did not answer in time") from None
         except hvac_errors.VaultError:
-            pass  # a token without lookup-self rights may still do the work
+            return  # a token without lookup-self rights may still do the work
+        if not isinstance(answer, dict):
+            raise self.not_vault("auth/token/lookup-self did not answer JSON")
+
+    def check_is_vault(self) -> None:
+        """Every Vault answers sys/seal-status, without a token, with JSON
+        holding "sealed". An ingress, a web server or a mistyped port does
+        not; taken for an empty Vault it once got a green "create everything"."""
+        with self._count_lock:
+            self.requests += 1
+        try:
+            # verify given per request: requests lets REQUESTS_CA_BUNDLE override a session's own.
+            response = self.client.session.get(f"{self.address}/v1/sys/seal-status", timeout=10, verify=self.verify)
+        except requests.exceptions.SSLError:
+            raise self._tls_failure() from None
+        except requests.exceptions.RequestException:
+            raise VaultConnectionError(f"cannot reach Vault at {self.address}: connection refused or unreachable") from None
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or "sealed" not in body:
+            raise self.not_vault(f"sys/seal-status answered HTTP {response.status_code} without Vault's JSON")
+
+    def token_state(self) -> str:
+        """"valid", "rejected" (Vault does not know the token) or "unknown"
+        (no token, or no answer that tells), for `status`."""
+        if not self.client.token:
+            return "unknown"
+        try:
+            answer = self.client.auth.token.lookup_self()
+        except hvac_errors.Forbidden as exc:
+            return "valid" if _acl_denial(exc) else "rejected"
+        except (hvac_errors.VaultError, requests.exceptions.RequestException):
+            return "unknown"
+        return "valid" if isinstance(answer, dict) else "unknown"
+
+    def token_refused(self) -> str:
+        source = self.token_source or "the environment"
+        return f"Vault at {self.address} refused the token from {source}: {choose_another(source)}"
+
+    def not_vault(self, why: str) -> VaultConnectionError:
+        return VaultConnectionError(f"no Vault API at {self.address}: {why} (is it the right address and port?)")
+
+    def _tls_failure(self) -> VaultConnectionError:
+        return VaultConnectionError(f"TLS verification failed for {self.address} (set VAULT_CACERT to its CA, "
+                                    "or VAULT_SKIP_VERIFY for a demo)")
 
     @property
     def has_token(self) -> bool:
@@ -195,7 +341,7 @@ class VaultAPI:
         with self._count_lock:
             self.requests += 1
         try:
-            return fn()
+            answer = fn()
         except hvac_errors.InvalidPath:
             return missing
         except hvac_errors.Forbidden:
@@ -210,12 +356,18 @@ class VaultAPI:
                 raise _Upgrading() from None
             raise VaultRequestError(redact.redact(f"{method} {path} failed: {detail}")) from None
         except requests.exceptions.SSLError:
-            raise VaultConnectionError(
-                f"TLS verification failed for {self.address} (set VAULT_CACERT to its CA, or VAULT_SKIP_VERIFY for a demo)") from None
+            raise self._tls_failure() from None
         except requests.exceptions.ConnectionError:
             raise VaultConnectionError(f"cannot reach Vault at {self.address}: connection refused or unreachable") from None
         except requests.exceptions.Timeout:
             raise VaultConnectionError(f"Vault at {self.address} did not answer in time ({method} {path})") from None
+        except requests.exceptions.RequestException as exc:  # an invalid header value, too many redirects, ...
+            raise VaultConnectionError(f"{method} {path} to Vault at {self.address} failed: "
+                                       f"{type(exc).__name__}") from None
+        if isinstance(answer, requests.Response) and answer.status_code != 204 and answer.content:
+            # hvac hands back the raw response when its body is not JSON; Vault's never is.
+            raise self.not_vault(f"{method} {path} answered HTTP {answer.status_code} that is not JSON")
+        return answer
 
     # Every request path goes through names.url_path: checked segment by
     # segment and percent-encoded, so a name is never URL syntax.
@@ -257,7 +409,6 @@ class VaultAPI:
         with self._count_lock:
             self.requests += 1
         try:
-            return self.client.session.get(f"{self.address}/v1/{path}", timeout=5,
-                                           verify=self.client.adapter._kwargs.get("verify", True))
+            return self.client.session.get(f"{self.address}/v1/{path}", timeout=5, verify=self.verify)
         except requests.exceptions.RequestException:
             raise VaultConnectionError(f"cannot reach Vault at {self.address}") from None

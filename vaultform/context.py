@@ -6,7 +6,7 @@ import threading
 from typing import Any, Callable, Dict, List, Optional
 
 from vaultform import childenv, values
-from vaultform.connection import VaultAPI, resolve_token
+from vaultform.connection import CLUSTER_TOKEN_SOURCE, VaultAPI, resolve_token
 from vaultform.errors import VaultConnectionError
 from vaultform.record import Record
 from vaultform.spec import Spec
@@ -49,15 +49,20 @@ class Context:
             return
         if self.initialized_now and self.cluster is not None:
             # A Vault this very run created can only know its own root token.
-            self.api.set_token(self.cluster.root_token(), "the local cluster's keys file")
+            self.api.set_token(self.cluster.root_token(), CLUSTER_TOKEN_SOURCE)
             self.initialized_now = False
             return
-        token, source = resolve_token(lambda: self.cluster.root_token() if self.cluster else None)
+        token, source = self.token()
         if not token:
             raise VaultConnectionError(
                 "no Vault token: set VAULT_TOKEN (or BAO_TOKEN) or log in so ~/.vault-token exists")
         self.api.set_token(token, source)
         self.api.check_token()
+
+    def token(self) -> "tuple[Optional[str], str]":
+        """The run's token and its source: the same choice for every command
+        (connection.resolve_token says in which order)."""
+        return resolve_token(self.cluster.root_token if self.cluster else None)
 
     def follow_active_node(self) -> bool:
         """Point the API at the local cluster's active node, if one is up."""
@@ -90,7 +95,10 @@ class Context:
     def _mount_table(self, path: str) -> Dict[str, dict]:
         if self.vault_empty or self.api is None:
             return {}
-        response = self.api.read(path) or {}
+        response = self.api.read(path)
+        if response is None:
+            # Every Vault serves its mount tables (a token may be refused them: a 403, not a 404).
+            raise self.api.not_vault(f"{path} answered 404")
         data = response.get("data") or {k: v for k, v in response.items() if k.endswith("/")}
         return {k.rstrip("/"): v for k, v in data.items() if isinstance(v, dict)}
 

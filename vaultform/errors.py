@@ -3,8 +3,18 @@ how they are printed and which exit code they give (always 1)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Optional
+
+_LINE_BREAKS = re.compile(r"\s*[\r\n\v\f\x1c-\x1e\x85\u2028\u2029]+\s*")
+
+
+def one_line(text: str) -> str:
+    """Fold a message onto one line. Vault's multi-error texts ("2 errors
+    occurred:\\n\\t* ...") and the YAML reader's ("...\\n  in <file>, line 3")
+    span several; every error vaultform prints is exactly one."""
+    return _LINE_BREAKS.sub(" ", str(text)).strip()
 
 
 EXIT_ERROR = 1  # every error; 2 means "changes" to --detailed-exitcode
@@ -28,6 +38,7 @@ class VaultformError(Exception):
 
     def __init__(self, message: str, location: Optional[Location] = None,
                  field: Optional[str] = None, address: Optional[str] = None):
+        message = one_line(message)
         super().__init__(message)
         self.message = message
         self.location = location
@@ -43,7 +54,7 @@ class VaultformError(Exception):
         if self.field:
             parts.append(self.field)
         parts.append(self.message)
-        return ": ".join(parts)
+        return one_line(": ".join(parts))
 
 
 class SpecError(VaultformError):

@@ -46,8 +46,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from vaultform import __version__, redact
-from vaultform.errors import VaultformError
+from vaultform import __version__, inputfile, redact
+from vaultform.errors import SpecError, VaultformError
 from vaultform.model import DELETE, REPLACE, Plan, Resource
 from vaultform.planner import PlanOptions
 from vaultform.render.json_plan import plain, plan_to_json, public_address
@@ -304,10 +304,9 @@ def load(path: str) -> Optional[SavedPlan]:
     by its content, never by its name. An edited plan file is refused here
     (one line, before anything is read from Vault) rather than read as a spec."""
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except OSError:
-        return None  # the spec loader reports unreadable files
+        data = inputfile.read_bytes(path)
+    except SpecError:
+        return None  # the spec loader reports unreadable, special and oversized files
     if not _looks_like_a_plan(data):
         return None  # a YAML spec never starts with "{" in practice; plan files always do
     try:

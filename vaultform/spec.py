@@ -6,8 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, List, Optional
 
-from vaultform.errors import Location, SpecError, SpecErrors, VaultformError
-from vaultform.schema import validate_document
+from vaultform.errors import one_line, Location, SpecError, SpecErrors, VaultformError
+from vaultform.inputfile import read_text
+from vaultform import jsonvalues
+from vaultform.schema import dotted, validate_document
 from vaultform.yamlpos import LocatedDocument, load_located
 
 DEFAULT_RECORD = {"mount": "vaultform", "path": "managed-objects"}
@@ -21,7 +23,7 @@ class Warning_:
 
     def __str__(self) -> str:
         prefix = f"{self.location}: " if self.location else ""
-        return prefix + (f"{self.field}: " if self.field else "") + self.message
+        return one_line(prefix + (f"{self.field}: " if self.field else "") + self.message)
 
 
 @dataclass
@@ -61,14 +63,16 @@ class Spec:
 
 def load_spec(path: str) -> Spec:
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError(f"spec file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(f"spec file {path} cannot be read: {getattr(exc, 'strerror', None) or exc}") from None
+    text = read_text(path)  # refuses devices, FIFOs, directories and oversized files
     doc = load_located(text, str(path))
     errors: List[VaultformError] = list(validate_document(doc))
+    unsendable = [SpecError(problem, location=doc.location(where), field=dotted(where))
+                  for where, problem in jsonvalues.problems(doc.data)]
+    if unsendable:
+        # The schema's word for a date ("not any of the accepted forms") says less than ours.
+        fields = {e.field for e in unsendable}
+        errors = [e for e in errors if e.field not in fields] + unsendable
+        errors.sort(key=lambda e: (e.location.line, e.location.column) if e.location else (0, 0))
     spec = Spec(path=p.resolve(), doc=doc)
     shaped = not errors
     if shaped:

@@ -16,6 +16,78 @@ from vaultform.errors import Location, SpecError
 
 Path = Tuple[Any, ...]
 
+# A spec is a handful of levels deep and a few thousand values big. Limits
+# far above that refuse what only an attacker writes: a 400-byte "billion
+# laughs" alias bomb expands to millions of values (it once took 40 s and
+# 2 GB), a self-referencing alias never ends, and ~500 nested brackets
+# overflowed the recursive YAML composer.
+MAX_DEPTH = 64
+MAX_VALUES = 200_000
+
+
+def _check_depth(text: str, file: str) -> None:
+    """Refuse nesting deeper than MAX_DEPTH before any composer sees it. The
+    event stream is flat (the parser is a state machine); composers recurse
+    per level, the pure-Python one into a RecursionError and libyaml's on
+    the C stack, so depth is counted here, from the events."""
+    depth = 0
+    for event in yaml.parse(text, Loader=_LOADER):
+        if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise SpecError(f"invalid YAML: nested deeper than {MAX_DEPTH} levels",
+                                location=Location(file, event.start_mark.line + 1, event.start_mark.column + 1))
+        elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            depth -= 1
+
+
+def _children(node: yaml.Node):
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            yield key
+            yield value
+    elif isinstance(node, yaml.SequenceNode):
+        yield from node.value
+
+
+def _expanded_size(root: yaml.Node, file: str) -> None:
+    """Refuse a document whose aliases refer to themselves, or which, with every
+    alias expanded, holds more than MAX_VALUES values or nests deeper than
+    MAX_DEPTH. Counted on the composed graph (each distinct node once), so
+    the check itself costs no more than the file's size."""
+    size: Dict[int, int] = {}
+    height: Dict[int, int] = {}
+    on_path: set = set()
+    stack = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if children_done:
+            on_path.discard(key)
+            kids = list(_children(node))
+            size[key] = min(1 + sum(size[id(k)] for k in kids), MAX_VALUES + 1)
+            height[key] = 1 + max((height[id(k)] for k in kids), default=0)
+            if size[key] > MAX_VALUES:
+                raise SpecError(f"invalid YAML: more than {MAX_VALUES} values once aliases are expanded "
+                                "(an alias bomb?)", location=_mark(file, node))
+            if height[key] > MAX_DEPTH:
+                raise SpecError(f"invalid YAML: nested deeper than {MAX_DEPTH} levels once aliases are expanded",
+                                location=_mark(file, node))
+            continue
+        if key in size:
+            continue
+        if key in on_path:
+            raise SpecError("invalid YAML: an alias refers to the value that contains it (a recursive alias)",
+                            location=_mark(file, node))
+        on_path.add(key)
+        stack.append((node, True))
+        for child in _children(node):
+            if id(child) in on_path:
+                raise SpecError("invalid YAML: an alias refers to the value that contains it (a recursive alias)",
+                                location=_mark(file, child))
+            if id(child) not in size:
+                stack.append((child, False))
+
 
 @dataclass
 class LocatedDocument:
@@ -49,6 +121,7 @@ def _mark(file: str, node: yaml.Node) -> Location:
 
 def load_located(text: str, file: str) -> LocatedDocument:
     try:
+        _check_depth(text, file)
         root = yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -61,11 +134,18 @@ def load_located(text: str, file: str) -> LocatedDocument:
             # quote or bracket began says what to fix.
             message += f" ({exc.context} started at line {started.line + 1}, column {started.column + 1})"
         raise SpecError(message, location=loc) from None
+    except yaml.reader.ReaderError as exc:
+        # Its text names "<unicode string>" and a character offset; say where in the file instead.
+        before = text[:exc.position]
+        loc = Location(file, before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1)
+        raise SpecError(f"invalid YAML: unacceptable character #x{exc.character:04x}: {exc.reason}",
+                        location=loc) from None
     except yaml.YAMLError as exc:
         raise SpecError(f"invalid YAML: {exc}", location=Location(file, 1, 1)) from None
     doc = LocatedDocument(data=None, file=file)
     if root is None:
         return doc
+    _expanded_size(root, file)
     constructor = yaml.SafeLoader("")  # only its scalar resolution is used
 
     def build(node: yaml.Node, path: Path) -> Any:
@@ -74,6 +154,8 @@ def load_located(text: str, file: str) -> LocatedDocument:
             constructor.flatten_mapping(node)
             result: Dict[Any, Any] = {}
             for key_node, value_node in node.value:
+                if not isinstance(key_node, yaml.ScalarNode):
+                    raise SpecError("mapping keys must be plain strings", location=_mark(file, key_node))
                 key = constructor.construct_object(key_node, deep=True)
                 if not isinstance(key, (str, int, bool, float)) or isinstance(key, bool):
                     raise SpecError("mapping keys must be plain strings", location=_mark(file, key_node))
@@ -93,4 +175,6 @@ def load_located(text: str, file: str) -> LocatedDocument:
         mark = exc.problem_mark
         loc = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file, 1, 1)
         raise SpecError(f"invalid YAML: {exc.problem}", location=loc) from None
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        raise SpecError(f"invalid YAML: a value cannot be read ({exc})", location=Location(file, 1, 1)) from None
     return doc

@@ -118,10 +118,13 @@ class BaoDevServer:
     """
 
     def __init__(self, root_token: Optional[str] = None, extra_args: tuple = (),
-                 config_hcl: Optional[str] = None):
+                 config_hcl: Optional[str] = None, tls: bool = False):
         self.root_token = root_token or "root-" + secrets.token_hex(12)
         self.extra_args = tuple(extra_args)
         self.config_hcl = config_hcl
+        # tls: serve https with a CA that dev mode makes (its file is `ca_cert`).
+        self.tls = tls
+        self.ca_cert: Optional[str] = None
         self.port: Optional[int] = None
         self.address: Optional[str] = None
         self.log_path: Optional[str] = None
@@ -157,7 +160,9 @@ class BaoDevServer:
 
     def _spawn(self) -> None:
         self.port = _free_port_pair()
-        self.address = f"http://127.0.0.1:{self.port}"
+        self.address = f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+        tls_args = (("-dev-tls", f"-dev-tls-cert-dir={self._tmpdir}") if self.tls else ())
+        self.ca_cert = os.path.join(self._tmpdir, "vault-ca.pem") if self.tls else None
         # Keep the caller's BAO_*/VAULT_* settings (addr, token, dev flags)
         # from leaking into the server, and give it a private HOME so it
         # never touches the developer's ~/.vault-token.
@@ -182,6 +187,7 @@ class BaoDevServer:
                 "-dev-no-store-token",
                 f"-dev-root-token-id={self.root_token}",
                 f"-dev-listen-address=127.0.0.1:{self.port}",
+                *tls_args,
                 *config_args,
                 *self.extra_args,
             ],
@@ -203,8 +209,10 @@ class BaoDevServer:
         def healthy() -> bool:
             if self._proc.poll() is not None:
                 raise RuntimeError(f"bao exited with code {self._proc.returncode}")
+            if self.tls and not os.path.exists(self.ca_cert):
+                return False  # dev mode writes its CA just before listening
             try:
-                return requests.get(url, timeout=1).status_code == 200
+                return requests.get(url, timeout=1, verify=self.ca_cert or True).status_code == 200
             except requests.RequestException:
                 return False  # not listening yet
 
@@ -260,7 +268,7 @@ class BaoDevServer:
         """An hvac client for this server, with the root token by default."""
         if self.address is None:
             raise RuntimeError("server not started")
-        return hvac.Client(url=self.address, token=token or self.root_token)
+        return hvac.Client(url=self.address, token=token or self.root_token, verify=self.ca_cert or True)
 
     def log_tail(self, lines: int = 40) -> str:
         if not self.log_path or not os.path.exists(self.log_path):

@@ -22,7 +22,7 @@ import requests
 
 from vaultform import redact
 from vaultform.cluster import keyfile
-from vaultform.connection import tls_verify
+from vaultform.connection import http_request
 from vaultform.errors import ClusterError
 
 START_TIMEOUT = 30.0
@@ -30,9 +30,9 @@ POLL_INTERVAL = 0.05
 
 
 def _http(method: str, url: str, **kwargs) -> requests.Response:
-    """requests, verifying TLS the way every Vault connection does (VAULT_CACERT,
-    VAULT_SKIP_VERIFY): a helm-installed Vault may serve https."""
-    return requests.request(method, url, verify=tls_verify(), **kwargs)
+    """connection.http_request: TLS verified the way every Vault connection is
+    (VAULT_CACERT, VAULT_SKIP_VERIFY); a helm-installed Vault may serve https."""
+    return http_request(method, url, **kwargs)
 
 
 @dataclass
@@ -390,7 +390,7 @@ class VaultCluster:
         headers = {"X-Vault-Token": token}
         if node.status().active:
             try:
-                requests.put(f"{node.address}/v1/sys/step-down", headers=headers, timeout=10)
+                _http("PUT", f"{node.address}/v1/sys/step-down", headers=headers, timeout=10)
             except requests.exceptions.RequestException:
                 pass
             deadline = time.monotonic() + START_TIMEOUT
@@ -402,8 +402,11 @@ class VaultCluster:
         active = self.wait_active()
         if active is node:
             raise ClusterError(f"{node.name} is still the active node; cannot remove it from raft")
-        response = requests.post(f"{active.address}/v1/sys/storage/raft/remove-peer", headers=headers,
-                                 json={"server_id": node.name}, timeout=10)
+        try:
+            response = _http("POST", f"{active.address}/v1/sys/storage/raft/remove-peer", headers=headers,
+                             json={"server_id": node.name}, timeout=10)
+        except requests.exceptions.RequestException:
+            raise ClusterError(f"cannot reach {active.name} at {active.address} to remove {node.name} from raft") from None
         if response.status_code not in (200, 204):
             raise ClusterError(f"raft refused to remove {node.name} (HTTP {response.status_code})")
 

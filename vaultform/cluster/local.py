@@ -22,6 +22,7 @@ import requests
 from vaultform.childenv import child_environment
 from vaultform.cluster.base import POLL_INTERVAL, START_TIMEOUT, NodeStatus, VaultCluster, VaultNode, submit_share
 from vaultform.cluster.keys import FileKeyStore
+from vaultform.connection import http_request
 from vaultform.cluster.pgp import load_public_key
 from vaultform.errors import ClusterError, SpecError
 
@@ -214,9 +215,9 @@ class LocalCluster(VaultCluster):
         if active is None or not token:
             return
         try:
-            requests.post(f"{active.address}/v1/sys/storage/raft/autopilot/configuration",
-                          headers={"X-Vault-Token": token}, timeout=5,
-                          json={"server_stabilization_time": "1s", "cleanup_dead_servers": False})
+            http_request("POST", f"{active.address}/v1/sys/storage/raft/autopilot/configuration",
+                         headers={"X-Vault-Token": token}, timeout=5,
+                         json={"server_stabilization_time": "1s", "cleanup_dead_servers": False})
         except requests.exceptions.RequestException:
             pass  # only a speed-up; voters still come, later
 

@@ -150,9 +150,11 @@ class Outcome:
         return merged
 
 
-def _print_outcome(ctx: Context, outcome: Outcome, output_format: str) -> None:
+def _print_outcome(ctx: Context, outcome: Outcome, output_format: str, failure: Optional[Exception] = None) -> None:
     if output_format != TEXT and outcome.plans:
         out(render_applied_as(output_format, outcome.plan(), ctx.api.address, outcome.result()), nl=False)
+        if failure is not None:
+            failure.reported_as_json = True  # handle_errors prints no second document
 
 
 def apply_spec(spec_file: str, auto_approve: bool, output_format: str, options: PlanOptions,
@@ -198,8 +200,8 @@ def apply_spec(spec_file: str, auto_approve: bool, output_format: str, options: 
             if lock is not None and lock.moved_since(seen):
                 the_plan = _plan_again_under_lock(ctx, the_plan, options, auto_approve, text)
             outcome.run(ctx, the_plan, quiet=not text)
-    except VaultformError:
-        _print_outcome(ctx, outcome, output_format)
+    except VaultformError as exc:
+        _print_outcome(ctx, outcome, output_format, exc)
         raise
     _print_outcome(ctx, outcome, output_format)
 
@@ -247,8 +249,8 @@ def apply_saved(saved: planfile.SavedPlan, output_format: str, address: Optional
                 out()
         try:
             outcome.run(ctx, the_plan, quiet=not text)
-        except VaultformError:
-            _print_outcome(ctx, outcome, output_format)
+        except VaultformError as exc:
+            _print_outcome(ctx, outcome, output_format, exc)
             raise
     _print_outcome(ctx, outcome, output_format)
 

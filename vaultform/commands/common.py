@@ -9,15 +9,18 @@ from __future__ import annotations
 import functools
 import sys
 import traceback
-from typing import Optional
+from typing import List, Optional
 
 import click
 
 from vaultform import redact
 from vaultform.cluster import cluster_for
-from vaultform.connection import VaultAPI, env_first, resolve_address
+from vaultform.connection import (VaultAPI, address_problem, address_source, check_address, env_first,
+                                  namespace_problem, resolve_address)
 from vaultform.context import Context
-from vaultform.errors import EXIT_ERROR, Refused, SpecError, SpecErrors, VaultformError
+from vaultform.errors import (EXIT_ERROR, Refused, SpecError, SpecErrors, VaultConnectionError, VaultformError,
+                              one_line)
+from vaultform.render.json_plan import FORMAT_VERSION, dump
 from vaultform.spec import Spec
 
 EXIT_CHANGES = 2
@@ -39,49 +42,81 @@ def build_context(spec: Spec, address_flag: Optional[str]) -> Context:
     cluster = cluster_for(spec)
     vault = spec.section("vault")
     address = resolve_address(address_flag, vault.get("address"), cluster.address if cluster else None)
+    given = address_source(address_flag)
+    if address:
+        # Before the address is printed anywhere: it may hold a password.
+        problem = address_problem(address)
+        if problem and given == "vault.address":
+            raise SpecError(f"the Vault address {problem}", location=spec.loc("vault", "address"),
+                            field="vault.address")
+        if problem:
+            address = check_address(address, given)
     if cluster is not None and not cluster.serves(address):
         # The spec starts and initialises its own cluster; configuring some
         # other Vault (an exported VAULT_ADDR) with it would be a silent mix-up.
-        given = ("--address" if address_flag else
-                 "VAULT_ADDR" if env_first("VAULT_ADDR") else "BAO_ADDR" if env_first("BAO_ADDR") else "vault.address")
         where = spec.loc("vault", "address") if given == "vault.address" else spec.key_loc("cluster")
         raise SpecError(cluster.address_conflict(given, address), location=where)
     if not address:
         raise SpecError("no Vault address: pass --address, set VAULT_ADDR, or set vault.address in the spec",
                         location=spec.loc())
     namespace = env_first("VAULT_NAMESPACE", "BAO_NAMESPACE") or vault.get("namespace")
+    if namespace is not None and namespace_problem(namespace):
+        source = ("VAULT_NAMESPACE" if env_first("VAULT_NAMESPACE") else
+                  "BAO_NAMESPACE" if env_first("BAO_NAMESPACE") else "vault.namespace")
+        raise VaultConnectionError(f"the namespace from {source} {namespace_problem(namespace)}")
     return Context(spec, VaultAPI(address, namespace=namespace), cluster)
 
 
+def refusal_document(errors: List[VaultformError]) -> str:
+    """What `plan/apply --format json` print on stdout when they are refused
+    before any change: a tool reading stdout gets a JSON object, never nothing
+    (schemas/plan-output.schema.json, $defs/refusal)."""
+    problems = [{"message": one_line(e.message) if e.location or e.field else one_line(str(e)),
+                 "file": e.location.file if e.location else None,
+                 "line": e.location.line if e.location else None,
+                 "column": e.location.column if e.location else None,
+                 "field": one_line(e.field) if e.field else None} for e in errors]
+    message = one_line(str(errors[0])) if len(errors) == 1 else f"{len(errors)} problems"
+    return dump({"format_version": FORMAT_VERSION, "error": {"message": message, "problems": problems}})
+
+
 def handle_errors(fn):
-    """One place turns errors into one-line messages and exit codes."""
+    """One place turns errors into one-line messages and exit codes (and,
+    for --format json, a refusal document on stdout)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         debug = kwargs.get("debug", False)
-        try:
-            return fn(*args, **kwargs)
-        except SpecErrors as exc:
-            for error in exc.errors:
+        json_output = kwargs.get("output_format") == "json" and fn.__name__ in JSON_REFUSALS
+
+        def fail(errors: List[VaultformError], reported: bool = False) -> None:
+            for error in errors:
                 out(f"Error: {error}", err=True)
             if debug:
                 out(traceback.format_exc(), err=True)
+            if json_output and not reported:
+                out(refusal_document(errors), nl=False)
             sys.exit(EXIT_ERROR)
+
+        try:
+            return fn(*args, **kwargs)
+        except SpecErrors as exc:
+            fail(list(exc.errors))
         except VaultformError as exc:
-            out(f"Error: {exc}", err=True)
-            if debug:
-                out(traceback.format_exc(), err=True)
-            sys.exit(EXIT_ERROR)
+            # apply --format json has already printed its document when it got as far as changing anything.
+            fail([exc], reported=getattr(exc, "reported_as_json", False))
         except KeyboardInterrupt:
             out("Interrupted.", err=True)
             sys.exit(130)
         except Exception as exc:  # a bug: still one line, never a secret
-            out(f"Error: internal error: {type(exc).__name__}: {exc} (run with --debug for details)", err=True)
-            if debug:
-                out(traceback.format_exc(), err=True)
-            sys.exit(EXIT_ERROR)
+            fail([VaultformError(f"internal error: {type(exc).__name__}: {one_line(exc)} "
+                                 "(run with --debug for details)")])
 
     return wrapper
+
+
+# Commands whose --format json prints a plan-output document (validate prints its own report).
+JSON_REFUSALS = ("plan", "apply")
 
 
 def common(fn):

@@ -21,12 +21,12 @@ def _statuses(ctx):
 
 
 def _cluster_token(ctx) -> Optional[str]:
-    """A token to read raft membership with: the run's own, else init's root
-    token from the keys file; None when neither is at hand (PGP custody)."""
+    """A token to read raft membership with: the run's own, else the one every
+    command picks (connection.resolve_token); None when none is at hand."""
     if ctx.api is not None and ctx.api.client.token:
         return ctx.api.client.token
     try:
-        return ctx.cluster.root_token()
+        return ctx.token()[0]
     except ClusterError:
         return None
 

@@ -3,7 +3,7 @@
 Display only, like render/text.py: the Plan is already diffed, this module
 just lays it out. The shape is a public contract (schemas/plan-output.schema.json):
 
-    {"format_version": "1.2",
+    {"format_version": "1.3",
      "vault_address": str | null,
      "options": {"targets": [str], "allow_destroy": bool,  (1.2; null for destroy)
                  "force": bool},
@@ -37,8 +37,9 @@ from vaultform.model import ABSENT, CREATE, DELETE, Change, FieldChange, Plan
 from vaultform.render.masking import displayable_change, field_is_sensitive
 from vaultform.render.options import options_to_json
 
-# 1.1 added the optional "warnings" and "apply" keys; 1.2 the optional "options".
-FORMAT_VERSION = "1.2"
+# 1.1 added the optional "warnings" and "apply" keys; 1.2 the optional "options";
+# 1.3 the refusal document (commands/common.py) printed when nothing could be planned.
+FORMAT_VERSION = "1.3"
 MASK = "(sensitive)"
 
 
