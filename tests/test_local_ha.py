@@ -213,6 +213,10 @@ def test_pgp_custodians_unseal_every_node_one_share_at_a_time(workdir, tmp_path,
 
     # The others join once node0 is unsealed; custodians enter shares for them too.
     env_token = {**env, "VAULT_TOKEN": root_token}
+    # A joining node takes its share only once it has joined raft (it then
+    # reports itself initialised); entering shares earlier raced the join.
+    wait_until(lambda: all(n["initialized"] for n in status(t, env, workdir)), timeout=60,
+               what="node1 and node2 joined")
     for share in (shares[1], shares[2]):
         t.run("unseal", "spec.yaml", env=env, cwd=workdir, stdin=share + "\n")
     result = t.run("apply", "spec.yaml", "--auto-approve", env=env_token, cwd=workdir)
