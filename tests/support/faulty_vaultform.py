@@ -35,6 +35,11 @@ import tempfile
 
 def main() -> None:
     fault, args = sys.argv[1], sys.argv[2:]
+    # As in a terminal: a test run started in the background (bash ignores
+    # SIGINT for asynchronous commands) must not pass "ignore Ctrl-C" on to
+    # the run whose Ctrl-C handling is under test.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     from vaultform.cluster import base, keyfile
 
     original_reserve = keyfile.reserve
