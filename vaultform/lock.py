@@ -41,7 +41,6 @@ TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 # OpenBao 2.7.2 answers a check-and-set write whose `cas` is not the key's
 # current version with 400 and this text (Vault says the same).
 _CAS_MISMATCH = "check-and-set parameter did not match"
-_MOUNT_IN_USE = "path is already in use"
 _UPGRADING = "Upgrading from non-versioned to versioned data"
 
 # Between our read and our write someone may take and release the lock (or,
@@ -281,12 +280,7 @@ def _ensure_kv2_mount(ctx, location: LockLocation) -> None:
             raise VaultRequestError(f"the record mount {location.mount}/ is not a KV v2 mount; the apply lock "
                                     f"needs KV v2 check-and-set (vault.record.mount)")
         return
-    try:
-        Record(location.mount, "").ensure_mount(ctx.api, mounts)
-    except VaultRequestError as exc:
-        if _MOUNT_IN_USE not in exc.message:
-            raise
-        mounts[location.mount] = {"type": "kv", "options": {"version": "2"}}  # a concurrent first apply made it
+    Record(location.mount, "").ensure_mount(ctx.api, mounts)  # tolerates a concurrent first run making it
     _wait_until_readable(ctx.api, location)
 
 

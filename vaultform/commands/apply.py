@@ -6,7 +6,7 @@ because of its name.
 
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 import click
 
@@ -198,7 +198,8 @@ def apply_spec(spec_file: str, auto_approve: bool, output_format: str, options: 
         # Locked once confirmed: a refused or no-op apply writes nothing, not even the lock.
         with apply_lock(ctx, the_plan) as lock:
             if lock is not None and lock.moved_since(seen):
-                the_plan = _plan_again_under_lock(ctx, the_plan, options, auto_approve, text)
+                the_plan = plan_again_under_lock(ctx, the_plan, lambda: make_plan(ctx, options), auto_approve,
+                                                 "Do you want to perform these actions?", text)
             outcome.run(ctx, the_plan, quiet=not text)
     except VaultformError as exc:
         _print_outcome(ctx, outcome, output_format, exc)
@@ -210,13 +211,13 @@ def _shape(plan: Plan) -> List[tuple]:
     return [(c.action, c.address, tuple(f.name for f in c.fields)) for c in plan.changes]
 
 
-def _plan_again_under_lock(ctx: Context, confirmed: Plan, options: PlanOptions, auto_approve: bool,
-                           text: bool) -> Plan:
-    """Another run held the lock between our plan and our apply: plan again
-    from what it left. A different plan is shown and confirmed again."""
+def plan_again_under_lock(ctx: Context, confirmed: Plan, make: Callable[[], Plan], auto_approve: bool,
+                          question: str, text: bool = True) -> Plan:
+    """Another run held the lock between our plan and our apply (or destroy):
+    plan again from what it left. A different plan is shown and confirmed again."""
     for mounts in ("sys/mounts", "sys/auth"):
         ctx.forget(mounts)
-    fresh = make_plan(ctx, options)
+    fresh = make()
     if _shape(fresh) == _shape(confirmed):
         return fresh
     if text:
@@ -226,7 +227,7 @@ def _plan_again_under_lock(ctx: Context, confirmed: Plan, options: PlanOptions, 
         out(render_plan(fresh, ctx.api.address, colour()))
         if fresh.changes:
             out()
-            confirm(auto_approve, "Do you want to perform these actions?")
+            confirm(auto_approve, question)
     return fresh
 
 

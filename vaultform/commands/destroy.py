@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from vaultform.commands.apply import apply_with_report
+from vaultform.commands.apply import apply_with_report, plan_again_under_lock
 from vaultform.commands.common import (SPEC_ARGUMENT, address_option, build_context, colour, confirm,
                                        debug_option, handle_errors, out)
 from vaultform.executor import apply_plan
@@ -44,16 +44,8 @@ def destroy(spec_file: str, auto_approve: bool, uninstall_releases: bool, addres
     with apply_lock(ctx, the_plan) as lock:
         if lock is not None and lock.moved_since(seen):
             # Someone applied since this plan began: destroy what is there now.
-            fresh = make_destroy_plan(ctx, uninstall_releases)
-            if [c.address for c in fresh.changes] != [c.address for c in the_plan.changes]:
-                out()
-                out("Another apply ran since this plan was made; planned again from what it left:")
-                out()
-                out(render_plan(fresh, ctx.api.address, colour()))
-                if fresh.changes:
-                    out()
-                    confirm(auto_approve, "Do you really want to destroy all these objects?")
-            the_plan = fresh
+            the_plan = plan_again_under_lock(ctx, the_plan, lambda: make_destroy_plan(ctx, uninstall_releases),
+                                             auto_approve, "Do you really want to destroy all these objects?")
         if the_plan.changes:
             apply_with_report(ctx, the_plan)
         else:
