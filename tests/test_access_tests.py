@@ -365,9 +365,14 @@ def test_plan_test_sees_a_role_losing_a_policy(run_cli, vault_env, applied, tmp_
 
 # -- the planner token ------------------------------------------------------------------------------
 
-def test_planner_token_evaluates_and_says_what_it_cannot(run_cli, vault_env, applied, root, tmp_path):
-    """The planner policy cannot create tokens: `test` says so and evaluates the
-    live policy texts it may read; what it may not read fails, naming the path."""
+def _token_with(root, name: str, hcl: str) -> str:
+    root.sys.create_or_update_policy(name, hcl)
+    return root.auth.token.create(policies=[name], no_default_policy=True, ttl="10m")["auth"]["client_token"]
+
+
+def test_planner_token_evaluates_and_says_so(run_cli, vault_env, applied, root, tmp_path):
+    """The planner policy cannot create tokens: `test` says so and evaluates
+    the live policy texts, which planner-policy lets it read for the tests."""
     mount, policy, spec_path = applied
     spec = yaml.safe_load(Path(spec_path).read_text())
     spec["tests"].append({"name": "literal", "as": {"policies": [policy]},
@@ -375,21 +380,27 @@ def test_planner_token_evaluates_and_says_what_it_cannot(run_cli, vault_env, app
     path = write_spec(tmp_path, spec, "planner.yaml")
     hcl = run_cli(["planner-policy", path], env=vault_env)
     assert hcl.exit_code == 0, str(hcl)
-    planner = f"{policy}-planner"
-    root.sys.create_or_update_policy(planner, hcl.stdout)
-    token = root.auth.token.create(policies=[planner], no_default_policy=True, ttl="10m")["auth"]["client_token"]
-    env = {**vault_env, "VAULT_TOKEN": token}
+    assert 'path "sys/policies/acl/default"' in hcl.stdout  # the role's token carries default
+    env = {**vault_env, "VAULT_TOKEN": _token_with(root, f"{policy}-planner", hcl.stdout)}
 
     result = run_cli(["test", path, "--format", "json"], env=env)
+    assert result.exit_code == 0, str(result)
     assert "may not create tokens" in result.stderr and "not Vault's answer" in result.stderr, str(result)
     document = json.loads(result.stdout)
-    assert document["checked_by"] == "vaultform"
-    role_test, literal = document["tests"]
-    assert literal["passed"] is True
-    # The role adds `default`, which the planner policy may not read: said, not guessed.
-    assert role_test["passed"] is False
-    assert "may not read policy default (sys/policies/acl/default needs 'read')" in role_test["error"]
-    assert result.exit_code == 1
+    assert document["checked_by"] == "vaultform" and document["summary"] == {"passed": 2, "failed": 0}
 
-    planned = run_cli(["plan", path, "--test"], env=env)
-    assert "may not read policy default" in planned.stdout and "literal" in planned.stdout, str(planned)
+    planned = run_cli(["plan", path, "--test", "--detailed-exitcode"], env=env)
+    assert planned.exit_code == 0 and "2 passed, 0 failed" in planned.stdout, str(planned)
+
+
+def test_a_token_that_cannot_read_a_policy_says_which(run_cli, vault_env, applied, root, tmp_path):
+    mount, policy, spec_path = applied
+    narrow = f'path "sys/auth" {{ capabilities = ["read"] }}\n' \
+             f'path "auth/{mount}-k8s/role/webapp" {{ capabilities = ["read"] }}\n' \
+             f'path "sys/policies/acl/{policy}" {{ capabilities = ["read"] }}\n'
+    env = {**vault_env, "VAULT_TOKEN": _token_with(root, f"{policy}-narrow", narrow)}
+    result = run_cli(["test", spec_path], env=env)
+    assert result.exit_code == 1, str(result)
+    # The role adds `default`, which this token may not read: said, not guessed.
+    assert "may not read policy default (sys/policies/acl/default needs 'read')" in result.stdout, str(result)
+    assert "Traceback" not in result.output

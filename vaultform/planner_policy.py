@@ -83,7 +83,36 @@ def planner_policy(spec: Spec, wildcards: bool = False) -> Tuple[List[Rule], Lis
     rules += _policy_rules(spec, wildcards)
     rules += _auth_rules(spec, wildcards)
     secret_rules, notes = _secret_rules(spec, wildcards)
-    return rules + secret_rules, notes
+    return rules + secret_rules + _test_rules(spec), notes
+
+
+def _test_rules(spec: Spec) -> List[Rule]:
+    """What `plan --test` (and `test`, evaluating when it may not create
+    tokens) reads beyond the plan: identities the spec does not define, and
+    policies they carry that the spec does not hold."""
+    tests = spec.data.get("tests") or []
+    if not tests:
+        return []
+    from vaultform.access_tests import role_policies
+
+    held = {name.lower() for name in spec.section("policies")}
+    rules, policies = [], {"default"}
+    for test in tests:
+        identity = test["as"]
+        if "policies" in identity:
+            policies.update(p.lower() for p in identity["policies"])
+        elif "entity" in identity:
+            rules.append(Rule(f"identity/entity/name/{identity['entity']}", READ, "tests: the entity's policies"))
+            rules.append(Rule("identity/group/id/+", READ, "tests: the policies of the entity's groups"))
+        else:
+            mount, role = identity["auth"], identity["role"]
+            body = spec.section("auth").get(mount) or {}
+            role_dir = _role_dir(body.get("type", ""))
+            rules.append(Rule(f"auth/{mount}/{role_dir}/{role}", READ, f"tests: role {role} as Vault holds it now"))
+            policies.update(role_policies((body.get("roles") or {}).get(role) or {}))
+    rules += [Rule(f"sys/policies/acl/{name}", READ, f"tests: policy {name}, which the spec does not hold")
+              for name in sorted(policies - held)]
+    return rules
 
 
 def _policy_rules(spec: Spec, wildcards: bool) -> List[Rule]:
