@@ -404,3 +404,16 @@ def test_a_token_that_cannot_read_a_policy_says_which(run_cli, vault_env, applie
     # The role adds `default`, which this token may not read: said, not guessed.
     assert "may not read policy default (sys/policies/acl/default needs 'read')" in result.stdout, str(result)
     assert "Traceback" not in result.output
+
+
+def test_plan_test_json_matches_the_published_schema(run_cli, vault_env, applied):
+    import jsonschema
+
+    from vaultform.schema import _load
+
+    _, _, spec_path = applied
+    result = run_cli(["plan", spec_path, "--test", "--format", "json"], env=vault_env)
+    assert result.exit_code == 0, str(result)
+    document = json.loads(result.stdout)
+    assert document["access_tests"]["summary"] == {"passed": 1, "failed": 0}
+    jsonschema.Draft202012Validator(_load("plan-output.schema.json")).validate(document)
