@@ -241,6 +241,40 @@ def test_test_writes_nothing_but_its_tokens(audited, run_cli, tmp_path, unique):
     assert server.root_token not in result.output
 
 
+@pytest.fixture
+def raw_audited(tmp_path):
+    """A dev server whose audit log keeps values in clear (log_raw): the test
+    tokens' requests and the tokens themselves can be read back from it."""
+    log_path = tmp_path / "raw-audit.log"
+    config = f'audit "file" "raw" {{\n  options {{\n    file_path = {json.dumps(str(log_path))}\n' \
+             '    log_raw = "true"\n  }\n}\n'
+    with BaoDevServer(config_hcl=config) as server:
+        assert "raw/" in server.client().sys.list_enabled_audit_devices()["data"]
+        yield server, log_path
+
+
+def test_test_tokens_are_exactly_asked_for_and_never_shown(raw_audited, run_cli, tmp_path, unique):
+    server, log_path = raw_audited
+    env = {"VAULT_ADDR": server.address, "VAULT_TOKEN": server.root_token, "HOME": str(tmp_path),
+           "VAULT_NAMESPACE": None, "BAO_ADDR": None, "BAO_TOKEN": None}
+    mount, policy = unique("kv"), unique("webapp")
+    path = write_spec(tmp_path, webapp_spec(mount, policy))
+    assert run_cli(["apply", path, "--auto-approve"], env=env).exit_code == 0
+    outputs = [run_cli(["test", path, "--format", fmt], env=env) for fmt in ("text", "json", "markdown")]
+    assert all(r.exit_code == 0 for r in outputs), [str(r) for r in outputs]
+    entries = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
+    created = [e for e in entries if e["type"] == "response" and e["request"]["path"] == "auth/token/create-orphan"]
+    assert len(created) == 3
+    for entry in created:
+        body = entry["request"]["data"]
+        assert body["policies"] == [policy, "default"] and body["no_default_policy"] is False
+        assert (body["ttl"], body["explicit_max_ttl"], body["renewable"]) == ("60s", "60s", False)
+        token = entry["response"]["auth"]["client_token"]
+        assert token.startswith("s.") and len(token) > 20  # in clear: log_raw works, the scan below can fail
+        assert entry["response"]["auth"]["token_policies"] == sorted([policy, "default"])
+        assert all(token not in r.output for r in outputs)
+
+
 def test_entity_identity_resolves_policies_and_groups(run_cli, vault_env, applied, root, unique, tmp_path):
     mount, policy, spec_path = applied
     alice = unique("alice")
@@ -295,7 +329,7 @@ def test_a_missing_role_fails_its_test_clearly(run_cli, vault_env, applied, tmp_
     ({"name": "two identities", "as": {"policies": ["a"], "entity": "e"}, "can": {"read": ["x"]}},
      "tests[0].as.entity", "unknown field"),
     ({"name": "empty", "as": {"policies": ["a"]}, "cannot": {"read": []}}, "tests[0].cannot.read",
-     "minItems"),
+     "violates minItems 1"),
 ])
 def test_a_bad_assertion_is_one_located_line(run_cli, tmp_path, bad_test, where, message):
     spec = write_spec(tmp_path, {"version": 1, "tests": [bad_test]})
