@@ -42,6 +42,11 @@ KNOWN_CASES = [
     ('path "old/style" { policy = "write" }', ["old/style"]),
     ('path "kv/*" { capabilities = ["read", "deny"] }\npath "kv/x" { capabilities = ["read"] }', ["kv/x", "kv/y"]),
     ('path "t/{{identity.entity.id}}/*" { capabilities = ["read"] }', ["t/x/y"]),
+    ('path "exp/old" {\n capabilities = ["read"]\n expiration = "2020-01-01T00:00:00Z"\n}\n'
+     'path "exp/new" {\n capabilities = ["read"]\n expiration = "2999-01-01T00:00:00Z"\n}', ["exp/old", "exp/new"]),
+    ('path "+" { capabilities = ["read"] }\npath "*" { capabilities = ["list"] }', ["x", "x/y", "y/"]),
+    ('path "a/+/b*" { capabilities = ["read"] }\npath "a/+/+" { capabilities = ["list"] }',
+     ["a/x/bc", "a/x/b", "a/x/c", "a/x/b/d"]),
 ]
 
 
