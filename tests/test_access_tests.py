@@ -455,3 +455,12 @@ def test_plan_test_json_matches_the_published_schema(run_cli, vault_env, applied
     document = json.loads(result.stdout)
     assert document["access_tests"]["summary"] == {"passed": 1, "failed": 0}
     jsonschema.Draft202012Validator(_load("plan-output.schema.json")).validate(document)
+
+
+def test_the_docs_example_is_a_valid_spec(run_cli, tmp_path):
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "access-tests.md").read_text(encoding="utf-8")
+    example = docs.split("```yaml\n", 1)[1].split("```", 1)[0]
+    spec = tmp_path / "vaultform.yaml"
+    spec.write_text("version: 1\n" + example, encoding="utf-8")
+    result = run_cli(["validate", str(spec)])
+    assert result.exit_code == 0, str(result)
