@@ -55,11 +55,15 @@ def semantic_problems(spec: Spec) -> Tuple[Problems, Warnings]:
     _check_connection_settings(spec, problems)
     _check_tuning(spec, problems)
     _check_cluster(spec, problems)
-    _check_policies(spec, problems)
     _check_durations(spec, problems, warnings)
     _check_role_policies(spec, warnings)
-    _check_kubernetes_issuer(spec, warnings)
     _check_sources(spec, problems, warnings)
+    from vaultform.kinds import registry  # late: the kinds import most of vaultform
+
+    for kind in registry():  # each kind's own checks (policy HCL, Kubernetes issuer, ...)
+        kind_problems, kind_warnings = kind.checks(spec)
+        problems += kind_problems
+        warnings += kind_warnings
     return problems, warnings
 
 
@@ -69,7 +73,7 @@ def problems_despite_schema_errors(spec: Spec) -> Problems:
     problems: Problems = []
     policies = spec.data.get("policies") if isinstance(spec.data, dict) else None
     if isinstance(policies, dict) and all(isinstance(v, str) for v in policies.values()):
-        _check_policies(spec, problems)
+        problems += policy_problems(spec)
     return problems
 
 
@@ -382,7 +386,9 @@ class PolicyText:
         return self.at(line, column)
 
 
-def _check_policies(spec: Spec, problems: Problems) -> None:
+def policy_problems(spec: Spec) -> Problems:
+    """Everything wrong with the spec's policies: names and HCL (kinds/policy.py runs it)."""
+    problems: Problems = []
     seen: Dict[str, Tuple[str, Location]] = {}
     for name, text in spec.section("policies").items():
         where, field, lower = spec.key_loc("policies", name), f"policies.{name}", name.lower()
@@ -400,6 +406,7 @@ def _check_policies(spec: Spec, problems: Problems) -> None:
             problems.append(SpecError("the root policy is built in and cannot be written", location=where,
                                       field=field))
         _check_policy_text(spec, name, text, problems)
+    return problems
 
 
 def _check_policy_text(spec: Spec, name: str, text: str, problems: Problems) -> None:
@@ -473,19 +480,6 @@ def _check_role_policies(spec: Spec, warnings: Warnings) -> None:
                                 location=spec.loc(*where), field=".".join(str(p) for p in path)))
 
 
-def _check_kubernetes_issuer(spec: Spec, warnings: Warnings) -> None:
-    """OpenBao and Vault (since 1.9) default disable_iss_validation to true:
-    an `issuer` alone is stored and never checked (measured: a JWT from any
-    other issuer still logs in). Say so, since the tutorial sets it to have it checked."""
-    for mount, body in spec.section("auth").items():
-        config = body.get("config") or {}
-        if body.get("type") == "kubernetes" and config.get("issuer") and "disable_iss_validation" not in config:
-            warnings.append(Warning_("the issuer is not checked unless disable_iss_validation is false "
-                                     "(it defaults to true); set disable_iss_validation: false to enforce it",
-                                     location=spec.loc("auth", mount, "config", "issuer"),
-                                     field=f"auth.{mount}.config.issuer"))
-
-
 # -- value sources --------------------------------------------------------------------
 
 
@@ -502,7 +496,10 @@ def _walk_sources(data, path) -> Iterator[Tuple[tuple, dict]]:
 
 def _check_sources(spec: Spec, problems: Problems, warnings: Warnings) -> None:
     """Files belong to the repository and must exist; env vars may be CI-only."""
-    for section in ("auth", "secrets"):
+    from vaultform.kinds import registry
+
+    sections = sorted({k.section for k in registry() if k.section and k.section != "cluster"})
+    for section in sections:
         for path, source in _walk_sources(spec.section(section), (section,)):
             kind, arg = next(iter(source.items()))
             field = ".".join(str(p) for p in path)

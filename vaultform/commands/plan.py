@@ -15,7 +15,8 @@ from vaultform.context import Context
 from vaultform.model import Plan
 from vaultform.planner import PlanOptions, make_plan
 from vaultform.render.formats import FORMATS, JSON, TEXT, render_plan_as
-from vaultform.spec import Spec, load_spec
+from vaultform.spec import Spec
+from vaultform.loading import load_spec
 
 format_option = click.option(
     "--format", "output_format", type=click.Choice(FORMATS), default=TEXT, show_default=True,

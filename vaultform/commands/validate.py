@@ -16,7 +16,8 @@ import click
 from vaultform.checks import literal_value_warnings
 from vaultform.commands.common import EXIT_ERROR, debug_option, handle_errors, out
 from vaultform.errors import SpecError, SpecErrors, VaultformError
-from vaultform.spec import Spec, Warning_, load_spec
+from vaultform.spec import Spec, Warning_
+from vaultform.loading import load_spec
 
 Finding = Union[VaultformError, Warning_]
 
@@ -57,8 +58,9 @@ def _position(finding: Finding):
 
 
 def _summary(spec: Spec) -> str:
-    counts = {s: len(spec.section(s)) for s in ("secrets_engines", "auth", "policies", "secrets")}
-    return ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in counts.items())
+    from vaultform.kinds import registry  # each kind counts its own objects
+
+    return ", ".join(filter(None, (kind.summary(spec) for kind in registry()))) or "empty"
 
 
 @click.command()

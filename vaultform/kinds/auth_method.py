@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import List
 
 from vaultform.errors import PermissionDenied
+from vaultform.kinds.base import KindDoc
 from vaultform.kinds.mounts import COMMON_TUNING_DEFAULTS, MountKind
 
 
@@ -16,6 +17,14 @@ class AuthMethod(MountKind):
     tune_key = "tune"
     prune_key = "auth_methods"
     builtins = frozenset({"token"})
+    section_schema = {
+        "type": "object",
+        "description": "Auth methods keyed by mount path.",
+        "propertyNames": {"$ref": "common.schema.json#/$defs/mount_path"},
+        "additionalProperties": {"$ref": "auth-method.schema.json"},
+    }
+    doc = KindDoc("auth.<path>", "sys/auth/<path>", "an auth method mount with its tuning; disabling it destroys "
+                  "its config, roles and every token it issued", address="auth_method.<path>")
     tuning_defaults = {"default_lease_ttl": 0, "max_lease_ttl": 0, "force_no_cache": False,
                        "token_type": "default-service", **COMMON_TUNING_DEFAULTS}
 

@@ -21,9 +21,10 @@ from typing import Any, Dict, List, Optional
 
 from vaultform import values
 from vaultform.kinds import write_only as catalogue
-from vaultform.kinds.base import Kind, compare_fields
+from vaultform.kinds.base import Kind, KindDoc, compare_fields
 from vaultform.model import ABSENT, FieldChange, Resource
 from vaultform.normalize import duration_seconds, lowered_list, string_list
+from vaultform.planner_rules import LIST, READ, Rule
 
 
 # Every auth method's roles share Vault's token fields (tokenutil); Vault
@@ -99,6 +100,7 @@ def claimed_types(ctx) -> set:
 
 
 class AuthObjectKind(Kind, AuthFieldRules):
+    mount_section = "auth"
     spec_key = ""        # "config" or "roles"
     suffix = ""          # address prefix is <type><suffix>
     segment = ""         # the object's path segment, its key in the write-only catalogue
@@ -130,6 +132,10 @@ class AuthObjectKind(Kind, AuthFieldRules):
             if name not in fields and res.is_sensitive(name) and name not in live and name not in self.defaults:
                 fields[name] = None
         return fields
+
+    @property
+    def mount_type(self) -> Optional[str]:  # type: ignore[override]
+        return self.auth_type
 
     def mounts_of_type(self, spec, ctx):
         claimed = claimed_types(ctx)
@@ -268,6 +274,14 @@ class AuthConfig(AuthObjectKind):
     rank = 40
     suffix = "_config"
     segment = "config"
+    spec_key = "config"
+    doc = KindDoc("auth.<path>.config", "auth/<path>/config",
+                  "an auth method's config, for types without their own kind: fields passed through unchecked",
+                  address="<type>_config.<path>")
+
+    def planner_rules(self, spec, wildcards):
+        return [Rule(f"auth/{path}/config", READ, f"{self.prefix(body['type'])}.{path}")
+                for path, body in sorted(self.mounts_of_type(spec, None)) if "config" in body or wildcards], []
 
     def resources(self, spec, ctx) -> List[Resource]:
         out = []
@@ -310,6 +324,32 @@ class AuthRole(AuthObjectKind):
     prune_key = "auth_roles"
     role_dir = "role"
     segment = "role"
+    spec_key = "roles"
+    doc = KindDoc("auth.<path>.roles.<name>", "auth/<path>/role/<name>",
+                  "an auth method's role, for types without their own kind: fields passed through unchecked",
+                  address="<type>_role.<path>/<name>")
+
+    def planner_rules(self, spec, wildcards):
+        rules: List[Rule] = []
+        prune = spec.prune(self.prune_key)
+        objects = f"{self.spec_key} of auth/"
+        for path, body in sorted(self.mounts_of_type(spec, None)):
+            auth_type, below = body["type"], f"auth/{path}/{self.role_dir}/"
+            if wildcards or (prune and "/" in path):
+                # `+` is one path segment: the objects themselves, nothing below them.
+                rules.append(Rule(below + "+", READ, f"{auth_type} {objects}{path}/"))
+            elif not prune:  # else auth/+/<dir>/+ below covers them
+                rules += [Rule(below + name, READ, f"{self.prefix(auth_type)}.{path}/{name}")
+                          for name in sorted(body.get(self.spec_key) or {})]
+            if prune and "/" in path:  # auth/+/<dir>/ below covers one-segment mount paths only
+                rules.append(Rule(below, LIST, f"prune.{self.prune_key}: find {self.spec_key} not in the spec"))
+        if prune:
+            # Pruning lists (and reads) the objects of every auth method in Vault, in the spec or not.
+            rules.append(Rule(f"auth/+/{self.role_dir}/", LIST, f"prune.{self.prune_key}: find {self.spec_key} "
+                                                                 "not in the spec"))
+            rules.append(Rule(f"auth/+/{self.role_dir}/+", READ, f"prune.{self.prune_key}: every one of the "
+                                                                 f"{self.spec_key}, in the spec or not"))
+        return rules, []
 
     def resources(self, spec, ctx) -> List[Resource]:
         out = []
@@ -317,7 +357,7 @@ class AuthRole(AuthObjectKind):
             # A role is written after its method's config (Vault checks some
             # role fields against it), so a failed config skips its roles.
             deps = [f"auth_method.{path}"] + ([f"{body['type']}_config.{path}"] if "config" in body else [])
-            for role, fields in (body.get("roles") or {}).items():
+            for role, fields in (body.get(self.spec_key) or {}).items():
                 desired = self.desired_from(spec, ("auth", path, "roles", role), fields, body["type"])
                 res = Resource(kind=self, address=f"{self.prefix(body['type'])}.{path}/{role}",
                                id=f"{path}/{role}", desired=desired,
