@@ -11,7 +11,7 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Union
 from urllib.parse import urlsplit
 
 import hvac
@@ -381,6 +381,13 @@ class VaultAPI:
         if not result:
             return []
         return list((result.get("data") or {}).get("keys") or [])
+
+    def list_info(self, path: str) -> Dict[str, dict]:
+        """A LIST's key_info: key -> what Vault says about it (identity lists
+        give each ID's name), {} when there is nothing."""
+        url = url_path(path)
+        result = self._call("LIST", path, lambda: self.client.list(url))
+        return dict(((result or {}).get("data") or {}).get("key_info") or {})
 
     def write(self, path: str, data: dict) -> Any:
         url = url_path(path)
