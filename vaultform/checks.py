@@ -138,7 +138,9 @@ def _check_names(spec: Spec, problems: Problems) -> None:
             problems.append(SpecError(f"the name {problem}", location=spec.key_loc(section, key, *inner),
                                       field=where))
 
-    for section in ("secrets_engines", "auth", "secrets", "policies"):
+    from vaultform.kinds import registry
+
+    for section in sorted({k.section for k in registry() if k.section and k.section_keys_are_names}):
         for key in spec.section(section):
             check(section, key, names.path_problem(key))
     for path, body in spec.section("auth").items():

@@ -60,7 +60,7 @@ def _position(finding: Finding):
 def _summary(spec: Spec) -> str:
     from vaultform.kinds import registry  # each kind counts its own objects
 
-    return ", ".join(filter(None, (kind.summary(spec) for kind in registry()))) or "empty"
+    return ", ".join(filter(None, (kind.summary(spec) for kind in registry()))) or "nothing to manage"
 
 
 @click.command()

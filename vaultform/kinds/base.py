@@ -44,6 +44,7 @@ class Kind:
     section: Optional[str] = None         # the top-level spec section this kind owns, if any
     section_schema: Optional[dict] = None  # that section's JSON Schema (usually a $ref to a fragment)
     doc: Optional[KindDoc] = None
+    section_keys_are_names = True        # its section's keys end up in Vault URLs (checked by names.py)
     # Inside another kind's mount (auth.<path>.roles, secrets_engines.<path>.keys):
     # which mount section and type, under which key, and the fragment it takes.
     mount_section: Optional[str] = None
@@ -62,9 +63,8 @@ class Kind:
 
     def summary(self, spec) -> Optional[str]:
         """`validate`'s count of this kind's objects, e.g. "4 policies"."""
-        if not self.section:
-            return None
-        return f"{len(spec.section(self.section))} {self.section.replace('_', ' ')}"
+        count = len(spec.section(self.section)) if self.section else 0
+        return f"{count} {self.section.replace('_', ' ')}" if count else None
 
     # -- from the spec -------------------------------------------------
     def resources(self, spec, ctx) -> List[Resource]:

@@ -42,6 +42,7 @@ class ClusterNode(Kind):
     rank = 1
     recorded = False
     section = "cluster"
+    section_keys_are_names = False
     section_schema = {"$ref": "cluster.schema.json"}
     doc = KindDoc("cluster.nodes", "(a process or a pod)",
                   "one node of the cluster vaultform runs (local provider) or installs (helm provider)",

@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, List, Optional, Tuple
 
+from vaultform import names
 from vaultform.errors import SpecError, VaultRequestError
 from vaultform.kinds.base import Kind, KindDoc
 from vaultform.model import Resource
@@ -137,6 +138,7 @@ class IdentityEntity(IdentityKind):
     spec_key = "entities"
     prune_key = "identity_entities"
     section = "identity"
+    section_keys_are_names = False  # its keys are entities/groups; their names are checked below
     section_schema = {"$ref": "identity.schema.json"}
     defaults = {"policies": [], "metadata": {}, "disabled": False, "aliases": []}
     doc = KindDoc("identity.entities.<name>", "identity/entity/name/<name>, identity/entity-alias",
@@ -145,7 +147,9 @@ class IdentityEntity(IdentityKind):
 
     def summary(self, spec):
         identity = spec.section("identity")
-        return f"{len(identity.get('entities') or {})} identity entities, {len(identity.get('groups') or {})} groups"
+        counts = [(len(identity.get("entities") or {}), "identity entities"),
+                  (len(identity.get("groups") or {}), "identity groups")]
+        return ", ".join(f"{n} {what}" for n, what in counts if n) or None
 
     def resources(self, spec, ctx) -> List[Resource]:
         out = []
@@ -265,6 +269,12 @@ class IdentityGroup(IdentityKind):
     def checks(self, spec) -> Tuple[list, list]:
         problems = []
         identity = spec.section("identity")
+        for key in ("entities", "groups"):
+            for name in identity.get(key) or {}:
+                problem = names.name_problem(name)
+                if problem:
+                    problems.append(SpecError(f"the name {problem}", location=spec.key_loc("identity", key, name),
+                                              field=f"identity.{key}.{name}"))
         entities, groups = identity.get("entities") or {}, identity.get("groups") or {}
         for name, body in groups.items():
             body = body or {}
