@@ -117,6 +117,11 @@ def expected_writes(change: dict, now: "SpecModel", before: "SpecModel") -> List
         if version == "2":
             return [(DELETE, f"{mount}/metadata/{path}")] if action == "delete" else [(WRITE, f"{mount}/data/{path}")]
         return by_action(f"{mount}/{path}")
+    if kind in ("identity_entity", "identity_group"):
+        return by_action(f"identity/{kind.split('_')[1]}/name/{name}")
+    if kind == "path":
+        gone = action == "delete" and not (before.paths.get(name) or {}).get("delete", True)
+        return [] if gone else by_action(name)
     if kind.endswith("_config"):
         # Vault has no DELETE for an auth config: it goes with its auth method.
         return [] if action == "delete" else [(WRITE, f"auth/{name}/config")]
@@ -138,6 +143,9 @@ class SpecModel:
         self.auth: Dict[str, dict] = {}
         self.secrets: Dict[str, dict] = {}
         self.prune: Dict[str, bool] = {}
+        self.entities: Dict[str, dict] = {}
+        self.groups: Dict[str, dict] = {}
+        self.paths: Dict[str, dict] = {}
         self.env: Dict[str, str] = {}
 
     def document(self) -> dict:
@@ -146,6 +154,12 @@ class SpecModel:
                              ("policies", self.policies), ("secrets", self.secrets), ("prune", self.prune)):
             if section:
                 doc[key] = copy.deepcopy(section)
+        identity = {key: copy.deepcopy(section) for key, section in (("entities", self.entities),
+                                                                     ("groups", self.groups)) if section}
+        if identity:
+            doc["identity"] = identity
+        if self.paths:
+            doc["paths"] = copy.deepcopy(self.paths)
         return doc
 
     def kv_version(self, mount: str) -> Optional[str]:
@@ -533,13 +547,73 @@ class Walk:
             del self.model.auth[path]["roles"]
         return f"remove role {path}/{name}"
 
+    # Identity and paths: entities, internal groups of them, and generic paths
+    # in the root token's cubbyhole (built in: no mount for the walk to remove).
+    def add_entity(self) -> str:
+        name = self.new("ent")
+        self.model.entities[name] = {"policies": sorted(self.rng.sample(["a", "b", "c"], 2)),
+                                     "metadata": {"team": hex_value(self.rng)[:6]}}
+        return f"add entity {name}"
+
+    def edit_entity(self) -> Optional[str]:
+        name = self.pick(self.model.entities)
+        if name:
+            self.model.entities[name]["metadata"] = {"team": hex_value(self.rng)[:6]}
+            return f"edit entity {name}"
+
+    def remove_entity(self) -> Optional[str]:
+        name = self.pick(n for n in self.model.entities
+                         if not any(n in g.get("members", []) for g in self.model.groups.values()))
+        if name:
+            del self.model.entities[name]
+            return f"remove entity {name}"
+
+    def add_group(self) -> str:
+        name = self.new("grp")
+        members = sorted(self.rng.sample(sorted(self.model.entities), min(2, len(self.model.entities))))
+        self.model.groups[name] = {"policies": ["g"], "members": members}
+        return f"add group {name} of {members}"
+
+    def edit_group(self) -> Optional[str]:
+        name = self.pick(self.model.groups)
+        if name:
+            members = sorted(self.rng.sample(sorted(self.model.entities), min(1, len(self.model.entities))))
+            self.model.groups[name]["members"] = members
+            return f"edit group {name}: members {members}"
+
+    def remove_group(self) -> Optional[str]:
+        name = self.pick(self.model.groups)
+        if name:
+            del self.model.groups[name]
+            return f"remove group {name}"
+
+    def add_path(self) -> str:
+        path = f"cubbyhole/{self.new('gp')}"
+        self.model.paths[path] = {"data": {"level": self.rng.randint(1, 9), "mode": hex_value(self.rng)[:4]},
+                                  "delete": self.rng.random() < 0.7}
+        return f"add path {path}"
+
+    def edit_path(self) -> Optional[str]:
+        path = self.pick(self.model.paths)
+        if path:
+            self.model.paths[path]["data"]["level"] += 1
+            return f"edit path {path}"
+
+    def remove_path(self) -> Optional[str]:
+        path = self.pick(self.model.paths)
+        if path:
+            delete = self.model.paths.pop(path).get("delete", True)
+            return f"remove path {path} ({'deleted' if delete else 'only forgotten'})"
+
     MUTATIONS: List[Tuple[int, str]] = [
         (3, "add_policy"), (3, "edit_policy"), (2, "remove_policy"), (2, "add_kv_mount"), (1, "add_transit_mount"),
         (3, "tune_mount"), (1, "remove_mount"), (1, "downgrade_kv"), (1, "upgrade_kv"), (4, "add_secret"),
         (4, "edit_secret"), (2, "remove_secret"), (2, "add_auth"), (2, "tune_auth"), (1, "remove_auth"),
         (3, "edit_k8s_config"), (2, "add_role"), (3, "edit_role"), (2, "remove_role"), (2, "toggle_protection"),
         (1, "toggle_local"), (1, "retype_mount"), (1, "retype_auth"), (1, "drop_k8s_config"), (1, "toggle_prune"),
-        (1, "toggle_force_no_cache"),
+        (1, "toggle_force_no_cache"), (2, "add_entity"), (2, "edit_entity"), (1, "remove_entity"),
+        (1, "add_group"), (2, "edit_group"), (1, "remove_group"), (2, "add_path"), (2, "edit_path"),
+        (1, "remove_path"),
     ]
 
     def mutate(self) -> str:

@@ -650,8 +650,113 @@ class SecretOnUnmanagedMount(SecretKV2):
         return "secret", f"{unique('app')}/db"
 
 
+class IdentityEntity(Case):
+    id = "identity_entity"
+
+    def setup(self, unique):
+        self.name = unique("ent")
+        self.address = f"identity_entity.{self.name}"
+
+    def spec(self, stage):
+        if stage == DELETED:
+            return {}
+        body = {"policies": ["reader", "audit"], "metadata": {"team": "b" if stage == UPDATED else "a"}}
+        if stage == REDUCED:
+            del body["metadata"]
+        return {"identity": {"entities": {self.name: body}}}
+
+    def read(self) -> Optional[dict]:
+        response = self.root.read(f"identity/entity/name/{self.name}")
+        return response["data"] if response else None
+
+    def check(self, stage):
+        data = self.read()
+        assert sorted(data["policies"]) == ["audit", "reader"]
+        assert (data["metadata"] or {}) == ({} if stage == REDUCED else {"team": "b" if stage == UPDATED else "a"})
+
+    def exists(self):
+        return self.read() is not None
+
+    def drift(self):
+        self.root.write(f"identity/entity/name/{self.name}", policies=["reader"])
+        return {"policies": None}
+
+    def delete_by_hand(self):
+        self.root.delete(f"identity/entity/name/{self.name}")
+
+    update_lines = {"metadata": None}
+    reduce_lines = {"metadata": None}
+
+    def version(self):
+        return self.read()["last_update_time"]
+
+
+class IdentityGroup(IdentityEntity):
+    id = "identity_group"
+
+    def setup(self, unique):
+        self.name = unique("grp")
+        self.address = f"identity_group.{self.name}"
+
+    def spec(self, stage):
+        sections = super().spec(stage)
+        if sections:
+            sections["identity"] = {"groups": sections["identity"]["entities"]}
+        return sections
+
+    def read(self) -> Optional[dict]:
+        response = self.root.read(f"identity/group/name/{self.name}")
+        return response["data"] if response else None
+
+    def drift(self):
+        self.root.write(f"identity/group/name/{self.name}", policies=["reader"])
+        return {"policies": None}
+
+    def delete_by_hand(self):
+        self.root.delete(f"identity/group/name/{self.name}")
+
+    def version(self):
+        return self.read()["modify_index"]
+
+
+class GenericPath(Case):
+    """paths: a KV v1 entry as the escape hatch's object (readable, deletable)."""
+
+    id = "path"
+
+    def setup(self, unique):
+        self.mount = unique("gpath")
+        self.root.sys.enable_secrets_engine("kv", path=self.mount, options={"version": "1"})
+        self.address = f"path.{self.mount}/settings"
+
+    def spec(self, stage):
+        if stage == DELETED:
+            return {}
+        return {"paths": {f"{self.mount}/settings": {"data": {"mode": "strict", "level": 2 if stage == UPDATED else 1}}}}
+
+    def read(self) -> Optional[dict]:
+        response = self.root.read(f"{self.mount}/settings")
+        return response["data"] if response else None
+
+    def check(self, stage):
+        assert self.read() == {"mode": "strict", "level": 2 if stage == UPDATED else 1}
+
+    def exists(self):
+        return self.read() is not None
+
+    def drift(self):
+        self.root.write(f"{self.mount}/settings", mode="lax", level=1)
+        return {"mode": '"lax" -> "strict"'}
+
+    def delete_by_hand(self):
+        self.root.delete(f"{self.mount}/settings")
+
+    update_lines = {"level": "1 -> 2"}
+
+
 CASES = [SecretsEngineKV2, SecretsEngineKV1, AuthMethod, KubernetesConfig, KubernetesRole,
-         KubernetesRoleLegacy, ApproleRole, Policy, SecretKV2, SecretKV1, SecretOnUnmanagedMount]
+         KubernetesRoleLegacy, ApproleRole, Policy, SecretKV2, SecretKV1, SecretOnUnmanagedMount,
+         IdentityEntity, IdentityGroup, GenericPath]
 
 
 # -- fixtures ----------------------------------------------------------------------

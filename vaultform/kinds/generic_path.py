@@ -102,12 +102,13 @@ class GenericPath(AuthObjectKind):
         except UnsupportedOperation:  # a write-only endpoint: nothing to read back
             response = None
         data = (response or {}).get("data")
+        entry = ctx.record.objects.get(res.address)
         if data is None:
-            # Not there, or not readable at all: either way what vaultform
-            # writes can only be checked later by its fingerprints.
+            if entry is None or (entry.get("meta") or {}).get("readable"):
+                return None  # never written by vaultform, or deleted since: create it
+            # An endpoint that never reads back: what vaultform wrote can
+            # only be checked by its fingerprints.
             res.meta["uncomparable"] = True
-            if res.address not in ctx.record.objects:
-                return None  # never written by vaultform: create it
             return {}
         # Known only from the record (removed from the spec): its recorded fields.
         fields = res.desired if res.desired is not None else res.meta.get("state_fields") or ()
@@ -117,13 +118,31 @@ class GenericPath(AuthObjectKind):
             # to reads): the record's fingerprints of what was written decide.
             res.meta["uncomparable"] = True
             return {}
+        if res.desired is not None:
+            res.meta["record"]["readable"] = True
         return self.live_from(res, data)
 
     def change_reason(self, change) -> str:
         return UNCOMPARABLE if change.resource.meta.get("uncomparable") else change.reason
 
+    def create(self, ctx, res) -> None:
+        self._write(ctx, res)
+
     def update(self, ctx, res, live, changes) -> None:
+        self._write(ctx, res)
+
+    def _write(self, ctx, res) -> None:
         ctx.api.write(res.meta["path"], res.desired)  # every declared key: a write may replace the object
+        # Whether it reads back: then a later 404 means "deleted by hand", not
+        # "an endpoint that cannot be read". One GET, for the escape hatch only.
+        try:
+            data = (ctx.api.read(res.meta["path"]) or {}).get("data") or {}
+        except UnsupportedOperation:
+            data = {}
+        declared = set(res.desired) - set(res.meta.get("write_only") or ())
+        readable = bool(declared & set(data))
+        res.meta["record"]["readable"] = readable
+        res.meta["uncomparable"] = not readable  # so the record fingerprints every field it cannot read
 
     def delete(self, ctx, res) -> None:
         if self._deletes(ctx, res):
