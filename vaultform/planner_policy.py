@@ -39,11 +39,26 @@ class Rule:
     why: str
 
 
-def _role_dir(auth_type: str) -> str:
+def _role_kind(auth_type: str) -> Optional[AuthRole]:
     roles = [k for k in registry() if isinstance(k, AuthRole)]
     claimed = next((k for k in roles if k.auth_type == auth_type), None)
-    generic = next((k for k in roles if k.auth_type is None), None)
-    return (claimed or generic).role_dir if (claimed or generic) else "role"
+    return claimed or next((k for k in roles if k.auth_type is None), None)
+
+
+def _role_dir(auth_type: str) -> str:
+    kind = _role_kind(auth_type)
+    return kind.role_dir if kind else "role"
+
+
+def _spec_key(auth_type: str) -> str:
+    """Where the spec keeps this type's named objects (roles, users, certs)."""
+    kind = _role_kind(auth_type)
+    return kind.spec_key if kind else "roles"
+
+
+# Where pruning looks for named objects in every auth method: roles, userpass
+# users and cert certificates.
+_PRUNED_DIRS = ("role", "users", "certs")
 
 
 def secret_mount(spec: Spec, key: str) -> Tuple[str, str, Optional[str]]:
@@ -107,15 +122,28 @@ def _auth_rules(spec: Spec, wildcards: bool) -> List[Rule]:
             # `+` is one path segment: the roles themselves, nothing below them.
             rules.append(Rule(f"auth/{path}/{role_dir}/+", READ, f"{auth_type} roles of auth/{path}/"))
         elif not prune:  # else auth/+/role/+ below covers them
-            rules += [Rule(f"auth/{path}/{role_dir}/{role}", READ, f"{auth_type}_role.{path}/{role}")
-                      for role in sorted(body.get("roles") or {})]
+            kind = _role_kind(auth_type)
+            prefix = f"{auth_type}{kind.suffix if kind else '_role'}"
+            rules += [Rule(f"auth/{path}/{role_dir}/{role}", READ, f"{prefix}.{path}/{role}")
+                      for role in sorted(body.get(_spec_key(auth_type)) or {})]
         if prune and "/" in path:  # auth/+/role below covers one-segment mount paths only
             rules.append(Rule(f"auth/{path}/{role_dir}/", LIST, "prune.auth_roles: find roles not in the spec"))
     if prune:
         # Pruning lists (and reads) the roles of every auth method in Vault, in the spec or not.
-        rules.append(Rule("auth/+/role/", LIST, "prune.auth_roles: find roles not in the spec"))
-        rules.append(Rule("auth/+/role/+", READ, "prune.auth_roles: every role, in the spec or not"))
+        for where in _PRUNED_DIRS:
+            rules.append(Rule(f"auth/+/{where}/", LIST, f"prune.auth_roles: find {where} entries not in the spec"))
+            rules.append(Rule(f"auth/+/{where}/+", READ, f"prune.auth_roles: every {where} entry, in the spec or not"))
+    rules += _token_role_rules(spec, wildcards)
     return rules
+
+
+def _token_role_rules(spec: Spec, wildcards: bool) -> List[Rule]:
+    if spec.prune("token_roles"):
+        return [Rule("auth/token/roles/", LIST, "prune.token_roles: find token roles not in the spec"),
+                Rule("auth/token/roles/*", READ, "prune.token_roles: every token role, in the spec or not")]
+    if wildcards:
+        return [Rule("auth/token/roles/*", READ, "token roles, including ones added to the spec later")]
+    return [Rule(f"auth/token/roles/{name}", READ, f"token_role.{name}") for name in sorted(spec.section("token_roles"))]
 
 
 def _secret_rules(spec: Spec, wildcards: bool) -> Tuple[List[Rule], List[str]]:
