@@ -33,5 +33,12 @@ class AppRoleRole(AuthRole):
     # reset later" (Vault's API docs): a change makes the role again.
     replace_fields = frozenset({"local_secret_ids"})
 
+    def update(self, ctx, res, live, changes) -> None:
+        # Measured: any role write that carries local_secret_ids after
+        # creation is refused ("local_secret_ids can only be modified during
+        # role creation"), even with the value it has. A change of it
+        # re-creates the role instead, so an update leaves it out.
+        ctx.api.write(res.meta["path"], {k: v for k, v in res.desired.items() if k != "local_secret_ids"})
+
 
 KINDS = [AppRoleRole()]
