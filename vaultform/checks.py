@@ -189,6 +189,31 @@ def _check_names(spec: Spec, problems: Problems) -> None:
                 check("auth", path, "must be lower case (Vault lower-cases it)", key, role)
     for role in spec.section("token_roles"):
         check("token_roles", role, names.role_name_problem(role))
+    _check_object_keys(spec, problems)
+
+
+def _object_key_problem(auth_type: Any, key: str) -> Optional[str]:
+    """Why a typed auth method cannot have this key: Vault has no endpoint
+    for it, so it would fail mid-apply with a 404 (or never be written)."""
+    if key == "users" and auth_type != "userpass":
+        return "only a userpass auth method has `users:`"
+    if key == "certs" and auth_type != "cert":
+        return "only a cert auth method has `certs:`"
+    if key == "roles" and auth_type == "userpass":
+        return "userpass keeps users, not roles: put them under `users:`"
+    if key == "roles" and auth_type == "cert":
+        return "cert keeps trusted certificates, not roles: put them under `certs:`"
+    if key == "config" and auth_type in ("approle", "userpass"):
+        return f"{auth_type} has no config endpoint"
+    return None
+
+
+def _check_object_keys(spec: Spec, problems: Problems) -> None:
+    for path, body in spec.section("auth").items():
+        for key in ("config", "roles", "users", "certs"):
+            problem = _object_key_problem(body.get("type"), key) if isinstance(body, dict) and key in body else None
+            if problem:
+                problems.append(SpecError(problem, location=spec.key_loc("auth", path, key), field=f"auth.{path}.{key}"))
 
 
 def _check_connection_settings(spec: Spec, problems: Problems) -> None:
