@@ -1207,6 +1207,66 @@ def test_delete_when_removed_from_spec(case, ws):
     ws.assert_converged(case.spec(DELETED), case.env(DELETED))
 
 
+@pytest.mark.parametrize("case", AUTH_CASES, ids=lambda c: c.id, indirect=True)
+def test_planner_token_plans_the_kind_without_secret_access(case, ws, root, unique):
+    """A token holding only `vaultform planner-policy`'s policy plans the applied
+    object as unchanged and sees a change from the spec, write-only fields
+    included (by fingerprint), yet may write nothing."""
+    ws.apply(case.spec(BASE), case.env(BASE))
+    result = ws.run(["planner-policy", ws.write(case.spec(BASE))])
+    assert result.exit_code == 0, str(result)
+    name = unique("planner")
+    root.sys.create_or_update_acl_policy(name, result.stdout)
+    token = root.auth.token.create(policies=[name], no_default_policy=True, ttl="10m")["auth"]["client_token"]
+
+    result, _ = ws.plan(case.spec(BASE), {**case.env(BASE), "VAULT_TOKEN": token})
+    assert result.exit_code == 0 and "No changes" in result.stdout, str(result)
+    result, blocks = ws.plan(case.spec(UPDATED), {**case.env(UPDATED), "VAULT_TOKEN": token})
+    assert result.exit_code == 2, str(result)
+    assert_lines(blocks[case.address], case.update_lines)
+
+    import hvac
+    planner = hvac.Client(url=root.url, token=token)
+    path = {"jwt_config": "config", "oidc_config": "config", "cert_config": "config"}
+    target = f"auth/{case.mount}/config" if case.id in path else root_path(case)
+    with pytest.raises(hvac.exceptions.Forbidden):
+        planner.write_data(target, data={"token_ttl": "1s"})
+    ws.assert_no_secret_in_output([token])
+
+
+def root_path(case) -> str:
+    """The Vault path of a named auth object from its address."""
+    if case.address.startswith("token_role."):
+        return f"auth/token/roles/{case.name}"
+    kind, _, name = case.address.partition(".")
+    mount, _, obj = name.rpartition("/")
+    where = {"userpass_user": "users", "cert_certificate": "certs"}.get(kind, "role")
+    return f"auth/{mount}/{where}/{obj}"
+
+
+@pytest.mark.parametrize("case", AUTH_CASES, ids=lambda c: c.id, indirect=True)
+def test_an_identical_hand_made_object_is_adopted(case, ws, run_cli, tmp_path, vault_env, unique):
+    """An object made outside this spec's record, identical to the spec, plans
+    no change and is adopted into the record by apply without a write. Only
+    write-only fields, which Vault never returns, cannot be judged: those are
+    planned (masked) to be written once."""
+    hand = Workspace(run_cli, tmp_path, vault_env, record=f"contract/{unique('hand')}")
+    hand.apply(case.spec(BASE), case.env(BASE))
+
+    result, blocks = ws.plan(case.spec(BASE), case.env(BASE))
+    write_only = getattr(case, "write_only", ())
+    if write_only:
+        assert set(blocks) == {case.address}, str(result)
+        assert blocks[case.address].fields == {f: "(sensitive value added)" for f in write_only}, str(result)
+    else:
+        assert result.exit_code == 0 and "No changes" in result.stdout, str(result)
+    ws.apply(case.spec(BASE), case.env(BASE))
+    case.check(BASE)
+    ws.assert_converged(case.spec(BASE), case.env(BASE))
+    assert case.address in recorded_objects(case.root, ws.record)
+    hand.assert_no_secret_in_output(case.secret_values())
+
+
 # -- around the contract ---------------------------------------------------------
 
 
