@@ -1392,7 +1392,9 @@ PRUNED = {
     "policies": {"policy.hand-pol"},
     "secrets_engines": {"secrets_engine.hand-kv", "secrets_engine.secret"},  # secret/ is dev mode's, not built in
     "auth_methods": {"auth_method.hand-auth"},
-    "auth_roles": {"kubernetes_role.hand-auth/hand-role", "kubernetes_role.managed-auth/hand-role"},
+    "auth_roles": {"kubernetes_role.hand-auth/hand-role", "kubernetes_role.managed-auth/hand-role",
+                   "userpass_user.managed-up/hand-user"},
+    "token_roles": {"token_role.hand-tr"},
 }
 
 
@@ -1401,7 +1403,10 @@ def test_prune_is_opt_in_per_kind_and_never_touches_builtins(keys, fresh):
     ws, root = fresh
     spec = {"policies": {"managed-pol": 'path "x/*" { capabilities = ["read"] }\n'},
             "auth": {"managed-auth": {"type": "kubernetes", "roles": {"app": {
-                "bound_service_account_names": "a", "bound_service_account_namespaces": "b"}}}}}
+                "bound_service_account_names": "a", "bound_service_account_namespaces": "b"}}},
+                     "managed-up": {"type": "userpass", "users": {"app": {"password": {"env": "VF_PRUNE_PW"}}}}},
+            "token_roles": {"managed-tr": {"orphan": True}}}
+    ws.env = {**ws.env, "VF_PRUNE_PW": f"pw-{rand()}"}
     ws.apply(spec)  # also creates the record mount vaultform/
     root.sys.create_or_update_policy("hand-pol", 'path "y/*" { capabilities = ["read"] }')
     root.sys.enable_secrets_engine("kv", path="hand-kv")
@@ -1409,6 +1414,8 @@ def test_prune_is_opt_in_per_kind_and_never_touches_builtins(keys, fresh):
     for mount in ("hand-auth", "managed-auth"):
         root.write_data(f"auth/{mount}/role/hand-role", data={"bound_service_account_names": "a",
                                                               "bound_service_account_namespaces": "b"})
+    root.write_data("auth/managed-up/users/hand-user", data={"password": f"pw-{rand()}"})
+    root.write_data("auth/token/roles/hand-tr", data={"orphan": True})
 
     result, _ = ws.plan(spec)
     assert result.exit_code == 0 and "No changes" in result.stdout, str(result)
@@ -1432,7 +1439,10 @@ def test_prune_is_opt_in_per_kind_and_never_touches_builtins(keys, fresh):
     assert ("hand-kv/" in mounts) == ("secrets_engines" not in keys)
     assert ("hand-auth/" in auths) == ("auth_methods" not in keys)
     assert (root.read("auth/managed-auth/role/hand-role") is None) == ("auth_roles" in keys)
-    assert root.read("auth/managed-auth/role/app") is not None
+    assert (root.read("auth/managed-up/users/hand-user") is None) == ("auth_roles" in keys)
+    assert (root.read("auth/token/roles/hand-tr") is None) == ("token_roles" in keys)
+    assert root.read("auth/managed-auth/role/app") and root.read("auth/managed-up/users/app")
+    assert root.read("auth/token/roles/managed-tr") is not None
 
 
 @pytest.mark.parametrize("version", ["1", "2"])
