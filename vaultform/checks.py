@@ -99,7 +99,50 @@ def literal_value_warnings(spec: Spec) -> Warnings:
                                          "from {env: NAME} or {file: PATH}",
                                          location=spec.key_loc("auth", mount, "config", name),
                                          field=f"auth.{mount}.config.{name}"))
+    segments = {"roles": "role", "users": "users", "certs": "certs"}
+    for mount, body in spec.section("auth").items():
+        for key, name, fields in named_objects(body):
+            secret = write_only_fields(body.get("type"), segments[key])
+            for field in sorted(f for f in secret if isinstance(fields.get(f), str) and fields[f]):
+                warnings.append(Warning_("is a literal value in the spec (and so in version control): take it "
+                                         "from {env: NAME} or {file: PATH}",
+                                         location=spec.key_loc("auth", mount, key, name, field),
+                                         field=f"auth.{mount}.{key}.{name}.{field}"))
     return warnings
+
+
+def unchecked_type_warnings(spec: Spec) -> Warnings:
+    """Auth types no kind describes are passed through as written: their
+    config and role fields reach Vault unchecked (Vault ignores unknown ones)."""
+    from vaultform.kinds.auth_objects import claimed_types
+
+    claimed = claimed_types(None)
+    warnings: Warnings = []
+    for mount, body in spec.section("auth").items():
+        auth_type = body.get("type")
+        if auth_type in claimed or not (body.get("config") or body.get("roles")):
+            continue
+        warnings.append(Warning_(f"vaultform does not know the fields of auth type {auth_type!r}: its config and "
+                                 "roles are passed to Vault unchecked (Vault silently ignores unknown fields), "
+                                 "and a field removed from the spec is left as it is in Vault",
+                                 location=spec.loc("auth", mount, "type"), field=f"auth.{mount}.type"))
+    return warnings
+
+
+def write_only_fields(auth_type: Any, segment: str) -> frozenset:
+    from vaultform.kinds import write_only
+
+    return frozenset(write_only.write_only(auth_type if isinstance(auth_type, str) else None, segment))
+
+
+def named_objects(body: Any) -> Iterator[Tuple[str, str, dict]]:
+    """(spec key, name, fields) of an auth method's named objects: roles,
+    userpass users, cert certificates."""
+    if not isinstance(body, dict):
+        return
+    for key in ("roles", "users", "certs"):
+        for name, fields in (body.get(key) or {}).items():
+            yield key, name, fields if isinstance(fields, dict) else {}
 
 
 def _auth_kind(auth_type: Any, base_name: str):
@@ -144,8 +187,39 @@ def _check_names(spec: Spec, problems: Problems) -> None:
         for key in spec.section(section):
             check(section, key, names.path_problem(key))
     for path, body in spec.section("auth").items():
-        for role in (body.get("roles") or {}) if isinstance(body, dict) else ():
-            check("auth", path, names.role_name_problem(role, str(body.get("type", ""))), "roles", role)
+        for key, role, _ in named_objects(body):
+            check("auth", path, names.role_name_problem(role, str(body.get("type", ""))), key, role)
+            if key in ("users", "certs") and role != role.lower():
+                # Vault lower-cases these names: "Bob" would be stored as "bob"
+                # and never found again under the spec's name.
+                check("auth", path, "must be lower case (Vault lower-cases it)", key, role)
+    for role in spec.section("token_roles"):
+        check("token_roles", role, names.role_name_problem(role))
+    _check_object_keys(spec, problems)
+
+
+def _object_key_problem(auth_type: Any, key: str) -> Optional[str]:
+    """Why a typed auth method cannot have this key: Vault has no endpoint
+    for it, so it would fail mid-apply with a 404 (or never be written)."""
+    if key == "users" and auth_type != "userpass":
+        return "only a userpass auth method has `users:`"
+    if key == "certs" and auth_type != "cert":
+        return "only a cert auth method has `certs:`"
+    if key == "roles" and auth_type == "userpass":
+        return "userpass keeps users, not roles: put them under `users:`"
+    if key == "roles" and auth_type == "cert":
+        return "cert keeps trusted certificates, not roles: put them under `certs:`"
+    if key == "config" and auth_type in ("approle", "userpass"):
+        return f"{auth_type} has no config endpoint"
+    return None
+
+
+def _check_object_keys(spec: Spec, problems: Problems) -> None:
+    for path, body in spec.section("auth").items():
+        for key in ("config", "roles", "users", "certs"):
+            problem = _object_key_problem(body.get("type"), key) if isinstance(body, dict) and key in body else None
+            if problem:
+                problems.append(SpecError(problem, location=spec.key_loc("auth", path, key), field=f"auth.{path}.{key}"))
 
 
 def _check_connection_settings(spec: Spec, problems: Problems) -> None:
@@ -232,8 +306,8 @@ def _check_durations(spec: Spec, problems: Problems, warnings: Warnings) -> None
         _check_lease_ttls(spec, path, _durations(spec, tune, path, ("default_lease_ttl", "max_lease_ttl"),
                                                  problems), problems, warnings)
     for mount, body in spec.section("auth").items():
-        for role, fields in (body.get("roles") or {}).items():
-            path = ("auth", mount, "roles", role)
+        for key, role, fields in named_objects(body):
+            path = ("auth", mount, key, role)
             seconds = _durations(spec, fields, path, [n for n in fields if _is_duration_field(n)], problems)
             _check_role_ttls(spec, path, body.get("type"), seconds, problems)
 
@@ -467,12 +541,12 @@ def _check_wrapping_ttls(body: dict, header: str, source: PolicyText, problem) -
 def _check_role_policies(spec: Spec, warnings: Warnings) -> None:
     defined = {n.lower() for n in spec.section("policies")} | {"default"}
     for mount, body in spec.section("auth").items():
-        for role, fields in (body.get("roles") or {}).items():
+        for section, role, fields in named_objects(body):
             for key in ("token_policies", "policies"):
                 names = fields.get(key)
                 if names is None:
                     continue
-                path = ("auth", mount, "roles", role, key)
+                path = ("auth", mount, section, role, key)
                 items = [(names, path)] if isinstance(names, str) else [(n, path + (i,)) for i, n in enumerate(names)]
                 for item, where in items:
                     for policy in str(item).split(","):

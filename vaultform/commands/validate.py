@@ -13,7 +13,7 @@ from typing import List, Optional, Union
 
 import click
 
-from vaultform.checks import literal_value_warnings
+from vaultform.checks import literal_value_warnings, unchecked_type_warnings
 from vaultform.commands.common import EXIT_ERROR, debug_option, handle_errors, out
 from vaultform.errors import SpecError, SpecErrors, VaultformError
 from vaultform.spec import Spec, Warning_
@@ -48,7 +48,8 @@ def examine(spec_file: str) -> Report:
     except SpecError as exc:  # unreadable file, broken YAML
         report.errors = [exc]
     if report.spec is not None:
-        report.warnings = sorted(report.spec.warnings + literal_value_warnings(report.spec), key=_position)
+        found = report.spec.warnings + literal_value_warnings(report.spec) + unchecked_type_warnings(report.spec)
+        report.warnings = sorted(found, key=_position)
     report.errors.sort(key=_position)
     return report
 

@@ -30,13 +30,24 @@ class AuthMethod(MountKind):
 
     def destroy_notes(self, ctx, res) -> List[str]:
         try:
-            roles = ctx.api.list(f"auth/{res.id}/role")
+            roles = ctx.api.list(f"auth/{res.id}/{self._role_dir(ctx, res)}")
         except PermissionDenied:  # a least-privilege planner token may not list roles: still plan
             res.meta["contents"] = {"what": "role(s)", "count": None, "names": None}
             return [f"disabling auth/{res.id}/ destroys its config, its roles and every token it issued"]
         # For a saved plan to check at apply time (planfile.py), like a KV mount's secrets.
         res.meta["contents"] = {"what": "role(s)", "count": str(len(roles)), "names": sorted(roles)}
         return [f"disabling auth/{res.id}/ destroys its config, {len(roles)} role(s) and every token it issued"]
+
+
+    @staticmethod
+    def _role_dir(ctx, res) -> str:
+        """Where this method keeps its named objects: userpass users/, cert certs/, others role/."""
+        from vaultform.kinds.auth_objects import AuthRole  # late: it imports the registry
+        from vaultform.kinds import registry
+
+        auth_type = (ctx.auth_mounts().get(res.id) or {}).get("type")
+        kind = next((k for k in registry() if isinstance(k, AuthRole) and k.auth_type == auth_type), None)
+        return kind.role_dir if kind else "role"
 
 
 KINDS = [AuthMethod()]

@@ -33,6 +33,18 @@ from vaultform.planner_rules import LIST, READ, Rule
 # as "::1"; "10.0.0.0/24" and secret_id_bound_cidrs are kept as written).
 TOKEN_BOUND_CIDRS = "token_bound_cidrs"
 
+# The token fields (tokenutil) as OpenBao 2.7.2 reads them back from a role,
+# user or certificate written without any of them (measured for approle,
+# userpass, jwt and cert: the same ten fields, the same values).
+TOKEN_DEFAULTS = {"token_bound_cidrs": [], "token_explicit_max_ttl": 0, "token_max_ttl": 0,
+                  "token_no_default_policy": False, "token_num_uses": 0, "token_period": 0,
+                  "token_policies": [], "token_strictly_bind_ip": False, "token_ttl": 0, "token_type": "default"}
+TOKEN_DURATIONS = frozenset({"token_ttl", "token_max_ttl", "token_period", "token_explicit_max_ttl"})
+# Legacy names tokenutil still takes; Vault returns them beside the current
+# name only while they hold a value.
+TOKEN_ALIASES = {"policies": "token_policies", "ttl": "token_ttl", "max_ttl": "token_max_ttl",
+                 "period": "token_period", "bound_cidrs": "token_bound_cidrs", "num_uses": "token_num_uses"}
+
 
 def host_cidrs_as_addresses(value: Any) -> Any:
     if not isinstance(value, (str, list)):
@@ -53,6 +65,13 @@ class AuthFieldRules:
     durations: frozenset = frozenset()
     lists: frozenset = frozenset()
     policy_lists: frozenset = frozenset()     # lists of policy names: lower-cased like Vault does
+    # Lists Vault keeps as a set (sorted, without duplicates), e.g. policies
+    # that go through policyutil: compared the same way, so order is no change.
+    unordered: frozenset = frozenset()
+    maps: frozenset = frozenset()             # mappings Vault returns as null when empty
+    # Sent with every write but never returned (a flag for the write itself,
+    # like jwt's skip_jwks_validation): never compared, never recorded.
+    write_time: frozenset = frozenset()
     aliases: Dict[str, str] = {}              # legacy name -> current name
     write_only: Dict[str, str] = {}           # field -> the boolean Vault returns instead
     sensitive: frozenset = frozenset()
@@ -66,8 +85,13 @@ class AuthFieldRules:
     def normalise_field(self, name: str, value: Any) -> Any:
         if name == TOKEN_BOUND_CIDRS:
             return host_cidrs_as_addresses(value)
+        if name in self.unordered:
+            items = lowered_list(value) if name in self.policy_lists else string_list(value)
+            return sorted(set(items))
         if name in self.policy_lists:
             return lowered_list(value)
+        if name in self.maps:
+            return {} if value is None else value
         if name in self.lists:
             return string_list(value)
         if self.is_duration(name) and not isinstance(value, bool):
@@ -187,7 +211,7 @@ class AuthObjectKind(Kind, AuthFieldRules):
         return {k: v for k, v in live.items() if k in known}
 
     def applied_state(self, res) -> Dict[str, Any]:
-        secret = self.sensitive_fields(res)
+        secret = self.sensitive_fields(res) | self.write_time
         state = {k: v for k, v in super().applied_state(res).items() if k not in secret}
         return {k: _loose(v) for k, v in state.items()} if self.auth_type is None else state
 
@@ -199,7 +223,7 @@ class AuthObjectKind(Kind, AuthFieldRules):
 
     def diff(self, ctx, res, live) -> List[FieldChange]:
         by_print = self.fingerprinted(res, live)
-        desired = {k: v for k, v in res.desired.items() if k not in by_print}
+        desired = {k: v for k, v in res.desired.items() if k not in by_print and k not in self.write_time}
         if self.auth_type is None:
             # A type nobody describes: which fields are lists is only known from
             # Vault's answer, and Vault takes "a,b" for any of them.
@@ -207,7 +231,7 @@ class AuthObjectKind(Kind, AuthFieldRules):
                        for k, v in desired.items()}
         view = Resource(kind=self, address=res.address, id=res.id, desired=desired,
                         sensitive=set(res.sensitive) | {k for k in desired if res.is_sensitive(k)})
-        changes = compare_fields(view, live, self.defaults)
+        changes = compare_fields(view, live, self.defaults, self.replace_fields)
         recorded = self._recorded_prints(ctx, res)
         for field in sorted(set(by_print) | (set(recorded) - set(res.desired))):
             changes.extend(self._write_only_change(ctx, res, live, field, by_print.get(field), recorded))
@@ -316,7 +340,11 @@ class AuthConfig(AuthObjectKind):
 
 
 class AuthRole(AuthObjectKind):
-    """<type>_role.<mount>/<name>; types without their own module."""
+    """<type>_role.<mount>/<name>; types without their own module.
+
+    A type whose named objects live elsewhere (userpass users at
+    users/<name>, cert certs at certs/<name>) sets spec_key (its key in the
+    spec), role_dir (the path segment in Vault), suffix and segment."""
 
     name = "auth_role"
     rank = 40
@@ -358,13 +386,18 @@ class AuthRole(AuthObjectKind):
             # role fields against it), so a failed config skips its roles.
             deps = [f"auth_method.{path}"] + ([f"{body['type']}_config.{path}"] if "config" in body else [])
             for role, fields in (body.get(self.spec_key) or {}).items():
-                desired = self.desired_from(spec, ("auth", path, "roles", role), fields, body["type"])
+                desired = self.desired_from(spec, ("auth", path, self.spec_key, role), fields, body["type"])
+                desired = self.named_defaults(role, desired, fields)
                 res = Resource(kind=self, address=f"{self.prefix(body['type'])}.{path}/{role}",
                                id=f"{path}/{role}", desired=desired,
-                               location=spec.key_loc("auth", path, "roles", role), depends_on=deps,
+                               location=spec.key_loc("auth", path, self.spec_key, role), depends_on=deps,
                                meta={"path": f"auth/{path}/{self.role_dir}/{role}", "record": {"mount": path}})
                 out.append(self.new_resource(res, fields, body["type"]))
         return out
+
+    def named_defaults(self, name: str, desired: Dict[str, Any], fields: dict) -> Dict[str, Any]:
+        """Defaults that depend on the object's name (cert: display_name)."""
+        return desired
 
     def from_record(self, address, entry):
         res = super().from_record(address, entry)
