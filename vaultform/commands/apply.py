@@ -11,7 +11,7 @@ from typing import Callable, List, Optional
 import click
 
 from vaultform import planfile
-from vaultform.commands.common import (address_option, colour, confirm, debug_option, handle_errors, out,
+from vaultform.commands.common import (no_colour_option, address_option, colour, confirm, debug_option, handle_errors, out,
                                        safety_options, target_option)
 from vaultform.commands.plan import format_option, load_context
 from vaultform.context import Context
@@ -271,6 +271,7 @@ def _refuse_plan_options(targets, allow_destroy: bool, force: bool, file: str) -
 @target_option
 @safety_options
 @progress_option
+@no_colour_option
 @address_option
 @debug_option
 @handle_errors

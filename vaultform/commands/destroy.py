@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from vaultform.commands.apply import apply_with_report, plan_again_under_lock
-from vaultform.commands.common import (SPEC_ARGUMENT, address_option, build_context, colour, confirm,
+from vaultform.commands.common import (no_colour_option, SPEC_ARGUMENT, address_option, build_context, colour, confirm,
                                        debug_option, handle_errors, out)
 from vaultform.executor import apply_plan
 from vaultform.lock import apply_lock, version_before_plan
@@ -21,6 +21,7 @@ from vaultform.spec import load_spec
 @click.option("--uninstall-releases", is_flag=True,
               help="helm provider: also uninstall the spec's helm releases (their volume claims are kept).")
 @progress_option
+@no_colour_option
 @address_option
 @debug_option
 @handle_errors

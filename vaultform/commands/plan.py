@@ -8,7 +8,7 @@ from typing import Optional
 import click
 
 from vaultform import planfile
-from vaultform.commands.common import (EXIT_CHANGES, SPEC_ARGUMENT, address_option, build_context, colour,
+from vaultform.commands.common import (no_colour_option, EXIT_CHANGES, SPEC_ARGUMENT, address_option, build_context, colour,
                                        debug_option, handle_errors, out, print_warnings, safety_options,
                                        target_option)
 from vaultform.context import Context
@@ -49,6 +49,7 @@ def show_plan(ctx: Context, the_plan: Plan, output_format: str) -> None:
 @format_option
 @target_option
 @safety_options
+@no_colour_option
 @address_option
 @debug_option
 @handle_errors
