@@ -294,11 +294,16 @@ def parse_policy(text: str) -> Tuple[Dict[str, Any], List[Tuple[str, Any]]]:
         try:
             document = hcl2.loads(text if text.endswith("\n") else text + "\n")
         except Exception as exc:  # the parser raises several lark error types
-            detail = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
-            # The position is given as the spec's file:line:column instead of the policy's own.
-            detail = re.sub(r",? at line \d+,? column \d+\.?$", "", detail)
-            raise PolicyParseError(f"not valid HCL: {detail}", getattr(exc, "line", 1) or 1,
-                                   getattr(exc, "column", 1) or 1) from None
+            line, column = getattr(exc, "line", 1) or 1, getattr(exc, "column", 1) or 1
+            token = getattr(exc, "token", None)
+            if token is not None:  # lark's UnexpectedToken: say it as a person would
+                detail, line, column = policy_hcl.explain_syntax_error(
+                    text, getattr(token, "type", ""), str(token), getattr(exc, "expected", ()), line, column)
+            else:
+                detail = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+                # The position is given as the spec's file:line:column instead of the policy's own.
+                detail = re.sub(r",? at line \d+,? column \d+\.?$", "", detail)
+            raise PolicyParseError(f"not valid HCL: {detail}", line, column) from None
     if not isinstance(document, dict):
         raise PolicyParseError("not a policy: expected path blocks", 1, 1)
     top = {k: v for k, v in document.items() if not k.startswith("__")}
