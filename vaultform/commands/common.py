@@ -172,7 +172,8 @@ def safety_options(fn):
 
 def print_warnings(spec: Spec) -> None:
     for warning in spec.warnings:
-        out(f"Warning: {warning}", err=True)
+        if not warning.validate_only:
+            out(f"Warning: {warning}", err=True)
 
 
 def confirm(auto_approve: bool, question: str) -> None:
