@@ -1172,7 +1172,8 @@ def test_no_secret_value_in_any_output_over_a_whole_lifecycle(ws, unique, tmp_pa
     record = json.dumps(recorded_objects(root, ws.record))
     assert "kubernetes_config." in record and not any(v in record for c in cases for v in c.secret_values())
     result = ws.run(["destroy", ws.write(spec), "--auto-approve"], env)
-    assert result.exit_code == 0 and "Apply complete!" in result.stdout, str(result)
+    assert result.exit_code == 0 and "Destroy complete!" in result.stdout, str(result)
+    assert "Apply complete!" not in result.stdout, str(result)
     assert not any(c.exists() for c in cases if not isinstance(c, KubernetesConfig))
 
     used = [v for c in cases for v in c.secret_values()] + [root.token]

@@ -25,6 +25,9 @@ class _Absent:
 
 ABSENT = _Absent()
 ALL_FIELDS = "*"
+# Resource.meta key a kind sets during a change to run a second step after it,
+# (description, callable): timed and reported on its own line (executor.py).
+FOLLOW_UP = "follow_up"
 
 CREATE, UPDATE, DELETE, REPLACE = "create", "update", "delete", "replace"
 SYMBOLS = {CREATE: "+", UPDATE: "~", DELETE: "-", REPLACE: "-/+"}

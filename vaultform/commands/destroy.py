@@ -40,7 +40,7 @@ def destroy(spec_file: str, auto_approve: bool, uninstall_releases: bool, addres
     if ctx.cluster is not None:
         # The whole local cluster goes, its lock with it; it may be down or
         # sealed, so there may be no Vault to take a lock in at all.
-        apply_with_report(ctx, the_plan)
+        apply_with_report(ctx, the_plan, done_word="Destroy")
         return
     with apply_lock(ctx, the_plan) as lock:
         if lock is not None and lock.moved_since(seen):
@@ -48,7 +48,7 @@ def destroy(spec_file: str, auto_approve: bool, uninstall_releases: bool, addres
             the_plan = plan_again_under_lock(ctx, the_plan, lambda: make_destroy_plan(ctx, uninstall_releases),
                                              auto_approve, "Do you really want to destroy all these objects?")
         if the_plan.changes:
-            apply_with_report(ctx, the_plan)
+            apply_with_report(ctx, the_plan, done_word="Destroy")
         else:
             apply_plan(ctx, the_plan)  # record work only
 
