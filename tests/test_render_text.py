@@ -174,3 +174,25 @@ def test_no_colour_when_piped(vault_env, policy_spec):
     result = subprocess.run([sys.executable, "-m", "vaultform", "plan", str(policy_spec)], capture_output=True,
                             text=True, env=_env(vault_env), timeout=60)
     assert "+ policy." in result.stdout and not ANSI.search(result.stdout + result.stderr), result.stdout
+
+
+# -- objects vaultform does not manage ------------------------------------------------
+
+def unmanaged_plan() -> Plan:
+    return Plan(unmanaged={"policy": ["policy.handmade", "policy.other"], "secrets_engine": ["secrets_engine.legacy"]},
+                prune_keys={"policy": "policies", "secrets_engine": "secrets_engines"})
+
+
+def test_no_changes_counts_unmanaged_objects_per_kind():
+    assert render_plan(unmanaged_plan()).splitlines() == [
+        "No changes. Vault matches the spec.",
+        "Vault also holds 3 objects that vaultform does not manage (policy: 2, secrets_engine: 1).",
+        "List them with `vaultform plan --show-unmanaged`; add them to the spec, or set "
+        "`prune: {policies: true, secrets_engines: true}` to delete them."]
+    assert render_plan(Plan()) == "No changes. Vault matches the spec."
+
+
+def test_show_unmanaged_lists_every_address():
+    lines = render_plan(unmanaged_plan(), show_unmanaged=True).splitlines()
+    assert lines[2:5] == ["    policy.handmade", "    policy.other", "    secrets_engine.legacy"]
+    assert render_plan(Plan(), show_unmanaged=True).splitlines()[-1] == "No object in Vault is left unmanaged."

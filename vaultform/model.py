@@ -97,6 +97,10 @@ class Plan:
     # The PlanOptions it was made with (targets, allow_destroy, force), which
     # every rendering shows; None for a destroy plan, which takes none.
     options: Optional[Any] = None
+    # Objects in Vault that vaultform does not manage, kind name -> addresses:
+    # counted under "No changes", listed by `plan --show-unmanaged`.
+    unmanaged: Dict[str, List[str]] = field(default_factory=dict)
+    prune_keys: Dict[str, str] = field(default_factory=dict)   # kind name -> its `prune:` key
 
     def count(self, *actions: str) -> int:
         return sum(1 for c in self.changes if c.action in actions)

@@ -165,6 +165,10 @@ def render_markdown(plan: Plan, address: str = "") -> str:
     plan = displayable(plan)  # from here on no sensitive value exists to print
     if not plan.changes and not plan.deferred:
         head = ["**No changes.** Vault matches the spec.", ""] + _options(plan)
+        if plan.unmanaged:
+            # Same words as the text plan (render/text.py: unmanaged_note).
+            from vaultform.render.text import unmanaged_note
+            head += [_inline(" ".join(unmanaged_note(plan))), ""]
         for warning in plan.warnings:
             head += _callout("WARNING", [_inline(warning)])
         return "\n".join(head).rstrip("\n") + "\n"

@@ -204,7 +204,27 @@ def options_line(plan: Plan) -> List[str]:
     return [f"Planned with {' '.join(flags)}."] if flags else []
 
 
-def render_plan(plan: Plan, address: str = "", colour: bool = False) -> str:
+def unmanaged_note(plan: Plan, listed: bool = False) -> List[str]:
+    """Under "No changes": what Vault holds beside the spec, counted per kind,
+    and how to list or prune it. With `listed`, every address."""
+    if not plan.unmanaged:
+        return ["No object in Vault is left unmanaged."] if listed else []
+    total = sum(len(addresses) for addresses in plan.unmanaged.values())
+    counts = ", ".join(f"{kind}: {len(addresses)}" for kind, addresses in sorted(plan.unmanaged.items()))
+    prune = ", ".join(f"{key}: true" for key in sorted(set(plan.prune_keys.get(k, k) for k in plan.unmanaged)))
+    what = f"{total} object{'s' if total != 1 else ''}"
+    lines = [f"Vault also holds {what} that vaultform does not manage ({counts})."]
+    if listed:
+        for kind, addresses in sorted(plan.unmanaged.items()):
+            lines.extend(f"    {address}" for address in addresses)
+        lines.append(f"Add them to the spec to manage them, or set `prune: {{{prune}}}` to delete them.")
+    else:
+        lines.append(f"List them with `vaultform plan --show-unmanaged`; add them to the spec, or set "
+                     f"`prune: {{{prune}}}` to delete them.")
+    return lines
+
+
+def render_plan(plan: Plan, address: str = "", colour: bool = False, show_unmanaged: bool = False) -> str:
     plan = displayable(plan)  # from here on no sensitive value exists to print
     lines: List[str] = []
     for warning in plan.warnings:
@@ -215,6 +235,7 @@ def render_plan(plan: Plan, address: str = "", colour: bool = False) -> str:
         lines.extend(options_line(plan))
         if note:
             lines.append(note)
+        lines.extend(unmanaged_note(plan, show_unmanaged))
         return "\n".join(lines)
     where = f" (Vault at {address})" if address else ""
     if plan.changes:
@@ -232,4 +253,6 @@ def render_plan(plan: Plan, address: str = "", colour: bool = False) -> str:
     lines.append(summary_line(plan))
     if note:
         lines.append(note)
+    if show_unmanaged:
+        lines.extend([""] + unmanaged_note(plan, listed=True))
     return "\n".join(lines)
