@@ -122,6 +122,24 @@ def describe(value: Any) -> Optional[str]:
     return f"{key}:{arg}"
 
 
+_placeholders = False
+
+
+class placeholders:
+    """Within it, sources resolve to an empty Secret without reading any
+    variable or file: for work that needs the spec's shape, never its values
+    (shell completion lists addresses)."""
+
+    def __enter__(self) -> "placeholders":
+        global _placeholders
+        self._before, _placeholders = _placeholders, True
+        return self
+
+    def __exit__(self, *exc) -> None:
+        global _placeholders
+        _placeholders = self._before
+
+
 def resolve(value: Any, base_dir: Path, location: Optional[Location], field: str,
             sensitive: bool = True) -> Any:
     """The value a source stands for, as a Secret unless the kind said this
@@ -130,6 +148,8 @@ def resolve(value: Any, base_dir: Path, location: Optional[Location], field: str
         if sensitive:
             redact.register(value)
         return value
+    if _placeholders:
+        return Secret("")
     key, arg = source_of(value)
     if key == "env":
         if arg not in os.environ and is_source(value.get("default")):

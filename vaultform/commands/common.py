@@ -158,7 +158,9 @@ def address_option(fn):
 
 
 def target_option(fn):
-    return click.option("--target", "targets", multiple=True, metavar="ADDR",
+    from vaultform.completion import complete_target
+
+    return click.option("--target", "targets", multiple=True, metavar="ADDR", shell_complete=complete_target,
                         help="Limit to ADDR (glob allowed) and what it depends on. Repeatable.")(fn)
 
 
