@@ -80,15 +80,16 @@ def _is_default(change: Change, name: str, value: Any) -> bool:
 def _diff_lines(change: Change) -> List[str]:
     res = change.resource
     if change.action == CREATE:
-        return [line for name, value in (res.desired or {}).items() if not _is_default(change, name, value)
+        # Sorted, as the JSON document is: `show PLANFILE` renders the same lines.
+        return [line for name, value in sorted((res.desired or {}).items()) if not _is_default(change, name, value)
                 for line in (["+ " + name + ": (sensitive value)"] if is_sensitive(change, name)
                              else _side("+", name, value))]
     if change.action == DELETE:
-        return [line for name, value in (change.live or {}).items()
+        return [line for name, value in sorted((change.live or {}).items())
                 for line in (["- " + name + ": (sensitive value)"] if is_sensitive(change, name)
                              else _side("-", name, value))]
     out: List[str] = []
-    for f in change.fields:
+    for f in sorted(change.fields, key=lambda f: f.name):
         tag = "  # forces replacement" if f.forces_replace else ""
         if is_sensitive(change, f.name, f):
             if f.before is ABSENT:

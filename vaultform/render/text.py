@@ -128,7 +128,8 @@ def _field_lines(change: Change, colour: bool = False) -> List[str]:
     res = change.resource
     lines: List[str] = []
     if change.action == CREATE:
-        items = [(k, v) for k, v in (res.desired or {}).items() if not _is_default(res, k, v)]
+        # Sorted, as the JSON document is: `show PLANFILE` renders the same lines.
+        items = [(k, v) for k, v in sorted((res.desired or {}).items()) if not _is_default(res, k, v)]
         width = max((len(k) for k, _ in items), default=0)
         for key, value in items:
             block = None if res.is_sensitive(key) else block_lines(value)
@@ -141,7 +142,7 @@ def _field_lines(change: Change, colour: bool = False) -> List[str]:
                 lines.append(f"{key.ljust(width)} = {show_value(value)}")
         return lines
     width = max((len(f.name) for f in change.fields), default=0)
-    for f in change.fields:
+    for f in sorted(change.fields, key=lambda f: f.name):
         suffix = "  # forces replacement" if f.forces_replace else ""
         block = None
         if f.sensitive:
