@@ -77,6 +77,13 @@ def problems_despite_schema_errors(spec: Spec) -> Problems:
     return problems
 
 
+# Keys of a KV secret whose literal value is no secret by its very name, so
+# validate does not ask for a value source there (the tutorial's
+# `username: static-user` beside a password from the environment).
+PUBLIC_SECRET_KEYS = frozenset({"username", "user", "user_name", "login", "email", "host", "hostname", "port",
+                                "url", "address", "database"})
+
+
 def literal_value_warnings(spec: Spec) -> Warnings:
     """Values written into the spec itself where a value source was expected.
 
@@ -88,6 +95,8 @@ def literal_value_warnings(spec: Spec) -> Warnings:
         for key, value in (keys if isinstance(keys, dict) else {}).items():
             if values.is_source(value) or value is None or isinstance(value, bool) or value == "":
                 continue  # nothing in it to keep secret
+            if str(key).lower() in PUBLIC_SECRET_KEYS:
+                continue  # names what is not a secret (a user name beside its password)
             warnings.append(Warning_("is a literal value in the spec (and so in version control): take it from "
                                      "{env: NAME}, {file: PATH} or {generate: {length: N}}",
                                      location=spec.key_loc("secrets", path, key), field=f"secrets.{path}.{key}"))
@@ -374,11 +383,16 @@ def parse_policy(text: str) -> Tuple[Dict[str, Any], List[Tuple[str, Any]]]:
         try:
             document = hcl2.loads(text if text.endswith("\n") else text + "\n")
         except Exception as exc:  # the parser raises several lark error types
-            detail = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
-            # The position is given as the spec's file:line:column instead of the policy's own.
-            detail = re.sub(r",? at line \d+,? column \d+\.?$", "", detail)
-            raise PolicyParseError(f"not valid HCL: {detail}", getattr(exc, "line", 1) or 1,
-                                   getattr(exc, "column", 1) or 1) from None
+            line, column = getattr(exc, "line", 1) or 1, getattr(exc, "column", 1) or 1
+            token = getattr(exc, "token", None)
+            if token is not None:  # lark's UnexpectedToken: say it as a person would
+                detail, line, column = policy_hcl.explain_syntax_error(
+                    text, getattr(token, "type", ""), str(token), getattr(exc, "expected", ()), line, column)
+            else:
+                detail = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+                # The position is given as the spec's file:line:column instead of the policy's own.
+                detail = re.sub(r",? at line \d+,? column \d+\.?$", "", detail)
+            raise PolicyParseError(f"not valid HCL: {detail}", line, column) from None
     if not isinstance(document, dict):
         raise PolicyParseError("not a policy: expected path blocks", 1, 1)
     top = {k: v for k, v in document.items() if not k.startswith("__")}
@@ -577,7 +591,7 @@ def _check_sources(spec: Spec, problems: Problems, warnings: Warnings) -> None:
     sections = sorted({k.section for k in registry() if k.section and k.section != "cluster"})
     for section in sections:
         for path, source in _walk_sources(spec.section(section), (section,)):
-            kind, arg = next(iter(source.items()))
+            kind, arg = values.source_of(source)
             field = ".".join(str(p) for p in path)
             if section == "secrets" and len(path) > 3:
                 # Only a key's whole value is resolved; a source nested deeper
@@ -589,6 +603,6 @@ def _check_sources(spec: Spec, problems: Problems, warnings: Warnings) -> None:
                 target = Path(arg) if Path(arg).is_absolute() else spec.base_dir / arg
                 if not target.is_file():
                     problems.append(SpecError(f"file {target} does not exist", location=spec.loc(*path), field=field))
-            elif kind == "env" and arg not in os.environ:
+            elif kind == "env" and arg not in os.environ and "default" not in source:
                 warnings.append(Warning_(f"environment variable {arg} is not set here; plan and apply need it",
-                                         location=spec.loc(*path), field=field))
+                                         location=spec.loc(*path), field=field, validate_only=True))

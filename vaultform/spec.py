@@ -20,6 +20,9 @@ class Warning_:
     message: str
     location: Optional[Location] = None
     field: Optional[str] = None
+    # Said by `validate` only: a command that goes on to resolve the value
+    # reports the same problem as its error, and one problem gets one message.
+    validate_only: bool = False
 
     def __str__(self) -> str:
         prefix = f"{self.location}: " if self.location else ""

@@ -13,7 +13,7 @@ from typing import List, Optional
 
 from vaultform.errors import ClusterError
 from vaultform.kinds.base import Kind, KindDoc
-from vaultform.model import Resource
+from vaultform.model import FOLLOW_UP, Resource
 
 
 def _statuses(ctx):
@@ -221,8 +221,19 @@ class ClusterUnseal(Kind):
         token = _cluster_token(ctx)
         if len(ctx.cluster.nodes) > 1 and token:
             ctx.cached("autopilot-tuned", lambda: ctx.cluster.tune_autopilot(token) or True)
-            for other in res.meta.get("wait_for_voters", []):
-                ctx.cluster.wait_voter(other, token)
+            waiting = res.meta.get("wait_for_voters", [])
+            if waiting:
+                # Its own step (executor.FOLLOW_UP): the unseal's time is the unseal's.
+                names = ", ".join(ctx.cluster.nodes[i].name for i in waiting)
+                word = "raft voter" if ctx.cluster.WAIT_FOR_VOTERS else "raft member"
+                word = f"a {word}" if len(waiting) == 1 else f"{word}s"
+
+                def wait() -> None:
+                    for other in waiting:
+                        ctx.cluster.wait_voter(other, token)
+                    ctx.forget("raft-servers")
+
+                res.meta[FOLLOW_UP] = (f"waiting for {names} to be {word}", wait)
         ctx.forget("raft-servers")
 
 
