@@ -300,15 +300,41 @@ def test_entity_identity_resolves_policies_and_groups(run_cli, vault_env, applie
 
 
 def test_entity_policies_from_an_identity_section():
-    from vaultform.access_tests import entity_policies_from_spec
+    from vaultform.access_tests import CannotCheck, entity_policies_from_spec
 
-    identity = {"entities": {"alice": {"policies": ["Own"]}, "bob": {}},
-                "groups": {"devs": {"policies": ["dev"], "member_entities": ["alice"]},
+    identity = {"entities": {"alice": {"policies": ["Own"]}, "bob": None, "eve": {"disabled": True}},
+                "groups": {"devs": {"policies": ["dev"], "members": ["alice"]},
                            "eng": {"policies": ["eng"], "member_groups": ["devs"]},
-                           "ops": {"policies": ["ops"], "member_entities": ["bob"]}}}
+                           "ops": {"policies": ["ops"], "members": ["bob"]}, "empty": None}}
     assert entity_policies_from_spec(identity, "alice") == ["own", "dev", "eng", "default"]
     assert entity_policies_from_spec(identity, "bob") == ["ops", "default"]
     assert entity_policies_from_spec(identity, "carol") is None
+    with pytest.raises(CannotCheck, match="disabled"):
+        entity_policies_from_spec(identity, "eve")
+
+
+def test_plan_test_resolves_an_entity_from_the_identity_section(run_cli, vault_env, applied, tmp_path, unique):
+    mount, policy, spec_path = applied
+    alice, devs, eng = unique("alice"), unique("devs"), unique("eng")
+    spec = yaml.safe_load(Path(spec_path).read_text())
+    spec["identity"] = {"entities": {alice: {"policies": []}},
+                        "groups": {devs: {"policies": [policy], "members": [alice]},
+                                   eng: {"policies": ["eng-extra"], "member_groups": [devs]}}}
+    spec["tests"] = [{"name": "alice through her groups", "as": {"entity": alice},
+                      "can": {"read": [f"{mount}/data/webapp/config"]}}]
+    path = write_spec(tmp_path, spec, "identity.yaml")
+
+    planned = run_cli(["plan", path, "--test", "--format", "json"], env=vault_env)
+    assert planned.exit_code == 0, str(planned)
+    test = json.loads(planned.stdout)["access_tests"]["tests"][0]
+    assert test["passed"] is True and sorted(test["policies"]) == sorted([policy, "eng-extra", "default"])
+    assert "does not exist in Vault" in test["before_error"]  # not applied yet
+    assert test["checks"][0]["change"] is None  # unknown before: no sentence claimed
+
+    assert run_cli(["apply", path, "--auto-approve"], env=vault_env).exit_code == 0
+    live = run_cli(["test", path, "--format", "json"], env=vault_env)
+    assert live.exit_code == 0, str(live)
+    assert sorted(json.loads(live.stdout)["tests"][0]["policies"]) == sorted([policy, "eng-extra", "default"])
 
 
 def test_a_missing_role_fails_its_test_clearly(run_cli, vault_env, applied, tmp_path):

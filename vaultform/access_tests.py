@@ -102,33 +102,37 @@ def role_policies(role: Dict[str, Any]) -> List[str]:
 
 
 def entity_policies_from_spec(identity: Dict[str, Any], name: str) -> Optional[List[str]]:
-    """An entity's policies from the spec's `identity:` section, with its
-    groups' (direct, and groups holding those groups), plus default; None
-    when the section does not declare the entity. The section's shape is read
-    tolerantly: identity.entities.<name>.policies and identity.groups.<name>
-    with policies and members (member_entities / member_entity_names /
-    members for entities, member_groups / member_group_names for groups)."""
+    """An entity's policies from the spec's `identity:` section, with those of
+    the spec's groups that hold it (as `members`, or through `member_groups`
+    of groups that do), plus default; None when the spec does not declare
+    the entity. Groups Vault holds that the spec does not are not seen."""
     entities = identity.get("entities") or {}
     if name not in entities:
         return None
-    policies = lowered_list((entities[name] or {}).get("policies") or [])
-    groups = identity.get("groups") or {}
-
-    def members(body: dict, *keys: str) -> List[str]:
-        return [m for key in keys for m in ((body or {}).get(key) or [])]
-
-    holding = {g for g, body in groups.items()
-               if name in members(body, "member_entities", "member_entity_names", "members")}
-    holding |= set(members(entities[name], "groups"))
-    while True:  # groups that hold a group already found: inherited
-        more = {g for g, body in groups.items() if g not in holding and
-                holding & set(members(body, "member_groups", "member_group_names"))}
+    entity = entities[name] or {}
+    if entity.get("disabled"):
+        raise CannotCheck(f"entity {name} is disabled in the spec: Vault refuses its tokens")
+    policies = lowered_list(entity.get("policies") or [])
+    groups = {group: body or {} for group, body in (identity.get("groups") or {}).items()}
+    holding = {group for group, body in groups.items() if name in (body.get("members") or [])}
+    while True:  # groups whose member_groups hold a group already found: inherited
+        more = {group for group, body in groups.items()
+                if group not in holding and holding & set(body.get("member_groups") or [])}
         if not more:
             break
         holding |= more
     for group in sorted(holding):
-        policies += lowered_list((groups.get(group) or {}).get("policies") or [])
+        policies += lowered_list(groups[group].get("policies") or [])
     return _with_default(policies)
+
+
+def role_dir(auth_type: str) -> str:
+    """Where an auth type keeps what logs in: userpass users/, cert certs/, others role/."""
+    from vaultform.kinds import registry
+    from vaultform.kinds.auth_objects import AuthRole
+
+    kind = next((k for k in registry() if isinstance(k, AuthRole) and k.auth_type == auth_type), None)
+    return kind.role_dir if kind else "role"
 
 
 def _with_default(policies: List[str]) -> List[str]:
@@ -144,12 +148,10 @@ class LiveSource:
         self.api = ctx.api
 
     def role(self, mount: str, role: str) -> Dict[str, Any]:
-        from vaultform.planner_policy import _role_dir  # the role directory of each auth type
-
         mounts = self.ctx.auth_mounts()
         if mount not in mounts:
             raise CannotCheck(f"no auth method is enabled at auth/{mount}/")
-        path = f"auth/{mount}/{_role_dir(mounts[mount].get('type', ''))}/{role}"
+        path = f"auth/{mount}/{role_dir(mounts[mount].get('type', ''))}/{role}"
         answer = self.api.read(path)
         if not answer or answer.get("data") is None:
             raise CannotCheck(f"role {role} does not exist ({path})")
@@ -419,3 +421,36 @@ def run_planned(ctx, plan, tests: List[AccessTest]) -> Run:
     before = evaluate(tests, live, TextChecker(live))
     after = evaluate(tests, planned, TextChecker(planned))
     return Run(results(tests, after, before), VAULTFORM, planned=True)
+
+
+def planner_rules(spec) -> list:
+    """What `plan --test` (and `test`, when it may not create tokens) reads
+    beyond the plan: the identities tests name, and the policies they carry
+    that the spec does not hold (planner_policy.py adds these)."""
+    from vaultform.planner_rules import READ, Rule
+
+    tests = spec.data.get("tests") or []
+    if not tests:
+        return []
+    held = {name.lower() for name in spec.section("policies")}
+    rules, policies = [], {"default"}
+    for test in tests:
+        identity = test["as"]
+        if "policies" in identity:
+            policies.update(p.lower() for p in identity["policies"])
+        elif "entity" in identity:
+            rules.append(Rule(f"identity/entity/name/{identity['entity']}", READ, "tests: the entity's policies"))
+            rules.append(Rule("identity/group/id/+", READ, "tests: the policies of the entity's groups"))
+            try:
+                policies.update(entity_policies_from_spec(spec.section("identity"), identity["entity"]) or [])
+            except CannotCheck:  # a disabled entity: its test fails on its own; nothing more to read
+                pass
+        else:
+            mount, role = identity["auth"], identity["role"]
+            body = spec.section("auth").get(mount) or {}
+            rules.append(Rule(f"auth/{mount}/{role_dir(body.get('type', ''))}/{role}", READ,
+                              f"tests: role {role} as Vault holds it now"))
+            policies.update(role_policies((body.get("roles") or {}).get(role) or {}))
+    rules += [Rule(f"sys/policies/acl/{name}", READ, f"tests: policy {name}, which the spec does not hold")
+              for name in sorted(policies - held)]
+    return rules

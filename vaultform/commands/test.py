@@ -9,7 +9,7 @@ import click
 from vaultform.commands.common import (EXIT_ERROR, SPEC_ARGUMENT, address_option, build_context, colour,
                                        debug_option, handle_errors, out, print_warnings)
 from vaultform.errors import SpecError
-from vaultform.spec import load_spec
+from vaultform.loading import load_spec
 
 
 @click.command()
