@@ -279,7 +279,7 @@ class IdentityGroup(IdentityKind):
                 if problem:
                     problems.append(SpecError(f"the name {problem}", location=spec.key_loc("identity", key, name),
                                               field=f"identity.{key}.{name}"))
-        entities, groups = identity.get("entities") or {}, identity.get("groups") or {}
+        groups = identity.get("groups") or {}
         for name, body in groups.items():
             body = body or {}
             where = ("identity", "groups", name)
