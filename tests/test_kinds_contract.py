@@ -19,6 +19,7 @@ knowledge of everything in Vault (pruning) get a fresh server.
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import re
@@ -650,8 +651,128 @@ class SecretOnUnmanagedMount(SecretKV2):
         return "secret", f"{unique('app')}/db"
 
 
+
+# -- objects inside secrets engines (pki.py, transit.py, database.py, kv_config.py) --------
+#
+# Besides the contract above, each of these can be made by hand exactly as the
+# spec says (`hand_make`: adopted, never re-written), planned by a token
+# holding only `vaultform planner-policy` (no secret readable), and, where the
+# kind is a collection, pruned (`hand_make_other`: an object the spec lacks).
+
+
+class KVConfig(Case):
+    id = "kv_config"
+
+    def setup(self, unique):
+        self.mount = unique("kvcfg")
+        self.address = f"kv_config.{self.mount}"
+
+    def spec(self, stage):
+        body = {"type": "kv", "options": {"version": "2"}}
+        settings = {"max_versions": 5, "cas_required": True, "delete_version_after": "720h"}
+        if stage == UPDATED:
+            settings["max_versions"] = 7
+        if stage == REDUCED:
+            settings = {"max_versions": 5}
+        if stage != DELETED:
+            body["kv"] = settings
+        return {"secrets_engines": {self.mount: body}}
+
+    def read(self) -> Optional[dict]:
+        response = self.root.read(f"{self.mount}/config")
+        return response["data"] if response else None
+
+    def check(self, stage):
+        data = self.read()
+        want = {BASE: (5, True, "720h0m0s"), UPDATED: (7, True, "720h0m0s"), REDUCED: (5, False, "0s")}[stage]
+        assert (data["max_versions"], data["cas_required"], data["delete_version_after"]) == want
+
+    def exists(self):
+        # The settings cannot be deleted, only set back to Vault's defaults.
+        data = self.read()
+        return data is not None and (data["max_versions"], data["cas_required"], data["delete_version_after"]) != \
+            (0, False, "0s")
+
+    def drift(self):
+        self.root.write_data(f"{self.mount}/config", data={"max_versions": 3})
+        return {"max_versions": "3 -> 5"}
+
+    def hand_make(self):
+        self.root.write_data(f"{self.mount}/config", data={"max_versions": 5, "cas_required": True,
+                                                          "delete_version_after": "720h"})
+
+    update_lines = {"max_versions": "5 -> 7"}
+    reduce_lines = {"cas_required": "true -> false", "delete_version_after": "2592000 -> 0"}
+
+
+class TransitKey(Case):
+    """A key that encrypts and decrypts; exportable switched on later (one way)."""
+
+    id = "transit_key"
+    prune_key = "transit_keys"
+
+    def setup(self, unique):
+        self.mount = unique("transit")
+        self.address = f"transit_key.{self.mount}/app"
+
+    def key(self, stage) -> dict:
+        key = {"type": "aes256-gcm96", "deletion_allowed": True, "auto_rotate_period": "720h"}
+        if stage == UPDATED:
+            key["exportable"] = True
+        if stage == REDUCED:
+            del key["auto_rotate_period"]
+        return key
+
+    def spec(self, stage):
+        body = {"type": "transit"}
+        if stage != DELETED:
+            body["keys"] = {"app": self.key(stage)}
+        return {"secrets_engines": {self.mount: body}}
+
+    def read(self) -> Optional[dict]:
+        response = self.root.read(f"{self.mount}/keys/app")
+        return response["data"] if response else None
+
+    def check(self, stage):
+        data = self.read()
+        assert (data["type"], data["deletion_allowed"], data["exportable"], data["auto_rotate_period"]) == \
+            ("aes256-gcm96", True, stage == UPDATED, 0 if stage == REDUCED else 2592000)
+        # The key works: what it encrypts, it decrypts.
+        plaintext = base64.b64encode(b"contract " + rand().encode()).decode()
+        sealed = self.root.write_data(f"{self.mount}/encrypt/app", data={"plaintext": plaintext})
+        ciphertext = sealed["data"]["ciphertext"]
+        assert ciphertext.startswith("vault:v1:")
+        opened = self.root.write_data(f"{self.mount}/decrypt/app", data={"ciphertext": ciphertext})
+        assert opened["data"]["plaintext"] == plaintext
+
+    def exists(self):
+        return self.read() is not None
+
+    def drift(self):
+        self.root.write_data(f"{self.mount}/keys/app/config", data={"auto_rotate_period": "1h"})
+        return {"auto_rotate_period": "3600 -> 2592000"}
+
+    def delete_by_hand(self):
+        self.root.delete(f"{self.mount}/keys/app")
+
+    def hand_make(self):
+        self.root.write_data(f"{self.mount}/keys/app", data={"type": "aes256-gcm96", "auto_rotate_period": "720h"})
+        self.root.write_data(f"{self.mount}/keys/app/config", data={"deletion_allowed": True})
+
+    def hand_make_other(self) -> str:
+        self.root.write_data(f"{self.mount}/keys/by-hand", data={})
+        self.root.write_data(f"{self.mount}/keys/by-hand/config", data={"deletion_allowed": True})
+        return f"transit_key.{self.mount}/by-hand"
+
+    update_lines = {"exportable": "false -> true"}
+    reduce_lines = {"auto_rotate_period": "2592000 -> 0"}
+
+
+ENGINE_CASES = [KVConfig, TransitKey]
+
 CASES = [SecretsEngineKV2, SecretsEngineKV1, AuthMethod, KubernetesConfig, KubernetesRole,
          KubernetesRoleLegacy, ApproleRole, Policy, SecretKV2, SecretKV1, SecretOnUnmanagedMount]
+CASES += ENGINE_CASES
 
 
 # -- fixtures ----------------------------------------------------------------------
@@ -785,6 +906,65 @@ def test_delete_when_removed_from_spec(case, ws):
     ws.apply(case.spec(DELETED), case.env(DELETED), "--allow-destroy")
     assert not case.exists()
     ws.assert_converged(case.spec(DELETED), case.env(DELETED))
+
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if hasattr(c, "hand_make")], ids=lambda c: c.id, indirect=True)
+def test_identical_object_made_by_hand_is_adopted_without_a_write(case, ws, vault_writes):
+    """Made by hand exactly as the spec says: nothing to do, and from then on
+    it is managed (removing it from the spec deletes it)."""
+    ws.apply(case.spec(DELETED), case.env(DELETED))  # its mount, without it
+    case.hand_make()
+    del vault_writes[:]
+
+    result, blocks = ws.plan(case.spec(BASE), case.env(BASE))
+    assert result.exit_code == 0 and not blocks, str(result)
+    ws.apply(case.spec(BASE), case.env(BASE))
+    assert [w for w in vault_writes if not w[1].startswith("vaultform/")] == [], "an adopted object was written"
+    case.check(BASE)
+
+    result, blocks = ws.plan(case.spec(DELETED), case.env(DELETED), "--allow-destroy")
+    assert blocks[case.address].symbol == "-", str(result)
+
+
+@pytest.mark.parametrize("case", ENGINE_CASES, ids=lambda c: c.id, indirect=True)
+def test_planner_token_plans_without_secret_access(case, ws, root):
+    """A token holding only the printed planner policy plans the spec (no
+    change, then the drift) and can read no secret and write nothing."""
+    ws.apply(case.spec(BASE), case.env(BASE))
+    result = ws.run(["planner-policy", ws.write(case.spec(BASE))], case.env(BASE))
+    assert result.exit_code == 0, str(result)
+    name = f"planner-{case.address.replace('/', '-').replace('.', '-')}"
+    root.sys.create_or_update_acl_policy(name, result.stdout)
+    token = root.auth.token.create(policies=[name], no_default_policy=True, ttl="10m")["auth"]["client_token"]
+    planner = {**case.env(BASE), "VAULT_TOKEN": token}
+
+    result, blocks = ws.plan(case.spec(BASE), planner)
+    assert result.exit_code == 0 and not blocks, str(result)
+    expected = case.drift()
+    result, blocks = ws.plan(case.spec(BASE), planner)
+    assert result.exit_code == 2 and blocks[case.address].symbol == "~", str(result)
+    assert_lines(blocks[case.address], expected)
+    result = ws.run(["apply", ws.write(case.spec(BASE)), "--auto-approve"], planner)
+    assert result.exit_code != 0, "a planner token could apply"
+    ws.assert_no_secret_in_output([token])
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if hasattr(c, "hand_make_other")], ids=lambda c: c.id,
+                         indirect=True)
+def test_prune_deletes_only_objects_the_spec_lacks(case, ws, root):
+    ws.apply(case.spec(BASE), case.env(BASE))
+    other = case.hand_make_other()
+
+    result, blocks = ws.plan(case.spec(BASE), case.env(BASE))
+    assert result.exit_code == 0 and not blocks, "pruning is opt-in: " + str(result)
+    pruning = {**case.spec(BASE), "prune": {case.prune_key: True}}
+    result, blocks = ws.plan(pruning, case.env(BASE), "--allow-destroy")
+    assert set(blocks) == {other}, str(result)
+    assert blocks[other].reason.startswith(f"not in the spec, and prune.{case.prune_key}"), str(result)
+    ws.apply(pruning, case.env(BASE), "--allow-destroy")
+    case.check(BASE)
+    ws.assert_converged(pruning, case.env(BASE))
 
 
 # -- around the contract ---------------------------------------------------------
@@ -1251,3 +1431,43 @@ def test_an_update_line_always_tells_before_from_after(ws, unique):
     result, blocks = ws.plan(changed)
     before, _, after = blocks[f"policy.{name}"].fields["policy"].partition(" -> ")
     assert before != after and '\\"read\\"' in before and '\\"list\\"' in after, str(result)
+
+
+def test_transit_key_deletion_needs_consent_and_vaults_deletion_allowed(ws, unique, root):
+    """Deleting a transit key destroys what it encrypted: like a mount it needs
+    --allow-destroy, and Vault refuses it unless deletion_allowed is true, which
+    the plan says before anything is written."""
+    mount = unique("transit-safe")
+    keys = {"kept": {"type": "aes256-gcm96"}, "gone": {"type": "aes256-gcm96", "deletion_allowed": True}}
+    ws.apply({"secrets_engines": {mount: {"type": "transit", "keys": keys}}})
+
+    # deletion_allowed false in Vault: refused, whatever the flags.
+    without = {"secrets_engines": {mount: {"type": "transit", "keys": {"gone": keys["gone"]}}}}
+    result, _ = ws.plan(without, None, "--allow-destroy")
+    assert result.exit_code == 1 and "Traceback" not in result.output, str(result)
+    assert f"refusing to delete transit_key.{mount}/kept: its deletion_allowed is false in Vault" in result.stderr
+
+    # deletion_allowed true: still needs --allow-destroy (or the spec's consent).
+    without = {"secrets_engines": {mount: {"type": "transit", "keys": {"kept": keys["kept"]}}}}
+    result, _ = ws.plan(without)
+    assert result.exit_code == 1 and f"refusing to delete transit_key.{mount}/gone" in result.stderr, str(result)
+    assert "--allow-destroy" in result.stderr
+    # A type change re-creates the key: refused the same way (deletion_allowed false here).
+    retyped = {"secrets_engines": {mount: {"type": "transit", "keys": {**keys, "kept": {"type": "chacha20-poly1305"}}}}}
+    result, _ = ws.plan(retyped, None, "--allow-destroy")
+    assert result.exit_code == 1 and f"transit_key.{mount}/kept" in result.stderr, str(result)
+    assert root.read(f"{mount}/keys/kept") and root.read(f"{mount}/keys/gone")
+
+    # prevent_destroy protects it even with deletion_allowed and --allow-destroy.
+    protected = {"secrets_engines": {mount: {"type": "transit", "keys": {
+        "kept": keys["kept"], "gone": {**keys["gone"], "prevent_destroy": True}}}}}
+    ws.apply(protected)
+    result, _ = ws.plan(without, None, "--allow-destroy")
+    assert result.exit_code == 1 and "prevent_destroy" in result.stderr, str(result)
+
+    ws.apply({"secrets_engines": {mount: {"type": "transit", "keys": keys}}})
+    result, blocks = ws.plan(without, None, "--allow-destroy")
+    assert result.exit_code == 2 and blocks[f"transit_key.{mount}/gone"].symbol == "-", str(result)
+    assert any("can never be decrypted again" in n for n in blocks[f"transit_key.{mount}/gone"].notes)
+    ws.apply(without, None, "--allow-destroy")
+    assert root.read(f"{mount}/keys/gone") is None and root.read(f"{mount}/keys/kept")

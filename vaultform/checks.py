@@ -60,7 +60,18 @@ def semantic_problems(spec: Spec) -> Tuple[Problems, Warnings]:
     _check_role_policies(spec, warnings)
     _check_kubernetes_issuer(spec, warnings)
     _check_sources(spec, problems, warnings)
+    _check_kinds(spec, problems)
     return problems, warnings
+
+
+def _check_kinds(spec: Spec, problems: Problems) -> None:
+    """What a kind checks in its own part of the spec (engine objects: names, references)."""
+    from vaultform.kinds import registry  # late: the kinds import most of vaultform
+
+    for kind in registry():
+        check = getattr(kind, "spec_problems", None)
+        if check is not None:
+            problems.extend(check(spec))
 
 
 def problems_despite_schema_errors(spec: Spec) -> Problems:

@@ -83,7 +83,13 @@ def planner_policy(spec: Spec, wildcards: bool = False) -> Tuple[List[Rule], Lis
     rules += _policy_rules(spec, wildcards)
     rules += _auth_rules(spec, wildcards)
     secret_rules, notes = _secret_rules(spec, wildcards)
-    return rules + secret_rules, notes
+    return rules + secret_rules + _kind_rules(spec, wildcards), notes
+
+
+def _kind_rules(spec: Spec, wildcards: bool) -> List[Rule]:
+    """Rules a kind declares for itself (objects inside secrets engines)."""
+    return [Rule(path, capability, why) for kind in registry() if hasattr(kind, "planner_rules")
+            for path, capability, why in kind.planner_rules(spec, wildcards)]
 
 
 def _policy_rules(spec: Spec, wildcards: bool) -> List[Rule]:

@@ -149,6 +149,8 @@ def _message(error: jsonschema.ValidationError) -> str:
             return "must be " + " or ".join(dict.fromkeys(types))
         return "is not any of the accepted forms"
     if kw == "not":
+        if "notErrorMessage" in schema:  # the schema words it, like patternErrorMessage
+            return schema["notErrorMessage"]
         return "looks like a value source ({env}, {file} or {generate}) but has other keys too"
     if kw == "propertyNames":
         return "has an invalid name"
