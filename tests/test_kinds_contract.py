@@ -768,7 +768,262 @@ class TransitKey(Case):
     reduce_lines = {"auto_rotate_period": "2592000 -> 0"}
 
 
-ENGINE_CASES = [KVConfig, TransitKey]
+
+def pki_issuer(root, mount: str) -> Optional[dict]:
+    if not (root.read(f"{mount}/config/issuers") or {}).get("data", {}).get("default"):
+        return None
+    return root.read(f"{mount}/issuer/default")["data"]
+
+
+def certificate(pem: str):
+    from cryptography import x509
+    return x509.load_pem_x509_certificate(pem.encode())
+
+
+def common_name(pem: str) -> str:
+    from cryptography.x509.oid import NameOID
+    return certificate(pem).subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+
+
+class PKIRootCA(Case):
+    """Generated inside Vault; its issuer's name and leaf behaviour change in place."""
+
+    id = "pki_root_ca"
+
+    def setup(self, unique):
+        self.mount = unique("pkiroot")
+        self.address = f"pki_root_ca.{self.mount}"
+        self.cn = f"Contract Root {self.mount}"
+
+    def spec(self, stage):
+        ca = {"common_name": self.cn, "key_type": "ec", "ttl": "720h", "issuer_name": "root-a",
+              "leaf_not_after_behavior": "truncate"}
+        if stage == UPDATED:
+            ca["issuer_name"] = "root-b"
+        if stage == REDUCED:
+            del ca["issuer_name"], ca["leaf_not_after_behavior"]  # a name once set stays: Vault refuses ""
+        body = {"type": "pki"}
+        if stage != DELETED:
+            body["root_ca"] = ca
+        return {"secrets_engines": {self.mount: body}}
+
+    def check(self, stage):
+        issuer = pki_issuer(self.root, self.mount)
+        cert = certificate(issuer["certificate"])
+        assert common_name(issuer["certificate"]) == self.cn and cert.issuer == cert.subject  # self-signed
+        name = {BASE: "root-a", UPDATED: "root-b", REDUCED: "root-a"}[stage]
+        assert (issuer["issuer_name"], issuer["leaf_not_after_behavior"]) == \
+            (name, "err" if stage == REDUCED else "truncate")
+        assert "private_key" not in issuer
+
+    def exists(self):
+        return pki_issuer(self.root, self.mount) is not None
+
+    def drift(self):
+        issuer = pki_issuer(self.root, self.mount)
+        self.root.write_data(f"{self.mount}/issuer/default", data={
+            "issuer_name": "by-hand", "leaf_not_after_behavior": issuer["leaf_not_after_behavior"]})
+        return {"issuer_name": '"by-hand" -> "root-a"'}
+
+    def delete_by_hand(self):
+        self.root.delete(f"{self.mount}/root")
+
+    def hand_make(self):
+        self.root.write_data(f"{self.mount}/root/generate/internal", data={
+            "common_name": self.cn, "key_type": "ec", "ttl": "720h", "issuer_name": "root-a"})
+        self.root.write_data(f"{self.mount}/issuer/default", data={
+            "issuer_name": "root-a", "leaf_not_after_behavior": "truncate"})
+
+    update_lines = {"issuer_name": '"root-a" -> "root-b"'}
+    reduce_lines = {"leaf_not_after_behavior": '"truncate" -> "err"'}
+
+    def secret_values(self):
+        return ["PRIVATE KEY"]
+
+
+class PKIIntermediateCA(Case):
+    """Signed by the root CA of another mount; the key never leaves Vault."""
+
+    id = "pki_intermediate_ca"
+
+    def setup(self, unique):
+        self.root_mount, self.mount = unique("pkir"), unique("pkiint")
+        self.address = f"pki_intermediate_ca.{self.mount}"
+        self.cn = f"Contract Intermediate {self.mount}"
+
+    def spec(self, stage):
+        ca = {"common_name": self.cn, "signed_by": self.root_mount, "key_type": "ec", "ttl": "240h",
+              "organization": ["Example"], "issuer_name": "int-a", "leaf_not_after_behavior": "permit"}
+        if stage == UPDATED:
+            ca["issuer_name"] = "int-b"
+        if stage == REDUCED:
+            del ca["leaf_not_after_behavior"]
+        body = {"type": "pki"}
+        if stage != DELETED:
+            body["intermediate_ca"] = ca
+        return {"secrets_engines": {
+            self.root_mount: {"type": "pki", "root_ca": {"common_name": f"Root of {self.mount}", "key_type": "ec"}},
+            self.mount: body}}
+
+    def check(self, stage):
+        issuer = pki_issuer(self.root, self.mount)
+        cert = certificate(issuer["certificate"])
+        assert common_name(issuer["certificate"]) == self.cn
+        cert.verify_directly_issued_by(certificate(pki_issuer(self.root, self.root_mount)["certificate"]))
+        assert issuer["issuer_name"] == ("int-b" if stage == UPDATED else "int-a")
+        assert issuer["leaf_not_after_behavior"] == ("err" if stage == REDUCED else "permit")
+
+    def exists(self):
+        return pki_issuer(self.root, self.mount) is not None
+
+    def drift(self):
+        self.root.write_data(f"{self.mount}/issuer/default", data={"issuer_name": "by-hand",
+                                                                  "leaf_not_after_behavior": "permit"})
+        return {"issuer_name": '"by-hand" -> "int-a"'}
+
+    def delete_by_hand(self):
+        self.root.delete(f"{self.mount}/root")
+
+    def hand_make(self):
+        subject = {"common_name": self.cn, "organization": "Example"}
+        csr = self.root.write_data(f"{self.mount}/intermediate/generate/internal",
+                                   data={**subject, "key_type": "ec"})["data"]["csr"]
+        signed = self.root.write_data(f"{self.root_mount}/root/sign-intermediate",
+                                      data={**subject, "csr": csr, "ttl": "240h"})["data"]
+        self.root.write_data(f"{self.mount}/intermediate/set-signed",
+                             data={"certificate": signed["certificate"] + "\n" + signed["issuing_ca"]})
+        self.root.write_data(f"{self.mount}/issuer/default", data={"issuer_name": "int-a",
+                                                                  "leaf_not_after_behavior": "permit"})
+
+    update_lines = {"issuer_name": '"int-a" -> "int-b"'}
+    reduce_lines = {"leaf_not_after_behavior": '"permit" -> "err"'}
+
+    def secret_values(self):
+        return ["PRIVATE KEY"]
+
+
+class PKIURLs(Case):
+    id = "pki_urls"
+
+    def setup(self, unique):
+        self.mount = unique("pkiurls")
+        self.address = f"pki_urls.{self.mount}"
+
+    def urls(self, stage) -> dict:
+        urls = {"issuing_certificates": ["http://pki.example/ca"], "crl_distribution_points": ["http://pki.example/crl"]}
+        if stage == UPDATED:
+            urls["issuing_certificates"] = ["http://pki.example/ca", "http://backup.example/ca"]
+        if stage == REDUCED:
+            del urls["crl_distribution_points"]
+        return urls
+
+    def spec(self, stage):
+        body = {"type": "pki"}
+        if stage != DELETED:
+            body["urls"] = self.urls(stage)
+        return {"secrets_engines": {self.mount: body}}
+
+    def read(self) -> dict:
+        return self.root.read(f"{self.mount}/config/urls")["data"]
+
+    def check(self, stage):
+        data = self.read()
+        want = self.urls(stage)
+        assert data["issuing_certificates"] == want["issuing_certificates"]
+        assert data["crl_distribution_points"] == want.get("crl_distribution_points", [])
+
+    def exists(self):
+        data = self.read()
+        return bool(data["issuing_certificates"] or data["crl_distribution_points"] or data["ocsp_servers"])
+
+    def drift(self):
+        self.root.write_data(f"{self.mount}/config/urls", data={**self.urls(BASE), "ocsp_servers": ["http://hand"]})
+        return {"ocsp_servers": '["http://hand"] -> []'}
+
+    def hand_make(self):
+        self.root.write_data(f"{self.mount}/config/urls", data=self.urls(BASE))
+
+    update_lines = {"issuing_certificates": '["http://pki.example/ca"] -> '
+                                            '["http://pki.example/ca", "http://backup.example/ca"]'}
+    reduce_lines = {"crl_distribution_points": '["http://pki.example/crl"] -> []'}
+
+
+class PKIRole(Case):
+    """A role of an intermediate CA: the certificate it issues chains to the root."""
+
+    id = "pki_role"
+    prune_key = "pki_roles"
+
+    def setup(self, unique):
+        self.root_mount, self.mount = unique("pkirr"), unique("pkirole")
+        self.address = f"pki_role.{self.mount}/web"
+
+    def role(self, stage) -> dict:
+        role = {"allowed_domains": ["example.com"], "allow_subdomains": True, "key_type": "ec", "max_ttl": "72h",
+                "ttl": "1h"}
+        if stage == UPDATED:
+            role["max_ttl"] = "96h"
+        if stage == REDUCED:
+            del role["allow_subdomains"]
+        return role
+
+    def spec(self, stage):
+        body = {"type": "pki", "intermediate_ca": {"common_name": f"Int {self.mount}", "signed_by": self.root_mount,
+                                                   "key_type": "ec"}}
+        if stage != DELETED:
+            body["roles"] = {"web": self.role(stage)}
+        return {"secrets_engines": {
+            self.root_mount: {"type": "pki", "root_ca": {"common_name": f"Root {self.mount}", "key_type": "ec"}},
+            self.mount: body}}
+
+    def read(self) -> Optional[dict]:
+        response = self.root.read(f"{self.mount}/roles/web")
+        return response["data"] if response else None
+
+    def check(self, stage):
+        data = self.read()
+        assert (data["allowed_domains"], data["allow_subdomains"], data["key_type"], data["key_bits"]) == \
+            (["example.com"], stage != REDUCED, "ec", 256)
+        assert (data["ttl"], data["max_ttl"]) == (3600, 345600 if stage == UPDATED else 259200)
+        # Issue a certificate and verify the whole chain: leaf <- intermediate <- root.
+        name = "www.example.com" if stage != REDUCED else "example.com"
+        if stage == REDUCED:
+            self.root.write_data(f"{self.mount}/roles/web", data={**data, "allow_bare_domains": True})
+        issued = self.root.write_data(f"{self.mount}/issue/web", data={"common_name": name})["data"]
+        if stage == REDUCED:
+            self.root.write_data(f"{self.mount}/roles/web", data=data)  # back as applied
+        leaf, intermediate = certificate(issued["certificate"]), certificate(issued["issuing_ca"])
+        root_ca = certificate(pki_issuer(self.root, self.root_mount)["certificate"])
+        leaf.verify_directly_issued_by(intermediate)
+        intermediate.verify_directly_issued_by(root_ca)
+        root_ca.verify_directly_issued_by(root_ca)
+        assert common_name(issued["certificate"]) == name
+        self.issued_keys = getattr(self, "issued_keys", []) + [issued["private_key"]]
+
+    def exists(self):
+        return self.read() is not None
+
+    def drift(self):
+        self.root.write_data(f"{self.mount}/roles/web", data={**self.read(), "ttl": "2h"})
+        return {"ttl": "7200 -> 3600"}
+
+    def delete_by_hand(self):
+        self.root.delete(f"{self.mount}/roles/web")
+
+    def hand_make(self):
+        self.root.write_data(f"{self.mount}/roles/web", data=self.role(BASE))
+
+    def hand_make_other(self) -> str:
+        self.root.write_data(f"{self.mount}/roles/by-hand", data={"allowed_domains": ["other.example"]})
+        return f"pki_role.{self.mount}/by-hand"
+
+    update_lines = {"max_ttl": "259200 -> 345600"}
+    reduce_lines = {"allow_subdomains": "true -> false"}
+
+    def secret_values(self):
+        return ["PRIVATE KEY"] + [k for k in getattr(self, "issued_keys", [])]
+
+ENGINE_CASES = [KVConfig, TransitKey, PKIRootCA, PKIIntermediateCA, PKIURLs, PKIRole]
 
 CASES = [SecretsEngineKV2, SecretsEngineKV1, AuthMethod, KubernetesConfig, KubernetesRole,
          KubernetesRoleLegacy, ApproleRole, Policy, SecretKV2, SecretKV1, SecretOnUnmanagedMount]
@@ -1471,3 +1726,41 @@ def test_transit_key_deletion_needs_consent_and_vaults_deletion_allowed(ws, uniq
     assert any("can never be decrypted again" in n for n in blocks[f"transit_key.{mount}/gone"].notes)
     ws.apply(without, None, "--allow-destroy")
     assert root.read(f"{mount}/keys/gone") is None and root.read(f"{mount}/keys/kept")
+
+
+def test_pki_root_ca_regeneration_needs_consent_and_re_signs_the_intermediate(ws, unique, root):
+    """A CA's subject is fixed at generation: a new common name means a new key
+    (the old one and all it issued are gone), so it needs --allow-destroy, and
+    the intermediate it signed is generated and signed again."""
+    root_mount, int_mount = unique("regen-root"), unique("regen-int")
+    spec = {"secrets_engines": {
+        root_mount: {"type": "pki", "root_ca": {"common_name": "Old Root", "key_type": "ec"}},
+        int_mount: {"type": "pki", "intermediate_ca": {"common_name": "Int", "signed_by": root_mount,
+                                                       "key_type": "ec"}}}}
+    ws.apply(spec)
+    old_root = pki_issuer(root, root_mount)["certificate"]
+    spec["secrets_engines"][root_mount]["root_ca"]["common_name"] = "New Root"
+
+    result, _ = ws.plan(spec)
+    assert result.exit_code == 1 and f"refusing to replace pki_root_ca.{root_mount}" in result.stderr, str(result)
+    result, blocks = ws.plan(spec, None, "--allow-destroy")
+    block = blocks[f"pki_root_ca.{root_mount}"]
+    assert block.symbol == "-/+" and block.fields == {
+        "common_name": '"Old Root" -> "New Root"  # forces replacement'}, str(result)
+    assert any("destroys its private key" in note for note in block.notes), str(result)
+    assert blocks[f"pki_intermediate_ca.{int_mount}"].symbol == "+", str(result)
+
+    ws.apply(spec, None, "--allow-destroy")
+    new_root = certificate(pki_issuer(root, root_mount)["certificate"])
+    assert common_name(pki_issuer(root, root_mount)["certificate"]) == "New Root"
+    certificate(pki_issuer(root, int_mount)["certificate"]).verify_directly_issued_by(new_root)
+    assert pki_issuer(root, root_mount)["certificate"] != old_root
+    ws.assert_converged(spec)
+
+    # prevent_destroy: refused even with --allow-destroy.
+    spec["secrets_engines"][root_mount]["root_ca"]["prevent_destroy"] = True
+    ws.apply(spec)
+    del spec["secrets_engines"][root_mount]["root_ca"]
+    result, _ = ws.plan(spec, None, "--allow-destroy")
+    assert result.exit_code == 1 and "prevent_destroy" in result.stderr, str(result)
+    ws.assert_no_secret_in_output(["PRIVATE KEY"])

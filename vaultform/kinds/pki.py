@@ -12,7 +12,9 @@ this mount holds. Like disabling a mount it needs --allow-destroy (or the
 spec's consent: `deletable`, `allow_destroy`), and `prevent_destroy` refuses
 it outright. `ttl` is only asked for at generation (Vault caps it by the
 mount's max_lease_ttl and backdates the start by 30 s), so it is not compared.
-The issuer's name and leaf_not_after_behavior change in place.
+The issuer's name and leaf_not_after_behavior change in place; a name, once
+set, cannot be cleared (Vault refuses an empty one), so removing issuer_name
+from the spec leaves the name as it is.
 
 Defaults, read back from OpenBao 2.7.2:
 - CA: key_type rsa, key_bits 2048 (256 for ec, none for ed25519), empty
@@ -106,8 +108,11 @@ class _CAKind(EngineObjectKind):
     destroys_contents = True
     destroy_verb = "delete"
     object_path_suffix = "issuer/default"
+    # issuer_name is compared only where the spec names it: once set, Vault
+    # refuses to clear it ("expected non-empty issuer name", OpenBao 2.7.2).
     defaults = {"key_type": "rsa", "organization": [], "ou": [], "country": [], "locality": [], "province": [],
-                "issuer_name": "", "leaf_not_after_behavior": "err"}
+                "leaf_not_after_behavior": "err"}
+    issuer_defaults = {"issuer_name": "", "leaf_not_after_behavior": "err"}
     lists = frozenset(SUBJECT_FIELDS)
     replace_fields = frozenset(("common_name", "key_type", "key_bits") + SUBJECT_FIELDS)
     create_only = ("ttl",)  # sent when the CA is generated, never compared
@@ -154,14 +159,14 @@ class _CAKind(EngineObjectKind):
         """The new issuer becomes the mount's default; then its name and behaviour."""
         mount = res.id
         ctx.api.write(f"{mount}/config/issuers", {"default": issuer_id})
-        if any(res.desired.get(k, self.defaults[k]) != self.defaults[k] for k in ISSUER_FIELDS):
+        if any(res.desired.get(k, self.issuer_defaults[k]) != self.issuer_defaults[k] for k in ISSUER_FIELDS):
             self.write_issuer(ctx, res)
 
     def write_issuer(self, ctx, res) -> None:
         path = f"{res.id}/issuer/default"
         current = (ctx.api.read(path) or {}).get("data") or {}
         payload = {k: current[k] for k in ISSUER_WRITABLE if current.get(k) is not None}
-        payload.update({k: res.desired.get(k, self.defaults[k]) for k in ISSUER_FIELDS})
+        payload.update({k: res.desired[k] for k in ISSUER_FIELDS if k in res.desired})
         ctx.api.write(path, payload)
 
     def update(self, ctx, res, live, changes) -> None:
@@ -193,7 +198,13 @@ class PKIIntermediateCA(_CAKind):
 
     def prepare(self, spec, res, body, fields):
         res = super().prepare(spec, res, body, fields)
-        res.meta["signed_by"] = res.desired["signed_by"]
+        # Recorded, so that one removed from the spec is still read the same way.
+        res.meta["signed_by"] = res.meta["record"]["signed_by"] = res.desired["signed_by"]
+        return res
+
+    def from_record(self, address, entry):
+        res = super().from_record(address, entry)
+        res.meta["signed_by"] = (entry.get("meta") or {}).get("signed_by")
         return res
 
     def dependencies(self, spec, mount, body, name, fields) -> List[str]:
@@ -217,7 +228,7 @@ class PKIIntermediateCA(_CAKind):
     def read_more(self, ctx, res, cert) -> Dict[str, Any]:
         """signed_by: the mount whose current CA signed this certificate (checked
         by its signature, so a re-generated signer with the same name does not pass)."""
-        signer = (res.desired or {}).get("signed_by")
+        signer = res.meta.get("signed_by")
         if not signer:
             return {}
         issuer = self.default_issuer(ctx, signer) if signer in ctx.secret_mounts() else None
