@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import functools
 import json
+import os
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -1023,7 +1024,164 @@ class PKIRole(Case):
     def secret_values(self):
         return ["PRIVATE KEY"] + [k for k in getattr(self, "issued_keys", [])]
 
-ENGINE_CASES = [KVConfig, TransitKey, PKIRootCA, PKIIntermediateCA, PKIURLs, PKIRole]
+
+CREATE_SQL = ["CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';",
+              "GRANT CONNECT ON DATABASE app TO \"{{name}}\";"]
+REVOKE_SQL = ["REVOKE ALL ON DATABASE app FROM \"{{name}}\";", "DROP ROLE IF EXISTS \"{{name}}\";"]
+
+
+class DatabaseConnection(Case):
+    """Against a real PostgreSQL: the password is write-only, compared by fingerprint."""
+
+    id = "database_connection"
+    prune_key = "database_connections"
+    needs_postgres = True
+    pg = None  # the session's PostgresServer, set by the `case` fixture
+    # Vault never returns a password: one made by hand cannot be known to be the
+    # spec's, so adopting it writes it once (and records its fingerprint).
+    adopt_lines = {"password": "(sensitive value added)"}
+
+    def setup(self, unique):
+        self.mount = unique("db")
+        self.address = f"database_connection.{self.mount}/pg"
+        self.var = f"VF_PG_{self.mount.replace('-', '_').upper()}"
+        # A login role of its own, so its password can change without touching other tests.
+        self.user, self.passwords = f"vf_{rand()}", {BASE: f"pw-{rand()}", UPDATED: f"pw2-{rand()}"}
+        self.pg.psql(f"CREATE ROLE {self.user} WITH LOGIN CREATEROLE PASSWORD '{self.passwords[BASE]}'")
+        self.pg.psql(f"GRANT CONNECT ON DATABASE app TO {self.user} WITH GRANT OPTION")
+
+    def connection(self, stage) -> dict:
+        connection = {"plugin_name": "postgresql-database-plugin", "connection_url": self.pg.url(),
+                      "username": self.user, "password": {"env": self.var}, "allowed_roles": ["app"],
+                      "max_open_connections": 4}
+        if stage == UPDATED:
+            connection["allowed_roles"] = ["app", "report"]
+        if stage == REDUCED:
+            del connection["allowed_roles"]
+        return connection
+
+    def spec(self, stage):
+        body = {"type": "database"}
+        if stage != DELETED:
+            body["connections"] = {"pg": self.connection(stage)}
+        return {"secrets_engines": {self.mount: body}}
+
+    def env(self, stage):
+        return {self.var: self.passwords[BASE]}
+
+    def read(self) -> Optional[dict]:
+        response = self.root.read(f"{self.mount}/config/pg")
+        return response["data"] if response else None
+
+    def check(self, stage):
+        data = self.read()
+        assert data["plugin_name"] == "postgresql-database-plugin"
+        assert data["connection_details"]["username"] == self.user
+        assert "password" not in data["connection_details"] and "password" not in data
+        assert data["allowed_roles"] == {BASE: ["app"], UPDATED: ["app", "report"], REDUCED: []}[stage]
+        # The password Vault holds logs in: reset reconnects with it, and fails if it does not.
+        self.root.write_data(f"{self.mount}/reset/pg", data={})
+
+    def exists(self):
+        return self.read() is not None
+
+    def hand_write(self, **changes) -> None:
+        self.root.write_data(f"{self.mount}/config/pg", data={
+            **self.connection(BASE), "password": self.passwords[BASE], **changes})
+
+    def drift(self):
+        self.hand_write(allowed_roles=["by-hand"])
+        return {"allowed_roles": '["by-hand"] -> ["app"]'}
+
+    def delete_by_hand(self):
+        self.root.delete(f"{self.mount}/config/pg")
+
+    def hand_make(self):
+        self.hand_write()
+
+    def hand_make_other(self) -> str:
+        self.root.write_data(f"{self.mount}/config/other", data={
+            **self.connection(BASE), "password": self.passwords[BASE], "allowed_roles": []})
+        return f"database_connection.{self.mount}/other"
+
+    update_lines = {"allowed_roles": '["app"] -> ["app", "report"]'}
+    reduce_lines = {"allowed_roles": '["app"] -> []'}
+
+    def secret_values(self):
+        return list(self.passwords.values()) + [self.pg.password]
+
+
+class DatabaseRole(DatabaseConnection):
+    """Dynamic credentials that really log in to PostgreSQL."""
+
+    id = "database_role"
+    prune_key = "database_roles"
+    adopt_lines = None
+
+    def setup(self, unique):
+        super().setup(unique)
+        self.address = f"database_role.{self.mount}/app"
+        self.issued: List[str] = []
+
+    def role(self, stage) -> dict:
+        role = {"db_name": "pg", "creation_statements": CREATE_SQL, "revocation_statements": REVOKE_SQL,
+                "default_ttl": "1h", "max_ttl": "24h"}
+        if stage == UPDATED:
+            role["default_ttl"] = "2h"
+        if stage == REDUCED:
+            del role["max_ttl"]
+        return role
+
+    def spec(self, stage):
+        body = {"type": "database", "connections": {"pg": self.connection(BASE)}}
+        if stage != DELETED:
+            body["roles"] = {"app": self.role(stage)}
+        return {"secrets_engines": {self.mount: body}}
+
+    def read(self) -> Optional[dict]:
+        response = self.root.read(f"{self.mount}/roles/app")
+        return response["data"] if response else None
+
+    def check(self, stage):
+        data = self.read()
+        assert data["db_name"] == "pg" and data["creation_statements"] == CREATE_SQL
+        assert (data["default_ttl"], data["max_ttl"]) == (7200 if stage == UPDATED else 3600,
+                                                          0 if stage == REDUCED else 86400)
+        # Credentials from Vault log in to the real database.
+        creds = self.root.read(f"{self.mount}/creds/app")
+        username, password = creds["data"]["username"], creds["data"]["password"]
+        self.issued.append(password)
+        assert self.pg.psql("SELECT current_user", user=username, password=password) == username
+        self.root.sys.revoke_lease(creds["lease_id"])
+
+    def hand_write(self, **changes) -> None:
+        self.root.write_data(f"{self.mount}/roles/app", data={**self.role(BASE), **changes})
+
+    def drift(self):
+        self.hand_write(default_ttl="30m")
+        return {"default_ttl": "1800 -> 3600"}
+
+    def delete_by_hand(self):
+        self.root.delete(f"{self.mount}/roles/app")
+
+    def hand_make_other(self) -> str:
+        self.root.write_data(f"{self.mount}/roles/other", data={**self.role(BASE)})
+        return f"database_role.{self.mount}/other"
+
+    def exists(self):
+        return self.read() is not None
+
+    def spec_for_adoption(self):
+        return self.spec(DELETED)
+
+    update_lines = {"default_ttl": "3600 -> 7200"}
+    reduce_lines = {"max_ttl": "86400 -> 0"}
+
+    def secret_values(self):
+        return super().secret_values() + self.issued
+
+ENGINE_CASES = [KVConfig, TransitKey, PKIRootCA, PKIIntermediateCA, PKIURLs, PKIRole,
+                DatabaseConnection, DatabaseRole]
 
 CASES = [SecretsEngineKV2, SecretsEngineKV1, AuthMethod, KubernetesConfig, KubernetesRole,
          KubernetesRoleLegacy, ApproleRole, Policy, SecretKV2, SecretKV1, SecretOnUnmanagedMount]
@@ -1040,8 +1198,24 @@ def ws(run_cli, tmp_path, vault_env, unique, root):
     workspace.assert_no_secret_in_output([root.token])
 
 
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL on a loopback port (tests/support/postgres.py), one per worker."""
+    from tests.support.postgres import PostgresServer, missing_reason
+
+    reason = missing_reason()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}: CI must run the database tests")
+        pytest.skip(reason)
+    with PostgresServer() as server:
+        yield server
+
+
 @pytest.fixture(params=CASES, ids=lambda c: c.id)
 def case(request, unique, tmp_path, root, ws):
+    if getattr(request.param, "needs_postgres", False):
+        request.param.pg = request.getfixturevalue("postgres")
     instance = request.param(unique, tmp_path, root)
     yield instance
     # Every value this test used, including ones only Vault knew (the
@@ -1173,10 +1347,17 @@ def test_identical_object_made_by_hand_is_adopted_without_a_write(case, ws, vaul
     del vault_writes[:]
 
     result, blocks = ws.plan(case.spec(BASE), case.env(BASE))
-    assert result.exit_code == 0 and not blocks, str(result)
+    adopt_lines = getattr(case, "adopt_lines", None)
+    if adopt_lines:  # a write-only field: Vault cannot say it is the spec's value
+        assert result.exit_code == 2 and set(blocks) == {case.address}, str(result)
+        assert_lines(blocks[case.address], adopt_lines)
+    else:
+        assert result.exit_code == 0 and not blocks, str(result)
     ws.apply(case.spec(BASE), case.env(BASE))
-    assert [w for w in vault_writes if not w[1].startswith("vaultform/")] == [], "an adopted object was written"
+    if not adopt_lines:
+        assert [w for w in vault_writes if not w[1].startswith("vaultform/")] == [], "an adopted object was written"
     case.check(BASE)
+    ws.assert_converged(case.spec(BASE), case.env(BASE))
 
     result, blocks = ws.plan(case.spec(DELETED), case.env(DELETED), "--allow-destroy")
     assert blocks[case.address].symbol == "-", str(result)
@@ -1764,3 +1945,26 @@ def test_pki_root_ca_regeneration_needs_consent_and_re_signs_the_intermediate(ws
     result, _ = ws.plan(spec, None, "--allow-destroy")
     assert result.exit_code == 1 and "prevent_destroy" in result.stderr, str(result)
     ws.assert_no_secret_in_output(["PRIVATE KEY"])
+
+
+
+def test_database_password_change_is_planned_by_fingerprint_and_never_shown(ws, unique, tmp_path, root, postgres):
+    """Vault never returns the connection's password: a new one in the spec is
+    seen through the record's fingerprint, applied (Vault logs in with it), and
+    printed nowhere."""
+    DatabaseConnection.pg = postgres
+    case = DatabaseConnection(unique, tmp_path, root)
+    ws.apply(case.spec(BASE), case.env(BASE))
+    ws.assert_converged(case.spec(BASE), case.env(BASE))
+
+    postgres.psql(f"ALTER ROLE {case.user} PASSWORD '{case.passwords[UPDATED]}'")
+    rotated = {case.var: case.passwords[UPDATED]}
+    result, blocks = ws.plan(case.spec(BASE), rotated)
+    assert result.exit_code == 2 and blocks[case.address].fields == {"password": "(sensitive value changed)"}, \
+        str(result)
+    ws.apply(case.spec(BASE), rotated)
+    root.write_data(f"{case.mount}/reset/pg", data={})  # Vault now logs in with the new one
+    ws.assert_converged(case.spec(BASE), rotated)
+    record = json.dumps(recorded_objects(root, ws.record))
+    assert case.passwords[BASE] not in record and case.passwords[UPDATED] not in record
+    ws.assert_no_secret_in_output(case.secret_values())
