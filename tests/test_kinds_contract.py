@@ -1968,3 +1968,16 @@ def test_database_password_change_is_planned_by_fingerprint_and_never_shown(ws, 
     record = json.dumps(recorded_objects(root, ws.record))
     assert case.passwords[BASE] not in record and case.passwords[UPDATED] not in record
     ws.assert_no_secret_in_output(case.secret_values())
+
+
+def test_a_transit_mount_goes_with_its_keys_whatever_their_deletion_allowed(ws, unique, root):
+    """Disabling the mount destroys its keys: no key is refused one by one, and
+    Vault is never asked to delete one it would refuse."""
+    mount = unique("transit-gone")
+    ws.apply({"secrets_engines": {mount: {"type": "transit", "keys": {"kept": {}, "free": {"deletion_allowed": True}}}}})
+    result, blocks = ws.plan({}, None, "--allow-destroy")
+    assert result.exit_code == 2 and set(blocks) == {f"secrets_engine.{mount}", f"transit_key.{mount}/kept",
+                                                     f"transit_key.{mount}/free"}, str(result)
+    ws.apply({}, None, "--allow-destroy")
+    assert f"{mount}/" not in root.read("sys/mounts")["data"]
+    ws.assert_converged({})

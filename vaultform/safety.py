@@ -89,7 +89,7 @@ def kind_refusals(changes: Sequence[Change]) -> List[VaultformError]:
     refusals = []
     for change in changes:
         refusal = getattr(change.resource.kind, "refusal", None)
-        message = refusal(change) if refusal else ""
+        message = refusal(change, changes) if refusal else ""
         if message:
             refusals.append(VaultformError(message, location=change.resource.location))
     return refusals

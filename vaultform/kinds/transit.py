@@ -82,20 +82,27 @@ class TransitKey(EngineObjectKind):
             ctx.api.write(f"{res.meta['path']}/config", config)
 
     def delete(self, ctx, res) -> None:
-        ctx.api.delete(res.meta["path"])
+        # Vault refuses unless deletion_allowed; the plan let a key without it
+        # through only because its mount is disabled too, which destroys it.
+        live = ctx.api.read(res.meta["path"])
+        if live and (live.get("data") or {}).get("deletion_allowed"):
+            ctx.api.delete(res.meta["path"])
 
     def destroy_notes(self, ctx, res) -> List[str]:
-        notes = [f"deleting {res.meta['path']} destroys the key and all its versions: "
-                 "what was encrypted with it can never be decrypted again"]
-        return notes
+        return [f"deleting {res.meta['path']} destroys the key and all its versions: "
+                "what was encrypted with it can never be decrypted again"]
 
-    def refusal(self, change) -> str:
+    def refusal(self, change, changes) -> str:
         """Why Vault would refuse this plan's deletion of the key, or ""."""
         live = change.live or {}
-        if change.action in ("delete", "replace") and not live.get("deletion_allowed"):
-            return (f"refusing to delete {change.address}: its deletion_allowed is false in Vault, which refuses "
-                    "to delete it; set deletion_allowed: true on it in the spec and apply first")
-        return ""
+        if change.action not in ("delete", "replace") or live.get("deletion_allowed"):
+            return ""
+        mount = change.resource.id.rsplit("/", 1)[0]
+        if change.action == "delete" and any(c.address == f"secrets_engine.{mount}" and c.action in ("delete", "replace")
+                                             for c in changes):
+            return ""  # disabling the mount destroys it; nothing asks Vault to delete the key alone
+        return (f"refusing to delete {change.address}: its deletion_allowed is false in Vault, which refuses "
+                "to delete it; set deletion_allowed: true on it in the spec and apply first")
 
 
 KINDS = [TransitKey()]
