@@ -117,6 +117,10 @@ class _CAKind(EngineObjectKind):
     replace_fields = frozenset(("common_name", "key_type", "key_bits") + SUBJECT_FIELDS)
     create_only = ("ttl",)  # sent when the CA is generated, never compared
 
+    def dependencies(self, spec, mount, body, name, fields) -> List[str]:
+        deps = [f"secrets_engine.{mount}"]
+        return deps + ([f"pki_urls.{mount}"] if "urls" in body else [])
+
     def prepare(self, spec, res, body, fields):
         for name in self.create_only:
             if name in res.desired:
@@ -167,6 +171,8 @@ class _CAKind(EngineObjectKind):
         current = (ctx.api.read(path) or {}).get("data") or {}
         payload = {k: current[k] for k in ISSUER_WRITABLE if current.get(k) is not None}
         payload.update({k: res.desired[k] for k in ISSUER_FIELDS if k in res.desired})
+        if not payload.get("issuer_name"):
+            payload.pop("issuer_name", None)  # Vault refuses "" even for an unnamed issuer
         ctx.api.write(path, payload)
 
     def update(self, ctx, res, live, changes) -> None:
@@ -209,7 +215,7 @@ class PKIIntermediateCA(_CAKind):
 
     def dependencies(self, spec, mount, body, name, fields) -> List[str]:
         signer = spec.section(SECTION).get(fields.get("signed_by")) or {}
-        deps = [f"secrets_engine.{mount}"]
+        deps = super().dependencies(spec, mount, body, name, fields)
         if "root_ca" in signer:
             deps.append(f"pki_root_ca.{fields['signed_by']}")
         elif "intermediate_ca" in signer:
@@ -265,7 +271,10 @@ class PKIURLs(EngineObjectKind):
     segment = "config/urls"
     what = "URL settings"
     object_path_suffix = "config/urls"
-    rank = 40
+    # Before the mount's CA: generating or signing a CA reads the URLs in a
+    # storage transaction, and a URL write beside it made OpenBao 2.7.2 answer
+    # "transaction commit failed" (the audit walk, seed 14). So they go first.
+    rank = 35
     defaults = {"issuing_certificates": [], "crl_distribution_points": [], "ocsp_servers": [],
                 "enable_templating": False}
     lists = frozenset({"issuing_certificates", "crl_distribution_points", "ocsp_servers"})
@@ -300,7 +309,7 @@ class PKIRole(EngineObjectKind):
         return res
 
     def dependencies(self, spec, mount, body, name, fields) -> List[str]:
-        deps = [f"secrets_engine.{mount}"]
+        deps = [f"secrets_engine.{mount}"] + ([f"pki_urls.{mount}"] if "urls" in body else [])
         for key, kind in (("root_ca", "pki_root_ca"), ("intermediate_ca", "pki_intermediate_ca")):
             if key in body:
                 deps.append(f"{kind}.{mount}")  # a role names its issuer: write it once there is one
