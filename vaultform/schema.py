@@ -140,7 +140,8 @@ def _message(error: jsonschema.ValidationError) -> str:
     if kw == "pattern":
         # The schema words it (patternErrorMessage, which editors show too); never the value.
         return schema.get("patternErrorMessage", "has an invalid format")
-    if kw in ("minimum", "maximum", "minLength", "maxLength", "minProperties", "maxProperties"):
+    if kw in ("minimum", "maximum", "minLength", "maxLength", "minProperties", "maxProperties",
+              "minItems", "maxItems"):
         return f"violates {kw} {schema[kw]}"
     if kw in ("oneOf", "anyOf"):
         if error.context and all(_wrong_type(e) for e in error.context):
