@@ -599,6 +599,15 @@ def _check_sources(spec: Spec, problems: Problems, warnings: Warnings) -> None:
                 problems.append(SpecError("a value source must be the whole value of a secret key, not nested "
                                           "inside a list or mapping", location=spec.loc(*path), field=field))
                 continue
+            generated = kind == "generate" or values.source_of(source.get("default") or {"env": ""})[0] == "generate"
+            if generated and section != "secrets":
+                # A KV secret keeps its generated value (made once, then read back);
+                # anywhere else nobody could ever read it, and every plan would make a new one.
+                problems.append(SpecError("a generated value can only be a key of a KV secret (secrets:), where "
+                                          "it is kept and can be read; here it would be unreadable and made "
+                                          "anew by every plan: take it from {env} or {file}",
+                                          location=spec.loc(*path), field=field))
+                continue
             if kind == "file":
                 target = Path(arg) if Path(arg).is_absolute() else spec.base_dir / arg
                 if not target.is_file():

@@ -263,9 +263,6 @@ class VaultAPI:
             if _acl_denial(exc):
                 return  # a valid token without lookup-self (no default policy) may still do the work
             raise VaultConnectionError(self.token_refused()) from None
-        except hvac_errors.UnsupportedOperation:
-            raise UnsupportedOperation(f"{method} {path} failed: Vault at {self.address} serves no {method} "
-                                       "there (405)") from None
         except hvac_errors.VaultDown:
             raise VaultConnectionError(f"Vault at {self.address} is sealed or down") from None
         except requests.exceptions.SSLError:
@@ -351,6 +348,9 @@ class VaultAPI:
             raise PermissionDenied(
                 f"permission denied: {method} {path} needs the {_CAPABILITY.get(method, method)!r} capability "
                 f"on {path!r} (Vault at {self.address})") from None
+        except hvac_errors.UnsupportedOperation:
+            raise UnsupportedOperation(f"{method} {path} failed: Vault at {self.address} serves no {method} "
+                                       "there (405)") from None
         except hvac_errors.VaultDown:
             raise VaultConnectionError(f"Vault at {self.address} is sealed or down ({method} {path})") from None
         except hvac_errors.VaultError as exc:

@@ -29,11 +29,6 @@ def load_context(spec_file: str, address: Optional[str]) -> "tuple[Spec, Context
     return spec, build_context(spec, address)
 
 
-def load_and_plan(spec_file: str, address: Optional[str], options: PlanOptions):
-    spec, ctx = load_context(spec_file, address)
-    return spec, ctx, make_plan(ctx, options)
-
-
 def show_plan(ctx: Context, the_plan: Plan, output_format: str, show_unmanaged: bool = False) -> None:
     if output_format == JSON:
         # stdout carries the JSON document alone; people still see warnings.

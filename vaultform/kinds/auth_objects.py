@@ -75,7 +75,6 @@ class AuthFieldRules:
     aliases: Dict[str, str] = {}              # legacy name -> current name
     write_only: Dict[str, str] = {}           # field -> the boolean Vault returns instead
     sensitive: frozenset = frozenset()
-    sources_allowed: frozenset = frozenset()  # fields that may use {env}/{file}
 
     def is_duration(self, name: str) -> bool:
         if self.auth_type is None:  # unknown type: Vault's naming convention is the best guess

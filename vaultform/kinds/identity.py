@@ -57,6 +57,10 @@ def _mount_of(alias: dict) -> str:
 def _accessor(ctx, mount: str) -> str:
     entry = ctx.auth_mounts().get(mount)
     if entry is None or not entry.get("accessor"):
+        # Enabled by this apply (or read before the cluster was up): the run's
+        # table does not know the accessor Vault gave it. Ask Vault.
+        entry = ((ctx.api.read("sys/auth") or {}).get("data") or {}).get(f"{mount}/")
+    if entry is None or not entry.get("accessor"):
         raise VaultRequestError(f"auth/{mount}/ is not enabled in Vault at {ctx.api.address}: "
                                 "an identity alias needs its auth method")
     return entry["accessor"]
@@ -275,7 +279,7 @@ class IdentityGroup(IdentityKind):
                 if problem:
                     problems.append(SpecError(f"the name {problem}", location=spec.key_loc("identity", key, name),
                                               field=f"identity.{key}.{name}"))
-        entities, groups = identity.get("entities") or {}, identity.get("groups") or {}
+        groups = identity.get("groups") or {}
         for name, body in groups.items():
             body = body or {}
             where = ("identity", "groups", name)
