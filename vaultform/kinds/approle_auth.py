@@ -30,8 +30,8 @@ class AppRoleRole(AuthRole):
                 "secret_id_num_uses": 0, "secret_id_ttl": 0, **TOKEN_DEFAULTS}
     durations = TOKEN_DURATIONS | {"secret_id_ttl"}
     lists = frozenset({"secret_id_bound_cidrs", "token_bound_cidrs"})
-    # AppRole stores policies through policyutil: lower-cased, sorted, no
-    # duplicates (measured: "b,A" reads back ["a", "b"]).
+    # Compared as a set (auth_objects.unordered): the legacy `policies` reads
+    # back sanitised (measured: "b,A" as ["a", "b"]), token_policies as written.
     policy_lists = frozenset({"token_policies"})
     unordered = frozenset({"token_policies"})
     # The legacy names AppRole takes (path_role.go): no ttl/max_ttl/num_uses here.
