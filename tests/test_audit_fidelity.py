@@ -127,6 +127,9 @@ def expected_writes(change: dict, now: "SpecModel", before: "SpecModel") -> List
     if kind == "path":
         gone = action == "delete" and not (before.paths.get(name) or {}).get("delete", True)
         return [] if gone else by_action(name)
+    engine = engine_object_writes(kind, action, name, change, now, before)
+    if engine is not None:
+        return engine
     if kind.endswith("_config"):
         # Vault has no DELETE for an auth config: it goes with its auth method.
         return [] if action == "delete" else [(WRITE, f"auth/{name}/config")]
@@ -138,6 +141,47 @@ def expected_writes(change: dict, now: "SpecModel", before: "SpecModel") -> List
         where = {"userpass_user": "users", "cert_certificate": "certs"}.get(kind, "role")
         return by_action(f"auth/{mount}/{where}/{role}")
     raise AssertionError(f"no Vault path known for {change['address']} (kind {kind})")
+
+
+def engine_object_writes(kind: str, action: str, name: str, change: dict, now: "SpecModel",
+                         before: "SpecModel") -> Optional[List[Tuple[str, str]]]:
+    """Objects inside secrets engines (kinds/pki.py, transit.py, database.py,
+    kv_config.py); None for any other kind."""
+    if kind in ("kv_config", "pki_urls"):
+        path = f"{name}/config" if kind == "kv_config" else f"{name}/config/urls"
+        # Settings cannot be deleted: set back to the defaults while the mount stays, else nothing.
+        return [] if action == "delete" and name not in now.mounts else [(WRITE, path)]
+    if kind in ("pki_root_ca", "pki_intermediate_ca"):
+        ca_key = "root_ca" if kind == "pki_root_ca" else "intermediate_ca"
+        ca = (now.mounts.get(name) or {}).get(ca_key) or {}
+        generate = [(WRITE, f"{name}/root/generate/internal")] if kind == "pki_root_ca" else [
+            (WRITE, f"{name}/intermediate/generate/internal"), (WRITE, f"{ca.get('signed_by')}/root/sign-intermediate"),
+            (WRITE, f"{name}/intermediate/set-signed")]
+        generate.append((WRITE, f"{name}/config/issuers"))
+        if ca.get("issuer_name") or ca.get("leaf_not_after_behavior", "err") != "err":
+            generate.append((WRITE, f"{name}/issuer/default"))
+        return {"create": generate, "update": [(WRITE, f"{name}/issuer/default")],
+                "delete": [(DELETE, f"{name}/root")], "replace": [(DELETE, f"{name}/root")] + generate}[action]
+    if kind == "transit_key":
+        mount, key = name.rsplit("/", 1)
+        path = f"{mount}/keys/{key}"
+        spec_key = ((now.mounts.get(mount) or {}).get("keys") or {}).get(key) or {}
+        create = [(WRITE, path)]
+        if spec_key.get("deletion_allowed") or spec_key.get("min_decryption_version", 1) != 1 \
+                or spec_key.get("min_encryption_version", 0):
+            create.append((WRITE, f"{path}/config"))
+        # Vault deletes only a key with deletion_allowed; one without goes with its mount.
+        applied = ((before.mounts.get(mount) or {}).get("keys") or {}).get(key) or {}
+        delete = [(DELETE, path)] if applied.get("deletion_allowed") else []
+        return {"create": create, "update": [(WRITE, f"{path}/config")], "delete": delete,
+                "replace": delete + create}[action]
+    if kind in ("pki_role", "database_role", "database_connection"):
+        mount, obj = name.rsplit("/", 1)
+        where = "config" if kind == "database_connection" else "roles"
+        path = f"{mount}/{where}/{obj}"
+        return {"create": [(WRITE, path)], "update": [(WRITE, path)], "delete": [(DELETE, path)],
+                "replace": [(DELETE, path), (WRITE, path)]}[action]
+    return None
 
 
 # -- the spec, as a model the walk mutates ---------------------------------------------
@@ -286,8 +330,12 @@ class Walk:
         self.unprotected_now: set = set()   # still protected in the record until the next apply
         self.destroyed_now: set = set()     # removed or re-created by this round's spec: not to be protected now
         self.disabled_now: set = set()      # mounts disabled by hand this round: nothing left to drift in them
+        self.deletable_keys: set = set()    # (mount, key) with deletion_allowed as last applied
 
     def new_round(self) -> None:
+        # Transit keys Vault may delete now: deletion_allowed as last applied.
+        self.deletable_keys = {(p, k) for p, body in self.model.mounts.items()
+                               for k, key in (body.get("keys") or {}).items() if key.get("deletion_allowed")}
         self.unprotected_now.clear()
         self.destroyed_now.clear()
         self.disabled_now.clear()
@@ -370,8 +418,11 @@ class Walk:
             del body[key]
         return what
 
+    def signers(self) -> set:
+        return {(b.get("intermediate_ca") or {}).get("signed_by") for b in self.model.mounts.values()}
+
     def remove_mount(self) -> Optional[str]:
-        path = self.pick(self.destroyable(self.model.mounts))
+        path = self.pick(set(self.destroyable(self.model.mounts)) - self.signers())
         if not path:
             return None
         gone = self.model.secrets_of(path) if self.model.kv_version(path) else []
@@ -387,6 +438,7 @@ class Walk:
             return None
         body = self.model.mounts[path]
         body["type"], body["options"] = "kv", {"version": "1"}  # re-creates the mount
+        body.pop("kv", None)  # KV v1 has no settings
         self.destroyed_now.add(path)
         return f"downgrade {path} to kv v1 (replace)"
 
@@ -714,6 +766,158 @@ class Walk:
         if path:
             delete = self.model.paths.pop(path).get("delete", True)
             return f"remove path {path} ({'deleted' if delete else 'only forgotten'})"
+    # -- objects inside secrets engines ---------------------------------------------------
+    def engine_mounts(self, engine_type: str) -> List[str]:
+        return sorted(p for p, body in self.model.mounts.items() if body["type"] == engine_type)
+
+    def add_transit_key(self) -> Optional[str]:
+        path = self.pick(self.engine_mounts("transit"))
+        if not path:
+            return None
+        name = self.new("key")
+        key: dict = {"type": self.rng.choice(["aes256-gcm96", "chacha20-poly1305", "ed25519"])}
+        if self.rng.random() < 0.6:
+            key["deletion_allowed"] = True
+        if self.rng.random() < 0.4:
+            key["auto_rotate_period"] = self.rng.choice(["1h", "720h"])
+        self.model.mounts[path].setdefault("keys", {})[name] = key
+        return f"add transit key {path}/{name}"
+
+    def _keys(self) -> List[Tuple[str, str]]:
+        return sorted((p, k) for p in self.engine_mounts("transit") for k in self.model.mounts[p].get("keys", {}))
+
+    def edit_transit_key(self) -> Optional[str]:
+        keys = self._keys()
+        if not keys:
+            return None
+        path, name = self.rng.choice(keys)
+        key = self.model.mounts[path]["keys"][name]
+        what = self.rng.choice(["exportable", "deletion_allowed", "auto_rotate_period", "retype"])
+        if what == "retype" and (path, name) in self.deletable_keys and key.get("deletion_allowed"):
+            key["type"] = "chacha20-poly1305" if key.get("type") != "chacha20-poly1305" else "aes256-gcm96"
+            return f"retype transit key {path}/{name} (replace: the key is deleted)"
+        if what == "exportable":
+            key["exportable"] = True  # on for good once on
+        elif what == "auto_rotate_period" and "auto_rotate_period" in key:
+            del key["auto_rotate_period"]
+        elif what == "auto_rotate_period":
+            key["auto_rotate_period"] = "24h"
+        else:
+            key["deletion_allowed"] = not key.get("deletion_allowed", False)
+            what = f"deletion_allowed {key['deletion_allowed']}"
+        return f"edit transit key {path}/{name}: {what}"
+
+    def remove_transit_key(self) -> Optional[str]:
+        keys = [(p, k) for p, k in self._keys()
+                if (p, k) in self.deletable_keys and self.model.mounts[p]["keys"][k].get("deletion_allowed")]
+        if not keys:
+            return None
+        path, name = self.rng.choice(keys)
+        del self.model.mounts[path]["keys"][name]
+        return f"remove transit key {path}/{name} (deletion_allowed)"
+
+    def add_pki(self) -> str:
+        path = self.new("pki")
+        body: dict = {"type": "pki", "root_ca": {"common_name": f"{path} Root", "key_type": "ec"}}
+        if self.rng.random() < 0.5:
+            body["urls"] = {"issuing_certificates": [f"http://{path}.example/ca"]}
+        roles = {self.new("web"): self.pki_role() for _ in range(self.rng.randint(0, 2))}
+        if roles:
+            body["roles"] = roles
+        self.model.mounts[path] = body
+        if self.rng.random() < 0.5:
+            inter = self.new("pkiint")
+            self.model.mounts[inter] = {"type": "pki", "intermediate_ca": {
+                "common_name": f"{inter} Intermediate", "signed_by": path, "key_type": "ec"},
+                "roles": {self.new("web"): self.pki_role()}}
+            return f"add pki mounts {path} (root CA) and {inter} (intermediate signed by it)"
+        return f"add pki mount {path} with a root CA"
+
+    def pki_role(self) -> dict:
+        role = {"allowed_domains": self.rng.sample(["example.com", "example.org", "svc.local"], self.rng.randint(1, 2)),
+                "key_type": "ec", "max_ttl": self.rng.choice(["24h", "72h"])}
+        if self.rng.random() < 0.5:
+            role["allow_subdomains"] = True
+        return role
+
+    def edit_pki(self) -> Optional[str]:
+        path = self.pick(self.engine_mounts("pki"))
+        if not path:
+            return None
+        body = self.model.mounts[path]
+        ca = body.get("root_ca") or body.get("intermediate_ca")
+        what = self.rng.choice(["issuer_name", "leaf", "urls", "add role", "edit role", "remove role", "regenerate"])
+        if what == "issuer_name" and ca is not None:
+            ca["issuer_name"] = f"issuer-{hex_value(self.rng)[:6]}"  # a name, once set, stays: never dropped
+        elif what == "leaf" and ca is not None:
+            if ca.pop("leaf_not_after_behavior", None) is None:
+                ca["leaf_not_after_behavior"] = self.rng.choice(["truncate", "permit"])
+        elif what == "urls":
+            if body.pop("urls", None) is None:
+                body["urls"] = {"issuing_certificates": [f"http://{hex_value(self.rng)[:6]}.example/ca"],
+                                "ocsp_servers": ["http://ocsp.example"]}
+        elif what == "regenerate" and "root_ca" in body and not body["root_ca"].get("prevent_destroy"):
+            body["root_ca"]["common_name"] = f"{path} Root {hex_value(self.rng)[:4]}"
+            return f"regenerate the root CA of {path} (replace: its intermediates are signed again)"
+        elif what in ("edit role", "remove role") and body.get("roles"):
+            name = self.rng.choice(sorted(body["roles"]))
+            if what == "remove role":
+                del body["roles"][name]
+                if not body["roles"]:
+                    del body["roles"]
+            else:
+                body["roles"][name] = self.pki_role()
+            what = f"{what} {name}"
+        else:
+            body.setdefault("roles", {})[self.new("web")] = self.pki_role()
+            what = "add role"
+        return f"edit pki {path}: {what}"
+
+    def add_database(self) -> str:
+        path, var = self.new("db"), f"FIDELITY_DB_{next(self.names)}"
+        self.model.env[var] = hex_value(self.rng)
+        # verify_connection off: Vault keeps the connection without logging in (no database in this walk).
+        self.model.mounts[path] = {"type": "database", "connections": {"pg": {
+            "plugin_name": "postgresql-database-plugin", "verify_connection": False,
+            "connection_url": "postgresql://{{username}}:{{password}}@127.0.0.1:9/app", "username": "vault",
+            "password": {"env": var}, "allowed_roles": ["app"]}},
+            "roles": {"app": self.database_role()}}
+        return f"add database mount {path} with a connection and a role"
+
+    def database_role(self) -> dict:
+        return {"db_name": "pg", "default_ttl": self.rng.choice(["1h", "2h"]),
+                "creation_statements": ["CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}';"]}
+
+    def edit_database(self) -> Optional[str]:
+        path = self.pick(self.engine_mounts("database"))
+        if not path:
+            return None
+        body = self.model.mounts[path]
+        connection = body["connections"]["pg"]
+        what = self.rng.choice(["password", "allowed_roles", "role", "drop role"])
+        if what == "password":
+            self.model.env[connection["password"]["env"]] = hex_value(self.rng)  # same spec, new value
+        elif what == "allowed_roles":
+            connection["allowed_roles"] = ["app", "report"] if connection["allowed_roles"] == ["app"] else ["app"]
+        elif what == "drop role" and "roles" in body:
+            del body["roles"]
+        else:
+            body["roles"] = {"app": self.database_role()}
+            what = "set role"
+        return f"edit database {path}: {what}"
+
+    def edit_kv_settings(self) -> Optional[str]:
+        path = self.pick(self.model.kv_mounts("2"))
+        if not path:
+            return None
+        body = self.model.mounts[path]
+        if "kv" in body and self.rng.random() < 0.3:
+            del body["kv"]
+            return f"drop the kv settings of {path} (back to Vault's defaults)"
+        body["kv"] = {"max_versions": self.rng.randint(1, 20), "cas_required": self.rng.random() < 0.3}
+        if self.rng.random() < 0.5:
+            body["kv"]["delete_version_after"] = self.rng.choice(["720h", "24h"])
+        return f"set the kv settings of {path}"
 
     MUTATIONS: List[Tuple[int, str]] = [
         (3, "add_policy"), (3, "edit_policy"), (2, "remove_policy"), (2, "add_kv_mount"), (1, "add_transit_mount"),
@@ -726,6 +930,9 @@ class Walk:
         (1, "remove_path"),
         (2, "edit_user"), (1, "remove_user"), (1, "add_token_role"),
         (2, "edit_token_role"), (1, "remove_token_role"),
+        # Objects inside secrets engines.
+        (2, "add_transit_key"), (2, "edit_transit_key"), (1, "remove_transit_key"), (1, "add_pki"), (2, "edit_pki"),
+        (1, "add_database"), (2, "edit_database"), (2, "edit_kv_settings"),
     ]
 
     def mutate(self) -> str:
@@ -778,7 +985,10 @@ class Walk:
     def _write_secret(self, client, key: str, data: dict) -> None:
         mount, path, version = self._secret_location(key)
         if version == "2":
-            client.write_data(f"{mount}/data/{path}", data={"data": data})
+            # With the current version: a mount may have cas_required (kv_config).
+            metadata = client.read(f"{mount}/metadata/{path}")
+            current = (metadata or {}).get("data", {}).get("current_version", 0)
+            client.write_data(f"{mount}/data/{path}", data={"data": data, "options": {"cas": current}})
         else:
             client.write_data(f"{mount}/{path}", data=data)
 
@@ -996,7 +1206,8 @@ def test_plan_and_apply_write_exactly_the_plan(audited, run_cli, tmp_path):
     # A start with a bit of everything, so early rounds have things to edit and delete.
     for mutation in ["add_policy", "add_policy", "add_policy", "add_kv_mount", "add_kv_mount", "add_secret",
                      "add_secret", "add_secret", "add_auth", "add_auth", "add_role", "add_userpass_auth",
-                     "add_jwt_auth", "add_token_role"]:
+                     "add_jwt_auth", "add_token_role", "add_transit_mount",
+                     "add_transit_key", "add_pki", "add_database", "edit_kv_settings"]:
         fidelity.history.append(getattr(walk, mutation)())
     fidelity.history.append("round 0: first apply")
     before = SpecModel()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from typing import Dict, List, Tuple
 
+from vaultform import access_tests
 from vaultform.kinds import registry
 from vaultform.planner_rules import LIST, READ, Rule
 from vaultform.spec import Spec
@@ -44,6 +45,7 @@ def planner_policy(spec: Spec, wildcards: bool = False) -> Tuple[List[Rule], Lis
         kind_rules, kind_notes = kind.planner_rules(spec, wildcards)
         rules += kind_rules
         notes += kind_notes
+    rules += access_tests.planner_rules(spec)  # what `plan --test` reads beyond the plan
     # Kinds that share a path (typed and generic auth roles when pruning) say it once.
     return list(dict.fromkeys(rules)), notes
 

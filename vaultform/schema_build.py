@@ -52,20 +52,35 @@ def root_schema(kinds: List[Kind]) -> dict:
     return schema
 
 
+def _condition(kind: Kind) -> dict:
+    return kind.mount_condition or {"properties": {"type": {"const": kind.mount_type}}, "required": ["type"]}
+
+
 def mount_schema(section: str, kinds: List[Kind]) -> dict:
-    """The mount fragment with one if/then per mount type its kinds know."""
-    schema = _read(MOUNT_FILES[section])
-    by_type: Dict[str, dict] = {}
-    for kind in kinds:
-        if kind.mount_section == section and kind.mount_type and kind.spec_key_schema is not None:
-            by_type.setdefault(kind.mount_type, {})[kind.spec_key] = kind.spec_key_schema
-    blocks = [{"if": {"properties": {"type": {"const": mount_type}}, "required": ["type"]},
-               "then": {"properties": dict(sorted(keys.items()))}}
-              for mount_type, keys in sorted(by_type.items())]
-    if blocks:
-        schema["allOf"] = blocks
-    else:
-        schema.pop("allOf", None)
+    """The mount fragment: its base (the mount's own fields), then one if/then
+    per mount type its kinds know, then for each key only some types take
+    (one the base leaves open, with just a description) an else that names
+    the types it belongs to."""
+    schema = _read(MOUNT_FILES[section].replace(".schema.json", ".base.json"))
+    schema.pop("$comment", None)
+    inside = [k for k in kinds if k.mount_section == section and k.mount_type and k.spec_key_schema is not None]
+    by_condition: Dict[str, dict] = {}
+    for kind in sorted(inside, key=lambda k: (k.mount_type, k.spec_key)):
+        key = json.dumps(_condition(kind), sort_keys=True)
+        by_condition.setdefault(key, {})[kind.spec_key] = kind.spec_key_schema
+    blocks = [{"if": json.loads(condition), "then": {"properties": keys}} for condition, keys in by_condition.items()]
+    for spec_key in sorted({k.spec_key for k in inside}):
+        if set(schema["properties"].get(spec_key, {})) - {"description"}:
+            continue  # the base types it for every mount type
+        owners = [k for k in inside if k.spec_key == spec_key]
+        conditions = list({json.dumps(_condition(k), sort_keys=True): _condition(k) for k in owners}.values())
+        message = next((k.misplaced_message for k in owners if k.misplaced_message), None) or \
+            f"only a {' or '.join(sorted({k.mount_type for k in owners}))} mount has {spec_key}"
+        blocks.append({"if": conditions[0] if len(conditions) == 1 else {"anyOf": conditions},
+                       "else": {"properties": {spec_key: {"not": {}, "notErrorMessage": message}}}})
+    schema["allOf"] = schema.get("allOf", []) + blocks
+    if not schema["allOf"]:
+        del schema["allOf"]
     return schema
 
 

@@ -51,6 +51,8 @@ class Kind:
     mount_type: Optional[str] = None
     spec_key: str = ""
     spec_key_schema: Optional[dict] = None
+    mount_condition: Optional[dict] = None    # when "type is mount_type" is not the whole test (KV v2)
+    misplaced_message: Optional[str] = None   # the error for spec_key under a mount of another type
 
     def planner_rules(self, spec, wildcards: bool) -> Tuple[List[Rule], List[str]]:
         """What `plan` reads for this kind's objects in the spec: the rules of the

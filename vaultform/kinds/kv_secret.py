@@ -188,9 +188,13 @@ class KVSecret(Kind):
                                         "plan would write it again): quote it to store it as a string",
                                         location=spec.loc("secrets", key, name), field=f"secrets.{key}.{name}")
             deps = [f"secrets_engine.{mount}"] if mount in spec.section("secrets_engines") else []
+            settings = (spec.section("secrets_engines").get(mount) or {}).get("kv") or {}
+            if settings:
+                deps.append(f"kv_config.{mount}")  # cas_required must be known before a write needs it
             out.append(Resource(kind=self, address=f"secret.{key}", id=key, desired=desired,
                                 location=spec.key_loc("secrets", key), depends_on=deps, sensitive={ALL_FIELDS},
                                 meta={"mount": mount, "path": path, "version": version or "2",
+                                      "cas_required": bool(settings.get("cas_required")),
                                       "record": {"mount": mount, "path": path}}))
         return out
 
@@ -328,11 +332,20 @@ class KVSecret(Kind):
     def create(self, ctx, res) -> None:
         self.settle_generated(res, None)
         payload = {"data": res.desired} if res.meta["version"] == "2" else res.desired
+        if res.meta["version"] == "2" and res.meta.get("cas_required"):
+            payload["options"] = {"cas": self._current_version(ctx, res)}
         response = ctx.api.write(self._data_path(res), payload)
         if res.meta["version"] == "2" and isinstance(response, dict):
             res.meta["written_version"] = (response.get("data") or {}).get("version")
             res.meta["written_created"] = (response.get("data") or {}).get("created_time")
         res.meta["written_fingerprints"] = value_fingerprints(ctx, res, res.desired)
+
+    def _current_version(self, ctx, res) -> int:
+        """The version a check-and-set write replaces (kv_config's cas_required),
+        read just before the write: the one the plan read may be gone with a
+        re-created mount. 0 for a secret that does not exist."""
+        metadata = ctx.api.read(f"{res.meta['mount']}/metadata/{res.meta['path']}")
+        return int(((metadata or {}).get("data") or {}).get("current_version") or 0)
 
     def delete(self, ctx, res) -> None:
         m, p = res.meta["mount"], res.meta["path"]
