@@ -154,7 +154,7 @@ def test_plan_header_without_any_leader_names_the_node_that_answers(cluster):
                                Path(f"/proc/{n}/stat").read_text().split()[2]
                                for n in [int(cluster.pid_file(i).read_text()) for i in range(3)]), timeout=15)
     # Only node1 comes back: sealed, no leader anywhere, node0 (the configured address) silent.
-    code = ("import sys; from vaultform.spec import load_spec; from vaultform.cluster.local import LocalCluster; "
+    code = ("import sys; from vaultform.loading import load_spec; from vaultform.cluster.local import LocalCluster; "
             "LocalCluster(load_spec('spec.yaml')).nodes[1].start()")
     subprocess.run([sys.executable, "-c", code], cwd=cluster.work, env=cluster.env, check=True, timeout=60)
     result = cluster.run("plan", "spec.yaml")
@@ -179,7 +179,7 @@ def test_a_follow_up_step_has_its_own_time(tmp_path):
     from vaultform.executor import apply_plan
     from vaultform.model import CREATE, FOLLOW_UP, Change, Plan, Resource
     from vaultform.render.progress import change_line
-    from vaultform.spec import load_spec
+    from vaultform.loading import load_spec
 
     class Slow:
         name, rank, recorded = "cluster.slow", 3, False

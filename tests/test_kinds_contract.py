@@ -19,8 +19,10 @@ knowledge of everything in Vault (pruning) get a fresh server.
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
+import os
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -456,23 +458,30 @@ class KubernetesRoleLegacy(KubernetesRole):
 
 
 class ApproleRole(Case):
-    """An auth type without a module of its own (approle_role): compared over
-    the declared fields only, so removing a field cannot reset it (no reduce)."""
+    """approle_role: a fixed role_id from a value source (write-only), policies Vault sorts."""
 
-    id = "approle_role-generic"
+    id = "approle_role"
 
     def setup(self, unique):
         self.mount = unique("approle")
         self.address = f"approle_role.{self.mount}/ci"
+        self.role_id_var = f"VF_ROLE_ID_{self.mount.replace('-', '_').upper()}"
+        self.role_ids = {BASE: f"role-{rand()}", UPDATED: f"role-{rand()}"}
 
     def spec(self, stage):
-        role = {"token_ttl": "1h", "token_policies": "deploy,audit", "secret_id_ttl": "10m", "bind_secret_id": True}
+        role = {"token_ttl": "1h", "token_policies": "deploy,audit", "secret_id_ttl": "10m", "bind_secret_id": True,
+                "secret_id_bound_cidrs": ["10.0.0.0/8"], "role_id": {"env": self.role_id_var}}
         if stage == UPDATED:
             role["secret_id_ttl"] = "20m"
+        if stage == REDUCED:
+            del role["token_ttl"], role["secret_id_bound_cidrs"]
         body = {"type": "approle"}
         if stage != DELETED:
             body["roles"] = {"ci": role}
         return {"auth": {self.mount: body}}
+
+    def env(self, stage):
+        return {self.role_id_var: self.role_ids[UPDATED if stage == UPDATED else BASE]}
 
     def read(self) -> Optional[dict]:
         response = self.root.read(f"auth/{self.mount}/role/ci")
@@ -480,8 +489,12 @@ class ApproleRole(Case):
 
     def check(self, stage):
         data = self.read()
-        assert (data["token_ttl"], data["token_policies"], data["bind_secret_id"]) == (3600, ["deploy", "audit"], True)
+        assert (data["token_policies"], data["bind_secret_id"]) == (["audit", "deploy"], True)
+        assert data["token_ttl"] == (0 if stage == REDUCED else 3600)
         assert data["secret_id_ttl"] == (1200 if stage == UPDATED else 600)
+        assert data["secret_id_bound_cidrs"] == ([] if stage == REDUCED else ["10.0.0.0/8"])
+        role_id = self.root.read(f"auth/{self.mount}/role/ci/role-id")["data"]["role_id"]
+        assert role_id == self.role_ids[UPDATED if stage == UPDATED else BASE]
 
     def exists(self):
         return self.read() is not None
@@ -493,7 +506,12 @@ class ApproleRole(Case):
     def delete_by_hand(self):
         self.root.delete(f"auth/{self.mount}/role/ci")
 
-    update_lines = {"secret_id_ttl": "600 -> 1200"}
+    update_lines = {"secret_id_ttl": "600 -> 1200", "role_id": "(sensitive value changed)"}
+    reduce_lines = {"token_ttl": "3600 -> 0", "secret_id_bound_cidrs": '["10.0.0.0/8"] -> []'}
+    write_only = ("role_id",)
+
+    def secret_values(self):
+        return list(self.role_ids.values())
 
 
 class Policy(Case):
@@ -649,8 +667,1028 @@ class SecretOnUnmanagedMount(SecretKV2):
         return "secret", f"{unique('app')}/db"
 
 
+
+# -- objects inside secrets engines (pki.py, transit.py, database.py, kv_config.py) --------
+#
+# Besides the contract above, each of these can be made by hand exactly as the
+# spec says (`hand_make`: adopted, never re-written), planned by a token
+# holding only `vaultform planner-policy` (no secret readable), and, where the
+# kind is a collection, pruned (`hand_make_other`: an object the spec lacks).
+
+
+class KVConfig(Case):
+    id = "kv_config"
+
+    def setup(self, unique):
+        self.mount = unique("kvcfg")
+        self.address = f"kv_config.{self.mount}"
+
+    def spec(self, stage):
+        body = {"type": "kv", "options": {"version": "2"}}
+        settings = {"max_versions": 5, "cas_required": True, "delete_version_after": "720h"}
+        if stage == UPDATED:
+            settings["max_versions"] = 7
+        if stage == REDUCED:
+            settings = {"max_versions": 5}
+        if stage != DELETED:
+            body["kv"] = settings
+        return {"secrets_engines": {self.mount: body}}
+
+    def read(self) -> Optional[dict]:
+        response = self.root.read(f"{self.mount}/config")
+        return response["data"] if response else None
+
+    def check(self, stage):
+        data = self.read()
+        want = {BASE: (5, True, "720h0m0s"), UPDATED: (7, True, "720h0m0s"), REDUCED: (5, False, "0s")}[stage]
+        assert (data["max_versions"], data["cas_required"], data["delete_version_after"]) == want
+
+    def exists(self):
+        # The settings cannot be deleted, only set back to Vault's defaults.
+        data = self.read()
+        return data is not None and (data["max_versions"], data["cas_required"], data["delete_version_after"]) != \
+            (0, False, "0s")
+
+    def drift(self):
+        self.root.write_data(f"{self.mount}/config", data={"max_versions": 3})
+        return {"max_versions": "3 -> 5"}
+
+    def hand_make(self):
+        self.root.write_data(f"{self.mount}/config", data={"max_versions": 5, "cas_required": True,
+                                                          "delete_version_after": "720h"})
+
+    update_lines = {"max_versions": "5 -> 7"}
+    reduce_lines = {"cas_required": "true -> false", "delete_version_after": "2592000 -> 0"}
+
+
+class TransitKey(Case):
+    """A key that encrypts and decrypts; exportable switched on later (one way)."""
+
+    id = "transit_key"
+    prune_key = "transit_keys"
+
+    def setup(self, unique):
+        self.mount = unique("transit")
+        self.address = f"transit_key.{self.mount}/app"
+
+    def key(self, stage) -> dict:
+        key = {"type": "aes256-gcm96", "deletion_allowed": True, "auto_rotate_period": "720h"}
+        if stage == UPDATED:
+            key["exportable"] = True
+        if stage == REDUCED:
+            del key["auto_rotate_period"]
+        return key
+
+    def spec(self, stage):
+        body = {"type": "transit"}
+        if stage != DELETED:
+            body["keys"] = {"app": self.key(stage)}
+        return {"secrets_engines": {self.mount: body}}
+
+    def read(self) -> Optional[dict]:
+        response = self.root.read(f"{self.mount}/keys/app")
+        return response["data"] if response else None
+
+    def check(self, stage):
+        data = self.read()
+        assert (data["type"], data["deletion_allowed"], data["exportable"], data["auto_rotate_period"]) == \
+            ("aes256-gcm96", True, stage == UPDATED, 0 if stage == REDUCED else 2592000)
+        # The key works: what it encrypts, it decrypts.
+        plaintext = base64.b64encode(b"contract " + rand().encode()).decode()
+        sealed = self.root.write_data(f"{self.mount}/encrypt/app", data={"plaintext": plaintext})
+        ciphertext = sealed["data"]["ciphertext"]
+        assert ciphertext.startswith("vault:v1:")
+        opened = self.root.write_data(f"{self.mount}/decrypt/app", data={"ciphertext": ciphertext})
+        assert opened["data"]["plaintext"] == plaintext
+
+    def exists(self):
+        return self.read() is not None
+
+    def drift(self):
+        self.root.write_data(f"{self.mount}/keys/app/config", data={"auto_rotate_period": "1h"})
+        return {"auto_rotate_period": "3600 -> 2592000"}
+
+    def delete_by_hand(self):
+        self.root.delete(f"{self.mount}/keys/app")
+
+    def hand_make(self):
+        self.root.write_data(f"{self.mount}/keys/app", data={"type": "aes256-gcm96", "auto_rotate_period": "720h"})
+        self.root.write_data(f"{self.mount}/keys/app/config", data={"deletion_allowed": True})
+
+    def hand_make_other(self) -> str:
+        self.root.write_data(f"{self.mount}/keys/by-hand", data={})
+        self.root.write_data(f"{self.mount}/keys/by-hand/config", data={"deletion_allowed": True})
+        return f"transit_key.{self.mount}/by-hand"
+
+    update_lines = {"exportable": "false -> true"}
+    reduce_lines = {"auto_rotate_period": "2592000 -> 0"}
+
+
+
+def pki_issuer(root, mount: str) -> Optional[dict]:
+    if not (root.read(f"{mount}/config/issuers") or {}).get("data", {}).get("default"):
+        return None
+    return root.read(f"{mount}/issuer/default")["data"]
+
+
+def certificate(pem: str):
+    from cryptography import x509
+    return x509.load_pem_x509_certificate(pem.encode())
+
+
+def common_name(pem: str) -> str:
+    from cryptography.x509.oid import NameOID
+    return certificate(pem).subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+
+
+class PKIRootCA(Case):
+    """Generated inside Vault; its issuer's name and leaf behaviour change in place."""
+
+    id = "pki_root_ca"
+
+    def setup(self, unique):
+        self.mount = unique("pkiroot")
+        self.address = f"pki_root_ca.{self.mount}"
+        self.cn = f"Contract Root {self.mount}"
+
+    def spec(self, stage):
+        ca = {"common_name": self.cn, "key_type": "ec", "ttl": "720h", "issuer_name": "root-a",
+              "leaf_not_after_behavior": "truncate"}
+        if stage == UPDATED:
+            ca["issuer_name"] = "root-b"
+        if stage == REDUCED:
+            del ca["issuer_name"], ca["leaf_not_after_behavior"]  # a name once set stays: Vault refuses ""
+        body = {"type": "pki"}
+        if stage != DELETED:
+            body["root_ca"] = ca
+        return {"secrets_engines": {self.mount: body}}
+
+    def check(self, stage):
+        issuer = pki_issuer(self.root, self.mount)
+        cert = certificate(issuer["certificate"])
+        assert common_name(issuer["certificate"]) == self.cn and cert.issuer == cert.subject  # self-signed
+        name = {BASE: "root-a", UPDATED: "root-b", REDUCED: "root-a"}[stage]
+        assert (issuer["issuer_name"], issuer["leaf_not_after_behavior"]) == \
+            (name, "err" if stage == REDUCED else "truncate")
+        assert "private_key" not in issuer
+
+    def exists(self):
+        return pki_issuer(self.root, self.mount) is not None
+
+    def drift(self):
+        issuer = pki_issuer(self.root, self.mount)
+        self.root.write_data(f"{self.mount}/issuer/default", data={
+            "issuer_name": "by-hand", "leaf_not_after_behavior": issuer["leaf_not_after_behavior"]})
+        return {"issuer_name": '"by-hand" -> "root-a"'}
+
+    def delete_by_hand(self):
+        self.root.delete(f"{self.mount}/root")
+
+    def hand_make(self):
+        self.root.write_data(f"{self.mount}/root/generate/internal", data={
+            "common_name": self.cn, "key_type": "ec", "ttl": "720h", "issuer_name": "root-a"})
+        self.root.write_data(f"{self.mount}/issuer/default", data={
+            "issuer_name": "root-a", "leaf_not_after_behavior": "truncate"})
+
+    update_lines = {"issuer_name": '"root-a" -> "root-b"'}
+    reduce_lines = {"leaf_not_after_behavior": '"truncate" -> "err"'}
+
+    def secret_values(self):
+        return ["PRIVATE KEY"]
+
+
+class PKIIntermediateCA(Case):
+    """Signed by the root CA of another mount; the key never leaves Vault."""
+
+    id = "pki_intermediate_ca"
+
+    def setup(self, unique):
+        self.root_mount, self.mount = unique("pkir"), unique("pkiint")
+        self.address = f"pki_intermediate_ca.{self.mount}"
+        self.cn = f"Contract Intermediate {self.mount}"
+
+    def spec(self, stage):
+        ca = {"common_name": self.cn, "signed_by": self.root_mount, "key_type": "ec", "ttl": "240h",
+              "organization": ["Example"], "issuer_name": "int-a", "leaf_not_after_behavior": "permit"}
+        if stage == UPDATED:
+            ca["issuer_name"] = "int-b"
+        if stage == REDUCED:
+            del ca["leaf_not_after_behavior"]
+        body = {"type": "pki"}
+        if stage != DELETED:
+            body["intermediate_ca"] = ca
+        return {"secrets_engines": {
+            self.root_mount: {"type": "pki", "root_ca": {"common_name": f"Root of {self.mount}", "key_type": "ec"}},
+            self.mount: body}}
+
+    def check(self, stage):
+        issuer = pki_issuer(self.root, self.mount)
+        cert = certificate(issuer["certificate"])
+        assert common_name(issuer["certificate"]) == self.cn
+        cert.verify_directly_issued_by(certificate(pki_issuer(self.root, self.root_mount)["certificate"]))
+        assert issuer["issuer_name"] == ("int-b" if stage == UPDATED else "int-a")
+        assert issuer["leaf_not_after_behavior"] == ("err" if stage == REDUCED else "permit")
+
+    def exists(self):
+        return pki_issuer(self.root, self.mount) is not None
+
+    def drift(self):
+        self.root.write_data(f"{self.mount}/issuer/default", data={"issuer_name": "by-hand",
+                                                                  "leaf_not_after_behavior": "permit"})
+        return {"issuer_name": '"by-hand" -> "int-a"'}
+
+    def delete_by_hand(self):
+        self.root.delete(f"{self.mount}/root")
+
+    def hand_make(self):
+        subject = {"common_name": self.cn, "organization": "Example"}
+        csr = self.root.write_data(f"{self.mount}/intermediate/generate/internal",
+                                   data={**subject, "key_type": "ec"})["data"]["csr"]
+        signed = self.root.write_data(f"{self.root_mount}/root/sign-intermediate",
+                                      data={**subject, "csr": csr, "ttl": "240h"})["data"]
+        self.root.write_data(f"{self.mount}/intermediate/set-signed",
+                             data={"certificate": signed["certificate"] + "\n" + signed["issuing_ca"]})
+        self.root.write_data(f"{self.mount}/issuer/default", data={"issuer_name": "int-a",
+                                                                  "leaf_not_after_behavior": "permit"})
+
+    update_lines = {"issuer_name": '"int-a" -> "int-b"'}
+    reduce_lines = {"leaf_not_after_behavior": '"permit" -> "err"'}
+
+    def secret_values(self):
+        return ["PRIVATE KEY"]
+
+
+class PKIURLs(Case):
+    id = "pki_urls"
+
+    def setup(self, unique):
+        self.mount = unique("pkiurls")
+        self.address = f"pki_urls.{self.mount}"
+
+    def urls(self, stage) -> dict:
+        urls = {"issuing_certificates": ["http://pki.example/ca"], "crl_distribution_points": ["http://pki.example/crl"]}
+        if stage == UPDATED:
+            urls["issuing_certificates"] = ["http://pki.example/ca", "http://backup.example/ca"]
+        if stage == REDUCED:
+            del urls["crl_distribution_points"]
+        return urls
+
+    def spec(self, stage):
+        body = {"type": "pki"}
+        if stage != DELETED:
+            body["urls"] = self.urls(stage)
+        return {"secrets_engines": {self.mount: body}}
+
+    def read(self) -> dict:
+        return self.root.read(f"{self.mount}/config/urls")["data"]
+
+    def check(self, stage):
+        data = self.read()
+        want = self.urls(stage)
+        assert data["issuing_certificates"] == want["issuing_certificates"]
+        assert data["crl_distribution_points"] == want.get("crl_distribution_points", [])
+
+    def exists(self):
+        data = self.read()
+        return bool(data["issuing_certificates"] or data["crl_distribution_points"] or data["ocsp_servers"])
+
+    def drift(self):
+        self.root.write_data(f"{self.mount}/config/urls", data={**self.urls(BASE), "ocsp_servers": ["http://hand"]})
+        return {"ocsp_servers": '["http://hand"] -> []'}
+
+    def hand_make(self):
+        self.root.write_data(f"{self.mount}/config/urls", data=self.urls(BASE))
+
+    update_lines = {"issuing_certificates": '["http://pki.example/ca"] -> '
+                                            '["http://pki.example/ca", "http://backup.example/ca"]'}
+    reduce_lines = {"crl_distribution_points": '["http://pki.example/crl"] -> []'}
+
+
+class PKIRole(Case):
+    """A role of an intermediate CA: the certificate it issues chains to the root."""
+
+    id = "pki_role"
+    prune_key = "pki_roles"
+
+    def setup(self, unique):
+        self.root_mount, self.mount = unique("pkirr"), unique("pkirole")
+        self.address = f"pki_role.{self.mount}/web"
+
+    def role(self, stage) -> dict:
+        role = {"allowed_domains": ["example.com"], "allow_subdomains": True, "key_type": "ec", "max_ttl": "72h",
+                "ttl": "1h"}
+        if stage == UPDATED:
+            role["max_ttl"] = "96h"
+        if stage == REDUCED:
+            del role["allow_subdomains"]
+        return role
+
+    def spec(self, stage):
+        body = {"type": "pki", "intermediate_ca": {"common_name": f"Int {self.mount}", "signed_by": self.root_mount,
+                                                   "key_type": "ec"}}
+        if stage != DELETED:
+            body["roles"] = {"web": self.role(stage)}
+        return {"secrets_engines": {
+            self.root_mount: {"type": "pki", "root_ca": {"common_name": f"Root {self.mount}", "key_type": "ec"}},
+            self.mount: body}}
+
+    def read(self) -> Optional[dict]:
+        response = self.root.read(f"{self.mount}/roles/web")
+        return response["data"] if response else None
+
+    def check(self, stage):
+        data = self.read()
+        assert (data["allowed_domains"], data["allow_subdomains"], data["key_type"], data["key_bits"]) == \
+            (["example.com"], stage != REDUCED, "ec", 256)
+        assert (data["ttl"], data["max_ttl"]) == (3600, 345600 if stage == UPDATED else 259200)
+        # Issue a certificate and verify the whole chain: leaf <- intermediate <- root.
+        name = "www.example.com" if stage != REDUCED else "example.com"
+        if stage == REDUCED:
+            self.root.write_data(f"{self.mount}/roles/web", data={**data, "allow_bare_domains": True})
+        issued = self.root.write_data(f"{self.mount}/issue/web", data={"common_name": name})["data"]
+        if stage == REDUCED:
+            self.root.write_data(f"{self.mount}/roles/web", data=data)  # back as applied
+        leaf, intermediate = certificate(issued["certificate"]), certificate(issued["issuing_ca"])
+        root_ca = certificate(pki_issuer(self.root, self.root_mount)["certificate"])
+        leaf.verify_directly_issued_by(intermediate)
+        intermediate.verify_directly_issued_by(root_ca)
+        root_ca.verify_directly_issued_by(root_ca)
+        assert common_name(issued["certificate"]) == name
+        self.issued_keys = getattr(self, "issued_keys", []) + [issued["private_key"]]
+
+    def exists(self):
+        return self.read() is not None
+
+    def drift(self):
+        self.root.write_data(f"{self.mount}/roles/web", data={**self.read(), "ttl": "2h"})
+        return {"ttl": "7200 -> 3600"}
+
+    def delete_by_hand(self):
+        self.root.delete(f"{self.mount}/roles/web")
+
+    def hand_make(self):
+        self.root.write_data(f"{self.mount}/roles/web", data=self.role(BASE))
+
+    def hand_make_other(self) -> str:
+        self.root.write_data(f"{self.mount}/roles/by-hand", data={"allowed_domains": ["other.example"]})
+        return f"pki_role.{self.mount}/by-hand"
+
+    update_lines = {"max_ttl": "259200 -> 345600"}
+    reduce_lines = {"allow_subdomains": "true -> false"}
+
+    def secret_values(self):
+        return ["PRIVATE KEY"] + [k for k in getattr(self, "issued_keys", [])]
+
+
+CREATE_SQL = ["CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';",
+              "GRANT CONNECT ON DATABASE app TO \"{{name}}\";"]
+REVOKE_SQL = ["REVOKE ALL ON DATABASE app FROM \"{{name}}\";", "DROP ROLE IF EXISTS \"{{name}}\";"]
+
+
+class DatabaseConnection(Case):
+    """Against a real PostgreSQL: the password is write-only, compared by fingerprint."""
+
+    id = "database_connection"
+    prune_key = "database_connections"
+    needs_postgres = True
+    pg = None  # the session's PostgresServer, set by the `case` fixture
+    # Vault never returns a password: one made by hand cannot be known to be the
+    # spec's, so adopting it writes it once (and records its fingerprint).
+    adopt_lines = {"password": "(sensitive value added)"}
+
+    def setup(self, unique):
+        self.mount = unique("db")
+        self.address = f"database_connection.{self.mount}/pg"
+        self.var = f"VF_PG_{self.mount.replace('-', '_').upper()}"
+        # A login role of its own, so its password can change without touching other tests.
+        self.user, self.passwords = f"vf_{rand()}", {BASE: f"pw-{rand()}", UPDATED: f"pw2-{rand()}"}
+        self.pg.psql(f"CREATE ROLE {self.user} WITH LOGIN CREATEROLE PASSWORD '{self.passwords[BASE]}'")
+        self.pg.psql(f"GRANT CONNECT ON DATABASE app TO {self.user} WITH GRANT OPTION")
+
+    def connection(self, stage) -> dict:
+        connection = {"plugin_name": "postgresql-database-plugin", "connection_url": self.pg.url(),
+                      "username": self.user, "password": {"env": self.var}, "allowed_roles": ["app"],
+                      "max_open_connections": 4}
+        if stage == UPDATED:
+            connection["allowed_roles"] = ["app", "report"]
+        if stage == REDUCED:
+            del connection["allowed_roles"]
+        return connection
+
+    def spec(self, stage):
+        body = {"type": "database"}
+        if stage != DELETED:
+            body["connections"] = {"pg": self.connection(stage)}
+        return {"secrets_engines": {self.mount: body}}
+
+    def env(self, stage):
+        return {self.var: self.passwords[BASE]}
+
+    def read(self) -> Optional[dict]:
+        response = self.root.read(f"{self.mount}/config/pg")
+        return response["data"] if response else None
+
+    def check(self, stage):
+        data = self.read()
+        assert data["plugin_name"] == "postgresql-database-plugin"
+        assert data["connection_details"]["username"] == self.user
+        assert "password" not in data["connection_details"] and "password" not in data
+        assert data["allowed_roles"] == {BASE: ["app"], UPDATED: ["app", "report"], REDUCED: []}[stage]
+        # The password Vault holds logs in: reset reconnects with it, and fails if it does not.
+        self.root.write_data(f"{self.mount}/reset/pg", data={})
+
+    def exists(self):
+        return self.read() is not None
+
+    def hand_write(self, **changes) -> None:
+        self.root.write_data(f"{self.mount}/config/pg", data={
+            **self.connection(BASE), "password": self.passwords[BASE], **changes})
+
+    def drift(self):
+        self.hand_write(allowed_roles=["by-hand"])
+        return {"allowed_roles": '["by-hand"] -> ["app"]'}
+
+    def delete_by_hand(self):
+        self.root.delete(f"{self.mount}/config/pg")
+
+    def hand_make(self):
+        self.hand_write()
+
+    def hand_make_other(self) -> str:
+        self.root.write_data(f"{self.mount}/config/other", data={
+            **self.connection(BASE), "password": self.passwords[BASE], "allowed_roles": []})
+        return f"database_connection.{self.mount}/other"
+
+    update_lines = {"allowed_roles": '["app"] -> ["app", "report"]'}
+    reduce_lines = {"allowed_roles": '["app"] -> []'}
+
+    def secret_values(self):
+        return list(self.passwords.values()) + [self.pg.password]
+
+
+class DatabaseRole(DatabaseConnection):
+    """Dynamic credentials that really log in to PostgreSQL."""
+
+    id = "database_role"
+    prune_key = "database_roles"
+    adopt_lines = None
+
+    def setup(self, unique):
+        super().setup(unique)
+        self.address = f"database_role.{self.mount}/app"
+        self.issued: List[str] = []
+
+    def role(self, stage) -> dict:
+        role = {"db_name": "pg", "creation_statements": CREATE_SQL, "revocation_statements": REVOKE_SQL,
+                "default_ttl": "1h", "max_ttl": "24h"}
+        if stage == UPDATED:
+            role["default_ttl"] = "2h"
+        if stage == REDUCED:
+            del role["max_ttl"]
+        return role
+
+    def spec(self, stage):
+        body = {"type": "database", "connections": {"pg": self.connection(BASE)}}
+        if stage != DELETED:
+            body["roles"] = {"app": self.role(stage)}
+        return {"secrets_engines": {self.mount: body}}
+
+    def read(self) -> Optional[dict]:
+        response = self.root.read(f"{self.mount}/roles/app")
+        return response["data"] if response else None
+
+    def check(self, stage):
+        data = self.read()
+        assert data["db_name"] == "pg" and data["creation_statements"] == CREATE_SQL
+        assert (data["default_ttl"], data["max_ttl"]) == (7200 if stage == UPDATED else 3600,
+                                                          0 if stage == REDUCED else 86400)
+        # Credentials from Vault log in to the real database.
+        creds = self.root.read(f"{self.mount}/creds/app")
+        username, password = creds["data"]["username"], creds["data"]["password"]
+        self.issued.append(password)
+        assert self.pg.psql("SELECT current_user", user=username, password=password) == username
+        self.root.sys.revoke_lease(creds["lease_id"])
+
+    def hand_write(self, **changes) -> None:
+        self.root.write_data(f"{self.mount}/roles/app", data={**self.role(BASE), **changes})
+
+    def drift(self):
+        self.hand_write(default_ttl="30m")
+        return {"default_ttl": "1800 -> 3600"}
+
+    def delete_by_hand(self):
+        self.root.delete(f"{self.mount}/roles/app")
+
+    def hand_make_other(self) -> str:
+        self.root.write_data(f"{self.mount}/roles/other", data={**self.role(BASE)})
+        return f"database_role.{self.mount}/other"
+
+    def exists(self):
+        return self.read() is not None
+
+    def spec_for_adoption(self):
+        return self.spec(DELETED)
+
+    update_lines = {"default_ttl": "3600 -> 7200"}
+    reduce_lines = {"max_ttl": "86400 -> 0"}
+
+    def secret_values(self):
+        return super().secret_values() + self.issued
+
+class UserpassUser(Case):
+    """userpass_user: the password from a value source (write-only), checked by logging in."""
+
+    id = "userpass_user"
+
+    def setup(self, unique):
+        self.mount = unique("userpass")
+        self.address = f"userpass_user.{self.mount}/bob"
+        self.var = f"VF_PW_{self.mount.replace('-', '_').upper()}"
+        self.passwords = {BASE: f"pw-{rand()}", UPDATED: f"pw-rotated-{rand()}"}
+
+    def spec(self, stage):
+        user = {"password": {"env": self.var}, "token_policies": ["Reader"], "token_ttl": "1h",
+                "token_bound_cidrs": ["10.0.0.0/8", "127.0.0.1/32"]}
+        if stage == UPDATED:
+            user["token_ttl"] = "2h"
+        if stage == REDUCED:
+            del user["token_ttl"], user["token_bound_cidrs"]
+        body = {"type": "userpass"}
+        if stage != DELETED:
+            body["users"] = {"bob": user}
+        return {"auth": {self.mount: body}}
+
+    def env(self, stage):
+        return {self.var: self.passwords[UPDATED if stage == UPDATED else BASE]}
+
+    def read(self) -> Optional[dict]:
+        response = self.root.read(f"auth/{self.mount}/users/bob")
+        return response["data"] if response else None
+
+    def check(self, stage):
+        data = self.read()
+        assert data["token_policies"] == ["reader"]
+        assert data["token_ttl"] == {BASE: 3600, UPDATED: 7200, REDUCED: 0}[stage]
+        assert data["token_bound_cidrs"] == ([] if stage == REDUCED else ["10.0.0.0/8", "127.0.0.1"])
+        import hvac  # the password is only ever checked by using it
+        client = hvac.Client(url=self.root.url)
+        password = self.passwords[UPDATED if stage == UPDATED else BASE]
+        client.auth.userpass.login(username="bob", password=password, mount_point=self.mount)
+
+    def exists(self):
+        return self.read() is not None
+
+    def drift(self):
+        self.root.write_data(f"auth/{self.mount}/users/bob", data={"token_ttl": "10m"})
+        return {"token_ttl": "600 -> 3600"}
+
+    def delete_by_hand(self):
+        self.root.delete(f"auth/{self.mount}/users/bob")
+
+    update_lines = {"token_ttl": "3600 -> 7200", "password": "(sensitive value changed)"}
+    reduce_lines = {"token_ttl": "3600 -> 0", "token_bound_cidrs": '["10.0.0.0/8", "127.0.0.1"] -> []'}
+    write_only = ("password",)
+
+    def secret_values(self):
+        return list(self.passwords.values())
+
+
+class JwtConfig(Case):
+    """jwt_config: keys from a file (public, shown), replaced whole on every write."""
+
+    id = "jwt_config"
+    auth_type = "jwt"
+
+    def setup(self, unique):
+        self.mount = unique(self.auth_type)
+        self.address = f"{self.auth_type}_config.{self.mount}"
+        (self.tmp_path / "jwt.pub").write_text(jwt_public_key(), encoding="utf-8")
+
+    def config(self, stage) -> dict:
+        config = {"jwt_validation_pubkeys": [{"file": "jwt.pub"}], "bound_issuer": "https://issuer-a.example",
+                  "default_role": "deploy", "jwt_supported_algs": "ES256,RS256"}
+        if stage == UPDATED:
+            config["bound_issuer"] = "https://issuer-b.example"
+        if stage == REDUCED:
+            del config["default_role"], config["jwt_supported_algs"]
+        return config
+
+    def spec(self, stage):
+        if stage == DELETED:
+            return {}  # a config goes with its auth method
+        return {"auth": {self.mount: {"type": self.auth_type, "config": self.config(stage)}}}
+
+    def read(self) -> Optional[dict]:
+        response = self.root.read(f"auth/{self.mount}/config")
+        return response["data"] if response else None
+
+    def check(self, stage):
+        data = self.read()
+        assert data["jwt_validation_pubkeys"] == [jwt_public_key().strip()]
+        assert data["bound_issuer"] == ("https://issuer-b.example" if stage == UPDATED else "https://issuer-a.example")
+        assert data["default_role"] == ("" if stage == REDUCED else "deploy")
+        assert data["jwt_supported_algs"] == ([] if stage == REDUCED else ["ES256", "RS256"])
+
+    def exists(self):
+        return mount_entry(self.root, "auth", self.mount) is not None and self.read() is not None
+
+    def drift(self):
+        # A full replace: default_role and the algorithms go too.
+        self.root.write_data(f"auth/{self.mount}/config", data={
+            "jwt_validation_pubkeys": [jwt_public_key()], "bound_issuer": "https://elsewhere.example"})
+        return {"bound_issuer": '"https://elsewhere.example" -> "https://issuer-a.example"',
+                "default_role": '"" -> "deploy"', "jwt_supported_algs": '[] -> ["ES256", "RS256"]'}
+
+    update_lines = {"bound_issuer": '"https://issuer-a.example" -> "https://issuer-b.example"'}
+    reduce_lines = {"default_role": '"deploy" -> ""', "jwt_supported_algs": '["ES256", "RS256"] -> []'}
+
+
+class OidcConfig(JwtConfig):
+    """oidc_config: discovery against a loopback HTTPS provider, the write-only client secret."""
+
+    id = "oidc_config"
+    auth_type = "oidc"
+
+    def setup(self, unique):
+        super().setup(unique)
+        self.provider = oidc_provider()
+        (self.tmp_path / "issuer-ca.pem").write_text(self.provider.ca_pem, encoding="utf-8")
+        self.var = f"VF_OIDC_SECRET_{self.mount.replace('-', '_').upper()}"
+        self.secrets = {BASE: f"client-secret-{rand()}", UPDATED: f"client-secret-rotated-{rand()}"}
+
+    def config(self, stage):
+        config = {"oidc_discovery_url": self.provider.issuer, "oidc_discovery_ca_pem": {"file": "issuer-ca.pem"},
+                  "oidc_client_id": "vault", "oidc_client_secret": {"env": self.var}, "default_role": "web",
+                  "oidc_response_types": ["code"]}
+        if stage == UPDATED:
+            config["oidc_client_id"] = "vault-2"
+        if stage == REDUCED:
+            del config["default_role"], config["oidc_response_types"]
+        return config
+
+    def env(self, stage):
+        return {self.var: self.secrets[UPDATED if stage == UPDATED else BASE]}
+
+    def check(self, stage):
+        data = self.read()
+        assert data["oidc_discovery_url"] == self.provider.issuer
+        assert data["oidc_discovery_ca_pem"] == self.provider.ca_pem
+        assert data["oidc_client_id"] == ("vault-2" if stage == UPDATED else "vault")
+        assert data["default_role"] == ("" if stage == REDUCED else "web")
+        assert "oidc_client_secret" not in data
+
+    def drift(self):
+        self.root.write_data(f"auth/{self.mount}/config", data={
+            "oidc_discovery_url": self.provider.issuer, "oidc_discovery_ca_pem": self.provider.ca_pem,
+            "oidc_client_id": "by-hand", "oidc_client_secret": "by-hand-secret"})
+        # The secret written by hand cannot be seen; the fields around it can.
+        return {"oidc_client_id": '"by-hand" -> "vault"', "default_role": '"" -> "web"',
+                "oidc_response_types": '[] -> ["code"]'}
+
+    update_lines = {"oidc_client_id": '"vault" -> "vault-2"', "oidc_client_secret": "(sensitive value changed)"}
+    reduce_lines = {"default_role": '"web" -> ""', "oidc_response_types": '["code"] -> []'}
+    write_only = ("oidc_client_secret",)
+
+    def secret_values(self):
+        return list(self.secrets.values()) + ["by-hand-secret"]
+
+
+class JwtRole(Case):
+    """jwt_role: the GitHub Actions shape (bound claims, audiences, claim mappings)."""
+
+    id = "jwt_role"
+    auth_type = "jwt"
+
+    def setup(self, unique):
+        self.mount = unique(self.auth_type)
+        self.address = f"{self.auth_type}_role.{self.mount}/deploy"
+        (self.tmp_path / "jwt.pub").write_text(jwt_public_key(), encoding="utf-8")
+
+    def role(self, stage) -> dict:
+        role = {"role_type": "jwt", "user_claim": "repository", "bound_audiences": "https://github.com/org",
+                "bound_claims": {"repository": "org/repo", "ref": ["refs/heads/main"]},
+                "claim_mappings": {"workflow": "workflow"}, "token_policies": ["deploy"], "token_ttl": "15m",
+                "expiration_leeway": "1m"}
+        if stage == UPDATED:
+            role["bound_claims"]["ref"] = ["refs/heads/main", "refs/tags/*"]
+            role["bound_claims_type"] = "glob"
+        if stage == REDUCED:
+            del role["claim_mappings"], role["expiration_leeway"]
+        return role
+
+    def spec(self, stage):
+        body = {"type": self.auth_type, "config": {"jwt_validation_pubkeys": [{"file": "jwt.pub"}]}}
+        if stage != DELETED:
+            body["roles"] = {"deploy": self.role(stage)}
+        return {"auth": {self.mount: body}}
+
+    def read(self) -> Optional[dict]:
+        response = self.root.read(f"auth/{self.mount}/role/deploy")
+        return response["data"] if response else None
+
+    def check(self, stage):
+        data = self.read()
+        assert (data["role_type"], data["user_claim"], data["bound_audiences"]) == (
+            self.role(stage)["role_type"], self.role(stage)["user_claim"], ["https://github.com/org"])
+        assert data["bound_claims"] == self.role(stage)["bound_claims"]
+        assert data["bound_claims_type"] == ("glob" if stage == UPDATED else "string")
+        assert data["claim_mappings"] == ({} if stage == REDUCED else {"workflow": "workflow"})
+        assert (data["token_ttl"], data["expiration_leeway"]) == (900, 0 if stage == REDUCED else 60)
+
+    def exists(self):
+        return self.read() is not None
+
+    def drift(self):
+        # Measured: a role write without role_type is judged as an oidc role, so it is sent again.
+        self.root.write_data(f"auth/{self.mount}/role/deploy", data={"role_type": "jwt",
+                                                                     "bound_claims": {"repository": "org/other"}})
+        return {"bound_claims": '{"repository": "org/other"} -> {"ref": ["refs/heads/main"], "repository": "org/repo"}'}
+
+    def delete_by_hand(self):
+        self.root.delete(f"auth/{self.mount}/role/deploy")
+
+    # A long object shows as a diff of its indented JSON (render/text.py).
+    update_lines = {"bound_claims": "(1 line removed, 2 added)",
+                    "bound_claims_type": '"string" -> "glob"'}
+    reduce_lines = {"claim_mappings": '{"workflow": "workflow"} -> {}', "expiration_leeway": "60 -> 0"}
+
+
+class OidcRole(JwtRole):
+    """oidc_role: a browser-login role (redirect URIs, scopes) on an oidc mount."""
+
+    id = "oidc_role"
+    auth_type = "oidc"
+
+    def role(self, stage):
+        role = {"role_type": "oidc", "user_claim": "email", "bound_audiences": ["vault"],
+                "bound_claims": {"groups": ["ops"]}, "allowed_redirect_uris": ["https://vault.example/ui/callback"],
+                "oidc_scopes": "email,profile", "token_policies": "Ops", "token_ttl": "15m",
+                "expiration_leeway": "1m", "claim_mappings": {"name": "name"}}
+        if stage == UPDATED:
+            role["allowed_redirect_uris"].append("http://localhost:8250/oidc/callback")
+        if stage == REDUCED:
+            del role["claim_mappings"], role["expiration_leeway"]
+        return role
+
+    def check(self, stage):
+        data = self.read()
+        uris = ["https://vault.example/ui/callback"] + (["http://localhost:8250/oidc/callback"] if stage == UPDATED else [])
+        assert (data["role_type"], data["allowed_redirect_uris"], data["oidc_scopes"]) == ("oidc", uris, ["email", "profile"])
+        assert data["token_policies"] == ["ops"]
+        assert (data["token_ttl"], data["expiration_leeway"]) == (900, 0 if stage == REDUCED else 60)
+
+    def drift(self):
+        self.root.write_data(f"auth/{self.mount}/role/deploy", data={"role_type": "oidc", "oidc_scopes": ["openid"]})
+        return {"oidc_scopes": '["openid"] -> ["email", "profile"]'}
+
+    update_lines = {"allowed_redirect_uris": "(1 line removed, 2 added)"}  # a long list: a diff
+    reduce_lines = {"claim_mappings": '{"name": "name"} -> {}', "expiration_leeway": "60 -> 0"}
+
+
+class CertCertificate(Case):
+    """cert_certificate: a CA from a file (public, compared directly); display_name defaults to the name."""
+
+    id = "cert_certificate"
+
+    def setup(self, unique):
+        self.mount = unique("cert")
+        self.address = f"cert_certificate.{self.mount}/web"
+        (self.tmp_path / "web-ca.pem").write_text(ca_pem(), encoding="utf-8")
+
+    def spec(self, stage):
+        cert = {"certificate": {"file": "web-ca.pem"}, "allowed_common_names": ["web", "web-*"],
+                "display_name": "web servers", "token_policies": ["web"], "ttl": "30m"}
+        if stage == UPDATED:
+            cert["allowed_common_names"] = "web,web-*,api"
+        if stage == REDUCED:
+            del cert["display_name"], cert["ttl"]
+        body = {"type": "cert"}
+        if stage != DELETED:
+            body["certs"] = {"web": cert}
+        return {"auth": {self.mount: body}}
+
+    def read(self) -> Optional[dict]:
+        response = self.root.read(f"auth/{self.mount}/certs/web")
+        return response["data"] if response else None
+
+    def check(self, stage):
+        data = self.read()
+        assert data["certificate"] == ca_pem()
+        names = ["web", "web-*", "api"] if stage == UPDATED else ["web", "web-*"]
+        assert (data["allowed_common_names"], data["token_policies"]) == (names, ["web"])
+        assert data["display_name"] == ("web" if stage == REDUCED else "web servers")
+        assert data["token_ttl"] == (0 if stage == REDUCED else 1800)
+
+    def exists(self):
+        return self.read() is not None
+
+    def drift(self):
+        self.root.write_data(f"auth/{self.mount}/certs/web", data={"allowed_common_names": ["*"]})
+        return {"allowed_common_names": '["*"] -> ["web", "web-*"]'}
+
+    def delete_by_hand(self):
+        self.root.delete(f"auth/{self.mount}/certs/web")
+
+    update_lines = {"allowed_common_names": '["web", "web-*"] -> ["web", "web-*", "api"]'}
+    reduce_lines = {"display_name": '"web servers" -> "web"', "token_ttl": "1800 -> 0"}
+
+
+class CertConfig(Case):
+    id = "cert_config"
+
+    def setup(self, unique):
+        self.mount = unique("certcfg")
+        self.address = f"cert_config.{self.mount}"
+
+    def spec(self, stage):
+        config = {"disable_binding": True, "enable_identity_alias_metadata": True, "ocsp_cache_size": 200}
+        if stage == UPDATED:
+            config["ocsp_cache_size"] = 300
+        if stage == REDUCED:
+            del config["disable_binding"], config["enable_identity_alias_metadata"]
+        return {} if stage == DELETED else {"auth": {self.mount: {"type": "cert", "config": config}}}
+
+    def read(self) -> Optional[dict]:
+        response = self.root.read(f"auth/{self.mount}/config")
+        return response["data"] if response else None
+
+    def check(self, stage):
+        data = self.read()
+        flag = stage != REDUCED
+        assert (data["disable_binding"], data["enable_identity_alias_metadata"]) == (flag, flag)
+        assert data["ocsp_cache_size"] == (300 if stage == UPDATED else 200)
+
+    def exists(self):
+        return mount_entry(self.root, "auth", self.mount) is not None
+
+    def drift(self):
+        self.root.write_data(f"auth/{self.mount}/config", data={"disable_binding": False})
+        return {"disable_binding": "false -> true"}
+
+    update_lines = {"ocsp_cache_size": "200 -> 300"}
+    reduce_lines = {"disable_binding": "true -> false", "enable_identity_alias_metadata": "true -> false"}
+
+
+class TokenRole(Case):
+    """token_role: the top-level token_roles: section; policy lists Vault keeps as sorted sets."""
+
+    id = "token_role"
+
+    def setup(self, unique):
+        self.name = unique("nomad")
+        self.address = f"token_role.{self.name}"
+
+    def spec(self, stage):
+        role = {"allowed_policies": ["Nomad", "audit"], "orphan": True, "token_period": "1h",
+                "path_suffix": "cluster-a", "token_bound_cidrs": "10.0.0.0/8"}
+        if stage == UPDATED:
+            role["token_period"] = "2h"
+            role["disallowed_policies"] = ["root-ish"]
+        if stage == REDUCED:
+            del role["orphan"], role["path_suffix"]
+        return {} if stage == DELETED else {"token_roles": {self.name: role}}
+
+    def read(self) -> Optional[dict]:
+        response = self.root.read(f"auth/token/roles/{self.name}")
+        return response["data"] if response else None
+
+    def check(self, stage):
+        data = self.read()
+        assert data["allowed_policies"] == ["audit", "nomad"]
+        assert data["token_period"] == (7200 if stage == UPDATED else 3600)
+        assert data["disallowed_policies"] == (["root-ish"] if stage == UPDATED else [])
+        assert (data["orphan"], data["path_suffix"]) == ((False, "") if stage == REDUCED else (True, "cluster-a"))
+
+    def exists(self):
+        return self.read() is not None
+
+    def drift(self):
+        self.root.write_data(f"auth/token/roles/{self.name}", data={"token_period": "10m"})
+        return {"token_period": "600 -> 3600"}
+
+    def delete_by_hand(self):
+        self.root.delete(f"auth/token/roles/{self.name}")
+
+    update_lines = {"token_period": "3600 -> 7200", "disallowed_policies": '[] -> ["root-ish"]'}
+    reduce_lines = {"orphan": "true -> false", "path_suffix": '"cluster-a" -> ""'}
+
+
+AUTH_CASES = [ApproleRole, UserpassUser, JwtConfig, OidcConfig, JwtRole, OidcRole, CertCertificate, CertConfig,
+              TokenRole]
+
+
+class IdentityEntity(Case):
+    id = "identity_entity"
+
+    def setup(self, unique):
+        self.name = unique("ent")
+        self.address = f"identity_entity.{self.name}"
+
+    def spec(self, stage):
+        if stage == DELETED:
+            return {}
+        body = {"policies": ["reader", "audit"], "metadata": {"team": "b" if stage == UPDATED else "a"}}
+        if stage == REDUCED:
+            del body["metadata"]
+        return {"identity": {"entities": {self.name: body}}}
+
+    def read(self) -> Optional[dict]:
+        response = self.root.read(f"identity/entity/name/{self.name}")
+        return response["data"] if response else None
+
+    def check(self, stage):
+        data = self.read()
+        assert sorted(data["policies"]) == ["audit", "reader"]
+        assert (data["metadata"] or {}) == ({} if stage == REDUCED else {"team": "b" if stage == UPDATED else "a"})
+
+    def exists(self):
+        return self.read() is not None
+
+    def drift(self):
+        self.root.write(f"identity/entity/name/{self.name}", policies=["reader"])
+        return {"policies": None}
+
+    def delete_by_hand(self):
+        self.root.delete(f"identity/entity/name/{self.name}")
+
+    update_lines = {"metadata": None}
+    reduce_lines = {"metadata": None}
+
+    def version(self):
+        return self.read()["last_update_time"]
+
+
+class IdentityGroup(IdentityEntity):
+    id = "identity_group"
+
+    def setup(self, unique):
+        self.name = unique("grp")
+        self.address = f"identity_group.{self.name}"
+
+    def spec(self, stage):
+        sections = super().spec(stage)
+        if sections:
+            sections["identity"] = {"groups": sections["identity"]["entities"]}
+        return sections
+
+    def read(self) -> Optional[dict]:
+        response = self.root.read(f"identity/group/name/{self.name}")
+        return response["data"] if response else None
+
+    def drift(self):
+        self.root.write(f"identity/group/name/{self.name}", policies=["reader"])
+        return {"policies": None}
+
+    def delete_by_hand(self):
+        self.root.delete(f"identity/group/name/{self.name}")
+
+    def version(self):
+        return self.read()["modify_index"]
+
+
+class GenericPath(Case):
+    """paths: a KV v1 entry as the escape hatch's object (readable, deletable)."""
+
+    id = "path"
+
+    def setup(self, unique):
+        self.mount = unique("gpath")
+        self.root.sys.enable_secrets_engine("kv", path=self.mount, options={"version": "1"})
+        self.address = f"path.{self.mount}/settings"
+
+    def spec(self, stage):
+        if stage == DELETED:
+            return {}
+        return {"paths": {f"{self.mount}/settings": {"data": {"mode": "strict", "level": 2 if stage == UPDATED else 1}}}}
+
+    def read(self) -> Optional[dict]:
+        response = self.root.read(f"{self.mount}/settings")
+        return response["data"] if response else None
+
+    def check(self, stage):
+        assert self.read() == {"mode": "strict", "level": 2 if stage == UPDATED else 1}
+
+    def exists(self):
+        return self.read() is not None
+
+    def drift(self):
+        self.root.write(f"{self.mount}/settings", mode="lax", level=1)
+        return {"mode": '"lax" -> "strict"'}
+
+    def delete_by_hand(self):
+        self.root.delete(f"{self.mount}/settings")
+
+    update_lines = {"level": "1 -> 2"}
+
+
+
+ENGINE_CASES = [KVConfig, TransitKey, PKIRootCA, PKIIntermediateCA, PKIURLs, PKIRole,
+                DatabaseConnection, DatabaseRole]
+
 CASES = [SecretsEngineKV2, SecretsEngineKV1, AuthMethod, KubernetesConfig, KubernetesRole,
-         KubernetesRoleLegacy, ApproleRole, Policy, SecretKV2, SecretKV1, SecretOnUnmanagedMount]
+         KubernetesRoleLegacy, *AUTH_CASES, Policy, SecretKV2, SecretKV1, SecretOnUnmanagedMount,
+         IdentityEntity, IdentityGroup, GenericPath]
+CASES += ENGINE_CASES
 
 
 # -- fixtures ----------------------------------------------------------------------
@@ -663,8 +1701,24 @@ def ws(run_cli, tmp_path, vault_env, unique, root):
     workspace.assert_no_secret_in_output([root.token])
 
 
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL on a loopback port (tests/support/postgres.py), one per worker."""
+    from tests.support.postgres import PostgresServer, missing_reason
+
+    reason = missing_reason()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}: CI must run the database tests")
+        pytest.skip(reason)
+    with PostgresServer() as server:
+        yield server
+
+
 @pytest.fixture(params=CASES, ids=lambda c: c.id)
 def case(request, unique, tmp_path, root, ws):
+    if getattr(request.param, "needs_postgres", False):
+        request.param.pg = request.getfixturevalue("postgres")
     instance = request.param(unique, tmp_path, root)
     yield instance
     # Every value this test used, including ones only Vault knew (the
@@ -784,6 +1838,72 @@ def test_delete_when_removed_from_spec(case, ws):
     ws.apply(case.spec(DELETED), case.env(DELETED), "--allow-destroy")
     assert not case.exists()
     ws.assert_converged(case.spec(DELETED), case.env(DELETED))
+
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if hasattr(c, "hand_make")], ids=lambda c: c.id, indirect=True)
+def test_identical_object_made_by_hand_is_adopted_without_a_write(case, ws, vault_writes):
+    """Made by hand exactly as the spec says: nothing to do, and from then on
+    it is managed (removing it from the spec deletes it)."""
+    ws.apply(case.spec(DELETED), case.env(DELETED))  # its mount, without it
+    case.hand_make()
+    del vault_writes[:]
+
+    result, blocks = ws.plan(case.spec(BASE), case.env(BASE))
+    adopt_lines = getattr(case, "adopt_lines", None)
+    if adopt_lines:  # a write-only field: Vault cannot say it is the spec's value
+        assert result.exit_code == 2 and set(blocks) == {case.address}, str(result)
+        assert_lines(blocks[case.address], adopt_lines)
+    else:
+        assert result.exit_code == 0 and not blocks, str(result)
+    ws.apply(case.spec(BASE), case.env(BASE))
+    if not adopt_lines:
+        assert [w for w in vault_writes if not w[1].startswith("vaultform/")] == [], "an adopted object was written"
+    case.check(BASE)
+    ws.assert_converged(case.spec(BASE), case.env(BASE))
+
+    result, blocks = ws.plan(case.spec(DELETED), case.env(DELETED), "--allow-destroy")
+    assert blocks[case.address].symbol == "-", str(result)
+
+
+@pytest.mark.parametrize("case", ENGINE_CASES, ids=lambda c: c.id, indirect=True)
+def test_planner_token_plans_without_secret_access(case, ws, root):
+    """A token holding only the printed planner policy plans the spec (no
+    change, then the drift) and can read no secret and write nothing."""
+    ws.apply(case.spec(BASE), case.env(BASE))
+    result = ws.run(["planner-policy", ws.write(case.spec(BASE))], case.env(BASE))
+    assert result.exit_code == 0, str(result)
+    name = f"planner-{case.address.replace('/', '-').replace('.', '-')}"
+    root.sys.create_or_update_acl_policy(name, result.stdout)
+    token = root.auth.token.create(policies=[name], no_default_policy=True, ttl="10m")["auth"]["client_token"]
+    planner = {**case.env(BASE), "VAULT_TOKEN": token}
+
+    result, blocks = ws.plan(case.spec(BASE), planner)
+    assert result.exit_code == 0 and not blocks, str(result)
+    expected = case.drift()
+    result, blocks = ws.plan(case.spec(BASE), planner)
+    assert result.exit_code == 2 and blocks[case.address].symbol == "~", str(result)
+    assert_lines(blocks[case.address], expected)
+    result = ws.run(["apply", ws.write(case.spec(BASE)), "--auto-approve"], planner)
+    assert result.exit_code != 0, "a planner token could apply"
+    ws.assert_no_secret_in_output([token])
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if hasattr(c, "hand_make_other")], ids=lambda c: c.id,
+                         indirect=True)
+def test_prune_deletes_only_objects_the_spec_lacks(case, ws, root):
+    ws.apply(case.spec(BASE), case.env(BASE))
+    other = case.hand_make_other()
+
+    result, blocks = ws.plan(case.spec(BASE), case.env(BASE))
+    assert result.exit_code == 0 and not blocks, "pruning is opt-in: " + str(result)
+    pruning = {**case.spec(BASE), "prune": {case.prune_key: True}}
+    result, blocks = ws.plan(pruning, case.env(BASE), "--allow-destroy")
+    assert set(blocks) == {other}, str(result)
+    assert blocks[other].reason.startswith(f"not in the spec, and prune.{case.prune_key}"), str(result)
+    ws.apply(pruning, case.env(BASE), "--allow-destroy")
+    case.check(BASE)
+    ws.assert_converged(pruning, case.env(BASE))
 
 
 # -- around the contract ---------------------------------------------------------
@@ -911,7 +2031,9 @@ PRUNED = {
     "policies": {"policy.hand-pol"},
     "secrets_engines": {"secrets_engine.hand-kv", "secrets_engine.secret"},  # secret/ is dev mode's, not built in
     "auth_methods": {"auth_method.hand-auth"},
-    "auth_roles": {"kubernetes_role.hand-auth/hand-role", "kubernetes_role.managed-auth/hand-role"},
+    "auth_roles": {"kubernetes_role.hand-auth/hand-role", "kubernetes_role.managed-auth/hand-role",
+                   "userpass_user.managed-up/hand-user"},
+    "token_roles": {"token_role.hand-tr"},
 }
 
 
@@ -920,7 +2042,10 @@ def test_prune_is_opt_in_per_kind_and_never_touches_builtins(keys, fresh):
     ws, root = fresh
     spec = {"policies": {"managed-pol": 'path "x/*" { capabilities = ["read"] }\n'},
             "auth": {"managed-auth": {"type": "kubernetes", "roles": {"app": {
-                "bound_service_account_names": "a", "bound_service_account_namespaces": "b"}}}}}
+                "bound_service_account_names": "a", "bound_service_account_namespaces": "b"}}},
+                     "managed-up": {"type": "userpass", "users": {"app": {"password": {"env": "VF_PRUNE_PW"}}}}},
+            "token_roles": {"managed-tr": {"orphan": True}}}
+    ws.env = {**ws.env, "VF_PRUNE_PW": f"pw-{rand()}"}
     ws.apply(spec)  # also creates the record mount vaultform/
     root.sys.create_or_update_policy("hand-pol", 'path "y/*" { capabilities = ["read"] }')
     root.sys.enable_secrets_engine("kv", path="hand-kv")
@@ -928,6 +2053,8 @@ def test_prune_is_opt_in_per_kind_and_never_touches_builtins(keys, fresh):
     for mount in ("hand-auth", "managed-auth"):
         root.write_data(f"auth/{mount}/role/hand-role", data={"bound_service_account_names": "a",
                                                               "bound_service_account_namespaces": "b"})
+    root.write_data("auth/managed-up/users/hand-user", data={"password": f"pw-{rand()}"})
+    root.write_data("auth/token/roles/hand-tr", data={"orphan": True})
 
     result, _ = ws.plan(spec)
     assert result.exit_code == 0 and "No changes" in result.stdout, str(result)
@@ -951,7 +2078,10 @@ def test_prune_is_opt_in_per_kind_and_never_touches_builtins(keys, fresh):
     assert ("hand-kv/" in mounts) == ("secrets_engines" not in keys)
     assert ("hand-auth/" in auths) == ("auth_methods" not in keys)
     assert (root.read("auth/managed-auth/role/hand-role") is None) == ("auth_roles" in keys)
-    assert root.read("auth/managed-auth/role/app") is not None
+    assert (root.read("auth/managed-up/users/hand-user") is None) == ("auth_roles" in keys)
+    assert (root.read("auth/token/roles/hand-tr") is None) == ("token_roles" in keys)
+    assert root.read("auth/managed-auth/role/app") and root.read("auth/managed-up/users/app")
+    assert root.read("auth/token/roles/managed-tr") is not None
 
 
 @pytest.mark.parametrize("version", ["1", "2"])
@@ -1114,17 +2244,20 @@ def test_kv_v2_integer_beyond_float64_is_refused_before_any_write(ws, unique, ro
     assert root.read(f"{v2_nested}/data/app") is None
 
 
-def test_a_role_written_where_the_auth_type_has_no_endpoint_fails_the_apply(ws, unique, root):
-    """userpass keeps users at users/<name>, not role/<name>: Vault answers the
-    generic role write with 404, which must fail the change, not count as done."""
-    auth = unique("up")
-    spec = {"auth": {auth: {"type": "userpass", "roles": {"bob": {"token_ttl": "1h"}}}}}
+def test_a_write_that_vault_answers_with_404_fails_the_change(ws, unique, root):
+    """A 404 on a write means nothing serves the path (a mount that is not
+    there): the change fails, it never counts as done. Every auth type this
+    OpenBao has is typed and refused offline where it has no endpoint, so a
+    generic path on a missing mount shows it; the policy beside it still goes in."""
+    missing, policy = unique("nomount"), unique("pol")
+    spec = {"policies": {policy: 'path "x" { capabilities = ["read"] }'},
+            "paths": {f"{missing}/thing": {"data": {"a": 1}}}}
     result = ws.run(["apply", ws.write(spec), "--auto-approve"])
     assert result.exit_code == 1 and "Traceback" not in result.output, str(result)
-    assert re.search(rf"Error: userpass_role\.{auth}/bob: POST auth/{auth}/role/bob failed: .*answered 404",
+    assert re.search(rf"Error: path\.{missing}/thing: POST {missing}/thing failed: .*answered 404",
                      result.stderr), str(result)
-    assert f"Failed: userpass_role.{auth}/bob" in result.stderr, str(result)
-    assert root.sys.list_auth_methods()["data"].get(f"{auth}/"), "the auth method before it was done"
+    assert f"Failed: path.{missing}/thing" in result.stderr, str(result)
+    assert root.sys.read_policy(policy), "independent changes still run"
 
 
 def test_replacing_a_mount_recreates_what_the_spec_keeps_in_it(ws, unique, root):
@@ -1251,3 +2384,213 @@ def test_an_update_line_always_tells_before_from_after(ws, unique):
     result, blocks = ws.plan(changed)
     assert blocks[f"policy.{name}"].fields["policy"] == "(1 line removed, 1 added)", str(result)
     assert '            -  capabilities = ["read"]\n            +  capabilities = ["list"]\n' in result.stdout, str(result)
+
+
+def test_transit_key_deletion_needs_consent_and_vaults_deletion_allowed(ws, unique, root):
+    """Deleting a transit key destroys what it encrypted: like a mount it needs
+    --allow-destroy, and Vault refuses it unless deletion_allowed is true, which
+    the plan says before anything is written."""
+    mount = unique("transit-safe")
+    keys = {"kept": {"type": "aes256-gcm96"}, "gone": {"type": "aes256-gcm96", "deletion_allowed": True}}
+    ws.apply({"secrets_engines": {mount: {"type": "transit", "keys": keys}}})
+
+    # deletion_allowed false in Vault: refused, whatever the flags.
+    without = {"secrets_engines": {mount: {"type": "transit", "keys": {"gone": keys["gone"]}}}}
+    result, _ = ws.plan(without, None, "--allow-destroy")
+    assert result.exit_code == 1 and "Traceback" not in result.output, str(result)
+    assert f"refusing to delete transit_key.{mount}/kept: its deletion_allowed is false in Vault" in result.stderr
+
+    # deletion_allowed true: still needs --allow-destroy (or the spec's consent).
+    without = {"secrets_engines": {mount: {"type": "transit", "keys": {"kept": keys["kept"]}}}}
+    result, _ = ws.plan(without)
+    assert result.exit_code == 1 and f"refusing to delete transit_key.{mount}/gone" in result.stderr, str(result)
+    assert "--allow-destroy" in result.stderr
+    # A type change re-creates the key: refused the same way (deletion_allowed false here).
+    retyped = {"secrets_engines": {mount: {"type": "transit", "keys": {**keys, "kept": {"type": "chacha20-poly1305"}}}}}
+    result, _ = ws.plan(retyped, None, "--allow-destroy")
+    assert result.exit_code == 1 and f"transit_key.{mount}/kept" in result.stderr, str(result)
+    assert root.read(f"{mount}/keys/kept") and root.read(f"{mount}/keys/gone")
+
+    # prevent_destroy protects it even with deletion_allowed and --allow-destroy.
+    protected = {"secrets_engines": {mount: {"type": "transit", "keys": {
+        "kept": keys["kept"], "gone": {**keys["gone"], "prevent_destroy": True}}}}}
+    ws.apply(protected)
+    result, _ = ws.plan(without, None, "--allow-destroy")
+    assert result.exit_code == 1 and "prevent_destroy" in result.stderr, str(result)
+
+    ws.apply({"secrets_engines": {mount: {"type": "transit", "keys": keys}}})
+    result, blocks = ws.plan(without, None, "--allow-destroy")
+    assert result.exit_code == 2 and blocks[f"transit_key.{mount}/gone"].symbol == "-", str(result)
+    assert any("can never be decrypted again" in n for n in blocks[f"transit_key.{mount}/gone"].notes)
+    ws.apply(without, None, "--allow-destroy")
+    assert root.read(f"{mount}/keys/gone") is None and root.read(f"{mount}/keys/kept")
+
+
+def test_pki_root_ca_regeneration_needs_consent_and_re_signs_the_intermediate(ws, unique, root):
+    """A CA's subject is fixed at generation: a new common name means a new key
+    (the old one and all it issued are gone), so it needs --allow-destroy, and
+    the intermediate it signed is generated and signed again."""
+    root_mount, int_mount = unique("regen-root"), unique("regen-int")
+    spec = {"secrets_engines": {
+        root_mount: {"type": "pki", "root_ca": {"common_name": "Old Root", "key_type": "ec"}},
+        int_mount: {"type": "pki", "intermediate_ca": {"common_name": "Int", "signed_by": root_mount,
+                                                       "key_type": "ec"}}}}
+    ws.apply(spec)
+    old_root = pki_issuer(root, root_mount)["certificate"]
+    spec["secrets_engines"][root_mount]["root_ca"]["common_name"] = "New Root"
+
+    result, _ = ws.plan(spec)
+    assert result.exit_code == 1 and f"refusing to replace pki_root_ca.{root_mount}" in result.stderr, str(result)
+    result, blocks = ws.plan(spec, None, "--allow-destroy")
+    block = blocks[f"pki_root_ca.{root_mount}"]
+    assert block.symbol == "-/+" and block.fields == {
+        "common_name": '"Old Root" -> "New Root"  # forces replacement'}, str(result)
+    assert any("destroys its private key" in note for note in block.notes), str(result)
+    assert blocks[f"pki_intermediate_ca.{int_mount}"].symbol == "+", str(result)
+
+    ws.apply(spec, None, "--allow-destroy")
+    new_root = certificate(pki_issuer(root, root_mount)["certificate"])
+    assert common_name(pki_issuer(root, root_mount)["certificate"]) == "New Root"
+    certificate(pki_issuer(root, int_mount)["certificate"]).verify_directly_issued_by(new_root)
+    assert pki_issuer(root, root_mount)["certificate"] != old_root
+    ws.assert_converged(spec)
+
+    # prevent_destroy: refused even with --allow-destroy.
+    spec["secrets_engines"][root_mount]["root_ca"]["prevent_destroy"] = True
+    ws.apply(spec)
+    del spec["secrets_engines"][root_mount]["root_ca"]
+    result, _ = ws.plan(spec, None, "--allow-destroy")
+    assert result.exit_code == 1 and "prevent_destroy" in result.stderr, str(result)
+    ws.assert_no_secret_in_output(["PRIVATE KEY"])
+
+
+
+def test_database_password_change_is_planned_by_fingerprint_and_never_shown(ws, unique, tmp_path, root, postgres):
+    """Vault never returns the connection's password: a new one in the spec is
+    seen through the record's fingerprint, applied (Vault logs in with it), and
+    printed nowhere."""
+    DatabaseConnection.pg = postgres
+    case = DatabaseConnection(unique, tmp_path, root)
+    ws.apply(case.spec(BASE), case.env(BASE))
+    ws.assert_converged(case.spec(BASE), case.env(BASE))
+
+    postgres.psql(f"ALTER ROLE {case.user} PASSWORD '{case.passwords[UPDATED]}'")
+    rotated = {case.var: case.passwords[UPDATED]}
+    result, blocks = ws.plan(case.spec(BASE), rotated)
+    assert result.exit_code == 2 and blocks[case.address].fields == {"password": "(sensitive value changed)"}, \
+        str(result)
+    ws.apply(case.spec(BASE), rotated)
+    root.write_data(f"{case.mount}/reset/pg", data={})  # Vault now logs in with the new one
+    ws.assert_converged(case.spec(BASE), rotated)
+    record = json.dumps(recorded_objects(root, ws.record))
+    assert case.passwords[BASE] not in record and case.passwords[UPDATED] not in record
+    ws.assert_no_secret_in_output(case.secret_values())
+
+
+def test_a_transit_mount_goes_with_its_keys_whatever_their_deletion_allowed(ws, unique, root):
+    """Disabling the mount destroys its keys: no key is refused one by one, and
+    Vault is never asked to delete one it would refuse."""
+    mount = unique("transit-gone")
+    ws.apply({"secrets_engines": {mount: {"type": "transit", "keys": {"kept": {}, "free": {"deletion_allowed": True}}}}})
+    result, blocks = ws.plan({}, None, "--allow-destroy")
+    assert result.exit_code == 2 and set(blocks) == {f"secrets_engine.{mount}", f"transit_key.{mount}/kept",
+                                                     f"transit_key.{mount}/free"}, str(result)
+    ws.apply({}, None, "--allow-destroy")
+    assert f"{mount}/" not in root.read("sys/mounts")["data"]
+    ws.assert_converged({})
+
+
+@functools.lru_cache(maxsize=1)
+def jwt_public_key() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    return ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+_PROVIDER: list = []
+
+
+def oidc_provider():
+    """One loopback HTTPS OIDC provider for the session's oidc_config cases (stopped at exit)."""
+    if not _PROVIDER:
+        import atexit
+        from tests.support.oidc import OidcProvider
+        _PROVIDER.append(OidcProvider().start())
+        atexit.register(_PROVIDER[0].stop)
+    return _PROVIDER[0]
+
+
+@pytest.mark.parametrize("case", AUTH_CASES, ids=lambda c: c.id, indirect=True)
+def test_planner_token_plans_the_kind_without_secret_access(case, ws, root, unique):
+    """A token holding only `vaultform planner-policy`'s policy plans the applied
+    object as unchanged and sees a change from the spec, write-only fields
+    included (by fingerprint), yet may write nothing."""
+    ws.apply(case.spec(BASE), case.env(BASE))
+    result = ws.run(["planner-policy", ws.write(case.spec(BASE))])
+    assert result.exit_code == 0, str(result)
+    name = unique("planner")
+    root.sys.create_or_update_acl_policy(name, result.stdout)
+    token = root.auth.token.create(policies=[name], no_default_policy=True, ttl="10m")["auth"]["client_token"]
+
+    result, _ = ws.plan(case.spec(BASE), {**case.env(BASE), "VAULT_TOKEN": token})
+    assert result.exit_code == 0 and "No changes" in result.stdout, str(result)
+    result, blocks = ws.plan(case.spec(UPDATED), {**case.env(UPDATED), "VAULT_TOKEN": token})
+    assert result.exit_code == 2, str(result)
+    assert_lines(blocks[case.address], case.update_lines)
+
+    import hvac
+    planner = hvac.Client(url=root.url, token=token)
+    path = {"jwt_config": "config", "oidc_config": "config", "cert_config": "config"}
+    target = f"auth/{case.mount}/config" if case.id in path else root_path(case)
+    with pytest.raises(hvac.exceptions.Forbidden):
+        planner.write_data(target, data={"token_ttl": "1s"})
+    ws.assert_no_secret_in_output([token])
+
+
+def root_path(case) -> str:
+    """The Vault path of a named auth object from its address."""
+    if case.address.startswith("token_role."):
+        return f"auth/token/roles/{case.name}"
+    kind, _, name = case.address.partition(".")
+    mount, _, obj = name.rpartition("/")
+    where = {"userpass_user": "users", "cert_certificate": "certs"}.get(kind, "role")
+    return f"auth/{mount}/{where}/{obj}"
+
+
+@pytest.mark.parametrize("case", AUTH_CASES, ids=lambda c: c.id, indirect=True)
+def test_an_identical_hand_made_object_is_adopted(case, ws, run_cli, tmp_path, vault_env, unique):
+    """An object made outside this spec's record, identical to the spec, plans
+    no change and is adopted into the record by apply without a write. Only
+    write-only fields, which Vault never returns, cannot be judged: those are
+    planned (masked) to be written once."""
+    hand = Workspace(run_cli, tmp_path, vault_env, record=f"contract/{unique('hand')}")
+    hand.apply(case.spec(BASE), case.env(BASE))
+
+    result, blocks = ws.plan(case.spec(BASE), case.env(BASE))
+    write_only = getattr(case, "write_only", ())
+    if write_only:
+        assert set(blocks) == {case.address}, str(result)
+        assert blocks[case.address].fields == {f: "(sensitive value added)" for f in write_only}, str(result)
+    else:
+        assert result.exit_code == 0 and "No changes" in result.stdout, str(result)
+    ws.apply(case.spec(BASE), case.env(BASE))
+    case.check(BASE)
+    ws.assert_converged(case.spec(BASE), case.env(BASE))
+    assert case.address in recorded_objects(case.root, ws.record)
+    hand.assert_no_secret_in_output(case.secret_values())
+
+
+def test_roles_on_a_type_that_keeps_users_are_refused_before_any_write(ws, unique, root, vault_writes):
+    """userpass keeps users at users/<name>, not role/<name> (Vault would answer
+    a role write with 404): its schema takes `users:` only, so `roles:` is a
+    located one-line error and nothing reaches Vault."""
+    auth = unique("up")
+    spec = {"auth": {auth: {"type": "userpass", "roles": {"bob": {"token_ttl": "1h"}}}}}
+    for command in (["plan"], ["apply", "--auto-approve"]):
+        result = ws.run([command[0], ws.write(spec), *command[1:]])
+        assert result.exit_code == 1 and "Traceback" not in result.output, str(result)
+        assert re.search(rf"vaultform\.yaml:\d+:\d+: auth\.{auth}\.roles: ", result.stderr), str(result)
+    assert vault_writes == []
+    assert f"{auth}/" not in root.sys.list_auth_methods()["data"]
+

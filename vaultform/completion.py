@@ -20,7 +20,7 @@ def spec_addresses(spec_file: str) -> List[str]:
     from vaultform.cluster import cluster_for
     from vaultform.context import Context
     from vaultform.kinds import registry
-    from vaultform.spec import load_spec
+    from vaultform.loading import load_spec
 
     try:
         spec = load_spec(spec_file)

@@ -21,7 +21,7 @@ import heapq
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Set, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from vaultform.connection import POOL_SIZE
 from vaultform.context import Context

@@ -243,17 +243,28 @@ def _recreate_contents_of_replaced(plan: Plan, desired: List[Resource], replaced
     if not replaced:
         return
     planned = {c.address: c for c in plan.changes}
-    for res in desired:
-        with_what = sorted(replaced.intersection(res.depends_on))
-        if not with_what:
-            continue
-        reason = f"re-created with {', '.join(with_what)}"
-        existing = planned.get(res.address)
-        if existing is None:
-            plan.changes.append(Change(CREATE, res, reason=reason))
-            plan.unchanged = [(r, live) for r, live in plan.unchanged if r.address != res.address]
-        elif existing.action == UPDATE:
-            existing.action, existing.fields, existing.reason = CREATE, [], reason
+    recreated = set(replaced)
+    # Until nothing more moves: what is re-created with a mount re-creates what
+    # depends on it in turn (a CA generated again in a re-created pki mount
+    # signs its intermediate again).
+    while True:
+        more = set()
+        for res in desired:
+            with_what = sorted(recreated.intersection(res.depends_on))
+            if not with_what or res.address in recreated:
+                continue
+            reason = f"re-created with {', '.join(with_what)}"
+            existing = planned.get(res.address)
+            if existing is None:
+                planned[res.address] = change = Change(CREATE, res, reason=reason)
+                plan.changes.append(change)
+                plan.unchanged = [(r, live) for r, live in plan.unchanged if r.address != res.address]
+            elif existing.action == UPDATE:
+                existing.action, existing.fields, existing.reason = CREATE, [], reason
+            more.add(res.address)
+        if not more:
+            return
+        recreated |= more
 
 
 def _recorded_leftovers(ctx: Context, wanted: set) -> List[Resource]:

@@ -42,7 +42,7 @@ def check_plan(ctx, plan: Plan, options, existing: Iterable[str] = ()) -> None:
 
     `existing` holds the addresses of the managed objects found in Vault (the
     bulk guard's denominator: recorded or in the spec, and live)."""
-    refusals = protected_objects(plan.changes)
+    refusals = protected_objects(plan.changes) + kind_refusals(plan.changes)
     if not options.allow_destroy:
         refusals += mount_destruction(plan.changes, ctx.spec.data.get("allow_destroy") or [])
     if not options.force:
@@ -53,7 +53,7 @@ def check_plan(ctx, plan: Plan, options, existing: Iterable[str] = ()) -> None:
 
 def check_destroy(plan: Plan) -> None:
     """`vaultform destroy` is consent to destroy, but not to override prevent_destroy."""
-    refusals = protected_objects(plan.changes, verb="destroy")
+    refusals = protected_objects(plan.changes, verb="destroy") + kind_refusals(plan.changes)
     if refusals:
         raise UnsafePlan(refusals)
 
@@ -82,6 +82,19 @@ def protected_objects(changes: Sequence[Change], verb: Optional[str] = None) -> 
     return refusals
 
 
+def kind_refusals(changes: Sequence[Change]) -> List[VaultformError]:
+    """What a kind knows Vault would refuse (a transit key whose
+    deletion_allowed is false cannot be deleted): refused in the plan rather
+    than failing half-way through an apply. No flag overrides it."""
+    refusals = []
+    for change in changes:
+        refusal = getattr(change.resource.kind, "refusal", None)
+        message = refusal(change, changes) if refusal else ""
+        if message:
+            refusals.append(VaultformError(message, location=change.resource.location))
+    return refusals
+
+
 # -- disabling mounts ------------------------------------------------------------
 
 
@@ -96,7 +109,7 @@ def mount_destruction(changes: Sequence[Change], allowed: Sequence[str]) -> List
     refusals = []
     if len(removed) == 1:
         refusals.append(_refusal(
-            removed, f"refusing to disable {removed[0].address} ({_what_is_lost(removed[0])}): "
+            removed, f"refusing to {_destroy_verb(removed[0])} {removed[0].address} ({_what_is_lost(removed[0])}): "
                      "pass --allow-destroy or list it under allow_destroy in the spec"))
     elif removed:
         refusals.append(_refusal(
@@ -158,7 +171,12 @@ def _verb(change: Change, verb: Optional[str]) -> str:
         return verb
     if change.action == REPLACE:
         return "replace"
-    return "disable" if change.resource.kind.destroys_contents else "delete"
+    return _destroy_verb(change) if change.resource.kind.destroys_contents else "delete"
+
+
+def _destroy_verb(change: Change) -> str:
+    """Mounts are disabled; a kind that is not a mount says its own verb (a transit key is deleted)."""
+    return getattr(change.resource.kind, "destroy_verb", "disable")
 
 
 def _by_verb(changes: Sequence[Change], verb: Optional[str]) -> Dict[str, List[Change]]:

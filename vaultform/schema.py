@@ -20,6 +20,7 @@ from vaultform.errors import SpecError
 from vaultform.yamlpos import LocatedDocument
 
 ROOT_SCHEMA = "vaultform.schema.json"
+VALUE_SOURCE_KEYS = frozenset({"env", "default", "file", "generate"})
 
 
 def _schema_text(name: str) -> str:
@@ -139,7 +140,8 @@ def _message(error: jsonschema.ValidationError) -> str:
     if kw == "pattern":
         # The schema words it (patternErrorMessage, which editors show too); never the value.
         return schema.get("patternErrorMessage", "has an invalid format")
-    if kw in ("minimum", "maximum", "minLength", "maxLength", "minProperties", "maxProperties"):
+    if kw in ("minimum", "maximum", "minLength", "maxLength", "minProperties", "maxProperties",
+              "minItems", "maxItems"):
         return f"violates {kw} {schema[kw]}"
     if kw in ("oneOf", "anyOf"):
         if error.context and all(_wrong_type(e) for e in error.context):
@@ -149,6 +151,8 @@ def _message(error: jsonschema.ValidationError) -> str:
             return "must be " + " or ".join(dict.fromkeys(types))
         return "is not any of the accepted forms"
     if kw == "not":
+        if "notErrorMessage" in schema:  # the schema words it, like patternErrorMessage
+            return schema["notErrorMessage"]
         return "looks like a value source ({env}, {file} or {generate}) but has other keys too"
     if kw == "propertyNames":
         return "has an invalid name"
@@ -165,7 +169,12 @@ def validate_document(doc: LocatedDocument) -> List[SpecError]:
     for top in validator().iter_errors(doc.data):
         for error in _leaf_errors(top):
             path = tuple(error.absolute_path)
-            if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            if error.validator == "additionalProperties" and isinstance(error.instance, dict) and \
+                    set(error.schema.get("properties", {})) == VALUE_SOURCE_KEYS:
+                extra = ", ".join(repr(k) for k in sorted(set(error.instance) - VALUE_SOURCE_KEYS))
+                errors.append(SpecError(f"a value source takes env (with an optional default), file or generate, "
+                                        f"not {extra}", location=doc.location(path), field=dotted(path)))
+            elif error.validator == "additionalProperties" and isinstance(error.instance, dict):
                 known = set(error.schema.get("properties", {}))
                 for key in sorted(set(error.instance) - known):
                     hint = difflib.get_close_matches(key, sorted(known), n=1)

@@ -137,17 +137,6 @@ def handle_errors(fn):
 JSON_REFUSALS = ("plan", "apply")
 
 
-def common(fn):
-    fn = click.option("--debug", is_flag=True, help="Show tracebacks for errors.")(fn)
-    return fn
-
-
-def connection_options(fn):
-    fn = click.option("--address", metavar="URL",
-                      help="Vault address; overrides VAULT_ADDR/BAO_ADDR and the spec's vault.address.")(fn)
-    return fn
-
-
 def debug_option(fn):
     return click.option("--debug", is_flag=True, help="Show tracebacks for errors.")(fn)
 

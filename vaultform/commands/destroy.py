@@ -12,7 +12,7 @@ from vaultform.lock import apply_lock, version_before_plan
 from vaultform.planner import make_destroy_plan
 from vaultform.render.progress import progress_option
 from vaultform.render.text import render_plan
-from vaultform.spec import load_spec
+from vaultform.loading import load_spec
 
 
 @click.command()

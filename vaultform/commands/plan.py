@@ -8,14 +8,15 @@ from typing import Optional
 import click
 
 from vaultform import planfile
-from vaultform.commands.common import (no_colour_option, EXIT_CHANGES, SPEC_ARGUMENT, address_option, build_context, colour,
+from vaultform.commands.common import (no_colour_option, EXIT_CHANGES, EXIT_ERROR, SPEC_ARGUMENT, address_option, build_context, colour,
                                        debug_option, handle_errors, out, print_warnings, safety_options,
                                        target_option)
 from vaultform.context import Context
 from vaultform.model import Plan
 from vaultform.planner import PlanOptions, make_plan
 from vaultform.render.formats import FORMATS, JSON, TEXT, render_plan_as
-from vaultform.spec import Spec, load_spec
+from vaultform.spec import Spec
+from vaultform.loading import load_spec
 
 format_option = click.option(
     "--format", "output_format", type=click.Choice(FORMATS), default=TEXT, show_default=True,
@@ -26,11 +27,6 @@ def load_context(spec_file: str, address: Optional[str]) -> "tuple[Spec, Context
     spec = load_spec(spec_file)
     print_warnings(spec)
     return spec, build_context(spec, address)
-
-
-def load_and_plan(spec_file: str, address: Optional[str], options: PlanOptions):
-    spec, ctx = load_context(spec_file, address)
-    return spec, ctx, make_plan(ctx, options)
 
 
 def show_plan(ctx: Context, the_plan: Plan, output_format: str, show_unmanaged: bool = False) -> None:
@@ -47,6 +43,9 @@ def show_plan(ctx: Context, the_plan: Plan, output_format: str, show_unmanaged: 
 @click.option("--out", "out_file", metavar="PLANFILE", type=click.Path(dir_okay=False),
               help="Save the plan to PLANFILE (no secret values in it); `vaultform apply PLANFILE` applies exactly it.")
 @format_option
+@click.option("--test", "access_tests", is_flag=True,
+              help="Also evaluate the spec's `tests:` against the planned policies, beside their result now "
+                   "(docs/access-tests.md). Exits 1 if a test fails after the plan.")
 @click.option("--show-unmanaged", is_flag=True,
               help="List the objects in Vault that vaultform does not manage (policies, mounts, auth roles).")
 @target_option
@@ -55,7 +54,7 @@ def show_plan(ctx: Context, the_plan: Plan, output_format: str, show_unmanaged: 
 @address_option
 @debug_option
 @handle_errors
-def plan(spec_file: str, detailed_exitcode: bool, out_file: Optional[str], output_format: str,
+def plan(spec_file: str, detailed_exitcode: bool, out_file: Optional[str], output_format: str, access_tests: bool,
          show_unmanaged: bool, targets, allow_destroy: bool, force: bool, address, debug: bool) -> None:
     """Show what apply would change in Vault."""
     options = PlanOptions(targets=tuple(targets), allow_destroy=allow_destroy, force=force)
@@ -65,7 +64,12 @@ def plan(spec_file: str, detailed_exitcode: bool, out_file: Optional[str], outpu
     if out_file:
         # Saved before it is shown: a plan that cannot be saved is an error, not a review.
         planfile.write(out_file, planfile.build(ctx, the_plan, options, spec_file, configured_address), spec.path)
-    show_plan(ctx, the_plan, output_format, show_unmanaged)
+    if access_tests:
+        from vaultform.commands._plan_tests import show_plan_with_tests  # only when asked: rich, acl_eval
+
+        tests_passed = show_plan_with_tests(ctx, the_plan, output_format, show_unmanaged)
+    else:
+        show_plan(ctx, the_plan, output_format, show_unmanaged)
     if out_file:
         # JSON and Markdown keep stdout for the document; the note goes to the log.
         text_mode = output_format == TEXT
@@ -73,6 +77,8 @@ def plan(spec_file: str, detailed_exitcode: bool, out_file: Optional[str], outpu
             out()
         out(f"Saved the plan to {out_file}. Apply exactly this plan with: vaultform apply {out_file}",
             err=not text_mode)
+    if access_tests and not tests_passed:
+        sys.exit(EXIT_ERROR)
     if detailed_exitcode and not the_plan.empty:
         sys.exit(EXIT_CHANGES)
 

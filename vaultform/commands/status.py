@@ -19,7 +19,7 @@ from vaultform.cluster.local import NodeStatus
 from vaultform.commands.common import SPEC_ARGUMENT, address_option, build_context, debug_option, handle_errors, out
 from vaultform.connection import choose_another, http_request
 from vaultform.errors import EXIT_ERROR, VaultformError
-from vaultform.spec import load_spec
+from vaultform.loading import load_spec
 
 
 def _external_status(address: str) -> NodeStatus:

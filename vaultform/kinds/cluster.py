@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import List, Optional
 
 from vaultform.errors import ClusterError
-from vaultform.kinds.base import Kind
+from vaultform.kinds.base import Kind, KindDoc
 from vaultform.model import FOLLOW_UP, Resource
 
 
@@ -41,6 +41,16 @@ class ClusterNode(Kind):
     name = "cluster.node"
     rank = 1
     recorded = False
+    section = "cluster"
+    section_keys_are_names = False
+    section_schema = {"$ref": "cluster.schema.json"}
+    doc = KindDoc("cluster.nodes", "(a process or a pod)",
+                  "one node of the cluster vaultform runs (local provider) or installs (helm provider)",
+                  address="cluster.node[<i>]")
+
+    def summary(self, spec):
+        cluster = spec.cluster
+        return f"a {cluster.get('provider', 'local')} cluster" if cluster else None
 
     def resources(self, spec, ctx) -> List[Resource]:
         if ctx.cluster is None:
@@ -113,6 +123,9 @@ class ClusterNode(Kind):
 
 class ClusterInit(Kind):
     name = "cluster.init"
+    doc = KindDoc("cluster.init", "sys/init",
+                  "operator init with Shamir key shares; the keys go to keys_file or to PGP custodians",
+                  address="cluster.init")
     rank = 2
     recorded = False
 
@@ -165,6 +178,8 @@ class ClusterInit(Kind):
 
 class ClusterUnseal(Kind):
     name = "cluster.unseal"
+    doc = KindDoc("cluster.init.key_threshold", "sys/unseal", "unsealing every node with the stored key shares",
+                  address="cluster.unseal[<i>]")
     rank = 3
     recorded = False
 

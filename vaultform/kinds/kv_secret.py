@@ -21,20 +21,15 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from vaultform import values
 from vaultform.errors import PermissionDenied, SpecError
-from vaultform.kinds.base import Kind
-from vaultform.kinds.mounts import kv_version
+from vaultform.kinds.base import Kind, KindDoc
+from vaultform.kinds.mounts import kv_version, mount_splits
 from vaultform.model import ABSENT, ALL_FIELDS, FieldChange, Resource
+from vaultform.planner_rules import READ, Rule
 
 
 def split_mount(ctx, spec, address_path: str) -> Tuple[str, str]:
     """Longest mount path (from the spec or Vault) that prefixes the secret's path."""
-    mounts = set(spec.section("secrets_engines")) | set(ctx.secret_mounts())
-    parts = address_path.split("/")
-    for i in range(len(parts) - 1, 0, -1):
-        mount = "/".join(parts[:i])
-        if mount in mounts:
-            return mount, "/".join(parts[i:])
-    return parts[0], "/".join(parts[1:])
+    return mount_splits(address_path, set(spec.section("secrets_engines")) | set(ctx.secret_mounts()))[0]
 
 
 class _Hidden:
@@ -129,6 +124,51 @@ def mount_kv_version(ctx, spec, mount: str) -> Optional[str]:
 class KVSecret(Kind):
     name = "secret"
     rank = 50
+    section = "secrets"
+    section_schema = {
+        "type": "object",
+        "description": "KV secrets keyed by <mount>/<path>; values come from env, files or generators.",
+        "propertyNames": {"pattern": "^[^/\\s]+(/[^/\\s]+)+$"},
+        "additionalProperties": {"$ref": "secret.schema.json"},
+    }
+    doc = KindDoc("secrets.<mount>/<path>", "<mount>/data/<path> (KV v2), <mount>/<path> (KV v1)",
+                  "a KV secret; every key's value from {env}, {file} or {generate}; keys not in the spec are removed",
+                  address="secret.<mount>/<path>")
+
+    def planner_rules(self, spec, wildcards):
+        rules: List[Rule] = []
+        notes: List[str] = []
+        per_mount: Dict[str, Rule] = {}
+        engines = spec.section("secrets_engines")
+        for key in sorted(spec.section("secrets")):
+            for mount, path in mount_splits(key, engines):
+                body = engines.get(mount)
+                version = kv_version(body["type"], body.get("options")) if body else None
+                if body and version is None:
+                    continue  # not a KV mount: the spec's checks say so
+                if version == "1":
+                    notes.append(f"secret.{key} is KV v1, which keeps no metadata: changes made to it in Vault "
+                                 "cannot be seen with this policy (changes in the spec can)")
+                    continue
+                assumed = "" if body else f" ({mount}/ is not in secrets_engines: assumed KV v2)"
+                if wildcards:
+                    per_mount.setdefault(mount, Rule(f"{mount}/metadata/*", READ,
+                                                     f"metadata (never data) of the secrets in {mount}/{assumed}"))
+                else:
+                    rules.append(Rule(f"{mount}/metadata/{path}", READ,
+                                      f"secret.{key}: metadata only, never data{assumed}"))
+        return rules + list(per_mount.values()), notes
+
+    def checks(self, spec):
+        problems = []
+        engines = spec.section("secrets_engines")
+        for key in spec.section("secrets"):
+            (mount, _), *others = mount_splits(key, engines)
+            body = engines.get(mount)
+            if body is not None and not others and kv_version(body["type"], body.get("options")) is None:
+                problems.append(SpecError(f"{mount}/ is not a KV mount", location=spec.key_loc("secrets", key),
+                                          field=f"secrets.{key}"))
+        return problems, []
 
     def resources(self, spec, ctx) -> List[Resource]:
         out = []
@@ -148,9 +188,13 @@ class KVSecret(Kind):
                                         "plan would write it again): quote it to store it as a string",
                                         location=spec.loc("secrets", key, name), field=f"secrets.{key}.{name}")
             deps = [f"secrets_engine.{mount}"] if mount in spec.section("secrets_engines") else []
+            settings = (spec.section("secrets_engines").get(mount) or {}).get("kv") or {}
+            if settings:
+                deps.append(f"kv_config.{mount}")  # cas_required must be known before a write needs it
             out.append(Resource(kind=self, address=f"secret.{key}", id=key, desired=desired,
                                 location=spec.key_loc("secrets", key), depends_on=deps, sensitive={ALL_FIELDS},
                                 meta={"mount": mount, "path": path, "version": version or "2",
+                                      "cas_required": bool(settings.get("cas_required")),
                                       "record": {"mount": mount, "path": path}}))
         return out
 
@@ -288,11 +332,20 @@ class KVSecret(Kind):
     def create(self, ctx, res) -> None:
         self.settle_generated(res, None)
         payload = {"data": res.desired} if res.meta["version"] == "2" else res.desired
+        if res.meta["version"] == "2" and res.meta.get("cas_required"):
+            payload["options"] = {"cas": self._current_version(ctx, res)}
         response = ctx.api.write(self._data_path(res), payload)
         if res.meta["version"] == "2" and isinstance(response, dict):
             res.meta["written_version"] = (response.get("data") or {}).get("version")
             res.meta["written_created"] = (response.get("data") or {}).get("created_time")
         res.meta["written_fingerprints"] = value_fingerprints(ctx, res, res.desired)
+
+    def _current_version(self, ctx, res) -> int:
+        """The version a check-and-set write replaces (kv_config's cas_required),
+        read just before the write: the one the plan read may be gone with a
+        re-created mount. 0 for a secret that does not exist."""
+        metadata = ctx.api.read(f"{res.meta['mount']}/metadata/{res.meta['path']}")
+        return int(((metadata or {}).get("data") or {}).get("current_version") or 0)
 
     def delete(self, ctx, res) -> None:
         m, p = res.meta["mount"], res.meta["path"]

@@ -41,6 +41,13 @@ def block_lines(value: Any) -> Optional[List[str]]:
     return None
 
 
+def _indented(value: Any) -> Optional[List[str]]:
+    if not isinstance(value, (dict, list, set, tuple)):
+        return None
+    shown = sorted(value, key=str) if isinstance(value, (set, frozenset)) else value
+    return json.dumps(shown, sort_keys=True, default=str, ensure_ascii=False, indent=2).splitlines()
+
+
 def show_value(value: Any) -> str:
     """One line: strings whole (a path is useless cut short), JSON otherwise."""
     if value is ABSENT:
@@ -89,8 +96,10 @@ def _block_change(before: Any, after: Any) -> Optional["tuple[str, List[str]]"]:
     new = [] if after is ABSENT else block_lines(after)
     if old is None and new is None or (old == [] and new is None) or (new == [] and old is None):
         return None
-    old = old if old is not None else show_value(before).splitlines()
-    new = new if new is not None else show_value(after).splitlines()
+    # A short object against a long one: both as indented JSON, so the diff
+    # compares like with like (not one line against seven).
+    old = old if old is not None else (_indented(before) or show_value(before).splitlines())
+    new = new if new is not None else (_indented(after) or show_value(after).splitlines())
     lines = unified_lines(old, new)
     if not lines:
         return None  # only line endings differ: the one-line form shows where
