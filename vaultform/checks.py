@@ -106,7 +106,24 @@ def literal_value_warnings(spec: Spec) -> Warnings:
                                          "from {env: NAME} or {file: PATH}",
                                          location=spec.key_loc("auth", mount, "config", name),
                                          field=f"auth.{mount}.config.{name}"))
+    for mount, body in spec.section("secrets_engines").items():
+        if not isinstance(body, dict) or body.get("type") != "database":
+            continue
+        for name, connection in (body.get("connections") or {}).items():
+            for field in sorted(write_only_fields("database", "config")):
+                value = (connection or {}).get(field)
+                if isinstance(value, str) and value:
+                    where = ("secrets_engines", mount, "connections", name, field)
+                    warnings.append(Warning_("is a literal value in the spec (and so in version control): take it "
+                                             "from {env: NAME} or {file: PATH}", location=spec.key_loc(*where),
+                                             field=".".join(where)))
     return warnings
+
+
+def write_only_fields(engine: str, segment: str) -> frozenset:
+    from vaultform.kinds import write_only
+
+    return frozenset(write_only.write_only(engine, segment))
 
 
 def _auth_kind(auth_type: Any, base_name: str):
