@@ -5,7 +5,8 @@ only from server configuration: `audit "file" "NAME" { options { file_path
 = ... } }`) logs every request vaultform makes. A seeded random walk then
 changes the spec a few dozen times (policies, KV v1/v2 secrets with values of
 every JSON type, secrets engines, auth methods with Kubernetes config and
-roles, AppRole roles, tuning, prevent_destroy, prune, re-created and deleted
+roles, AppRole roles, userpass users with rotated passwords, JWT config and
+roles, token roles, tuning, prevent_destroy, prune, re-created and deleted
 mounts with --allow-destroy) and, between runs, changes Vault by hand behind
 vaultform's back (values, tuning, roles, deletions, disabled mounts, objects
 made by hand). Every other round goes through a saved plan. After every step
@@ -39,6 +40,8 @@ from typing import Dict, List, Optional, Tuple
 
 import pytest
 import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.support.audit import AuditLog, Write, file_audit_hcl
 from tests.support.bao import BaoDevServer
@@ -48,6 +51,8 @@ ROUNDS = int(os.environ.get("VAULTFORM_FIDELITY_ROUNDS", "12"))
 RECORD_MOUNT = "vaultform"     # the default `vault.record.mount`
 REPO = Path(__file__).resolve().parent.parent
 CA_PEM = (REPO / "examples" / "kubernetes-ca.crt").read_text(encoding="utf-8")
+JWT_PUB = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
 AMBIENT_VAULT_VARS = ("VAULT_ADDR", "VAULT_TOKEN", "BAO_ADDR", "BAO_TOKEN", "VAULT_NAMESPACE",
                       "BAO_NAMESPACE", "VAULT_CACERT", "BAO_CACERT", "VAULT_SKIP_VERIFY", "BAO_SKIP_VERIFY")
 WRITE, DELETE = "write", "delete"     # create and update are both a write here
@@ -117,15 +122,24 @@ def expected_writes(change: dict, now: "SpecModel", before: "SpecModel") -> List
         if version == "2":
             return [(DELETE, f"{mount}/metadata/{path}")] if action == "delete" else [(WRITE, f"{mount}/data/{path}")]
         return by_action(f"{mount}/{path}")
+    if kind in ("identity_entity", "identity_group"):
+        return by_action(f"identity/{kind.split('_')[1]}/name/{name}")
+    if kind == "path":
+        gone = action == "delete" and not (before.paths.get(name) or {}).get("delete", True)
+        return [] if gone else by_action(name)
     engine = engine_object_writes(kind, action, name, change, now, before)
     if engine is not None:
         return engine
     if kind.endswith("_config"):
         # Vault has no DELETE for an auth config: it goes with its auth method.
         return [] if action == "delete" else [(WRITE, f"auth/{name}/config")]
-    if kind.endswith("_role"):
+    if kind == "token_role":
+        return by_action(f"auth/token/roles/{name}")
+    if kind.endswith(("_role", "_user", "_certificate")):
+        # userpass keeps users at users/<name>, cert its certificates at certs/<name>.
         mount, role = name.rsplit("/", 1)
-        return by_action(f"auth/{mount}/role/{role}")
+        where = {"userpass_user": "users", "cert_certificate": "certs"}.get(kind, "role")
+        return by_action(f"auth/{mount}/{where}/{role}")
     raise AssertionError(f"no Vault path known for {change['address']} (kind {kind})")
 
 
@@ -182,14 +196,25 @@ class SpecModel:
         self.auth: Dict[str, dict] = {}
         self.secrets: Dict[str, dict] = {}
         self.prune: Dict[str, bool] = {}
+        self.entities: Dict[str, dict] = {}
+        self.groups: Dict[str, dict] = {}
+        self.paths: Dict[str, dict] = {}
+        self.token_roles: Dict[str, dict] = {}
         self.env: Dict[str, str] = {}
 
     def document(self) -> dict:
         doc: dict = {"version": 1}
         for key, section in (("secrets_engines", self.mounts), ("auth", self.auth),
-                             ("policies", self.policies), ("secrets", self.secrets), ("prune", self.prune)):
+                             ("policies", self.policies), ("secrets", self.secrets), ("prune", self.prune),
+                             ("token_roles", self.token_roles)):
             if section:
                 doc[key] = copy.deepcopy(section)
+        identity = {key: copy.deepcopy(section) for key, section in (("entities", self.entities),
+                                                                     ("groups", self.groups)) if section}
+        if identity:
+            doc["identity"] = identity
+        if self.paths:
+            doc["paths"] = copy.deepcopy(self.paths)
         return doc
 
     def kv_version(self, mount: str) -> Optional[str]:
@@ -262,6 +287,37 @@ def approle_role(rng: random.Random, model: SpecModel) -> dict:
     if rng.random() < 0.3:
         role["token_bound_cidrs"] = ["10.0.0.0/8"]
     return role
+
+
+def jwt_role(rng: random.Random, model: SpecModel) -> dict:
+    role = {"role_type": "jwt", "user_claim": rng.choice(["repository", "sub"]),
+            "bound_audiences": ["https://github.com/org"],
+            "bound_claims": {"repository": f"org/{hex_value(rng)[:6]}"},
+            "token_policies": sorted(rng.sample(sorted(model.policies), min(len(model.policies), 1))),
+            "token_ttl": rng.choice(["10m", "1h"])}
+    if rng.random() < 0.3:
+        role["claim_mappings"] = {"workflow": "workflow"}
+    return role
+
+
+def userpass_user(rng: random.Random, model: SpecModel, var: str) -> dict:
+    model.env[var] = hex_value(rng)
+    user = {"password": {"env": var}, "token_ttl": rng.choice(["10m", "1h"]),
+            "token_policies": sorted(rng.sample(sorted(model.policies), min(len(model.policies), 1)))}
+    if rng.random() < 0.3:
+        user["token_bound_cidrs"] = ["10.0.0.0/8"]
+    return user
+
+
+def token_role(rng: random.Random, model: SpecModel) -> dict:
+    role = {"allowed_policies": sorted(rng.sample(sorted(model.policies), min(len(model.policies), 2))),
+            "orphan": rng.choice([True, False])}
+    if rng.random() < 0.5:
+        role["token_period"] = rng.choice(["1h", "24h"])
+    return role
+
+
+ROLE_MAKERS = {"kubernetes": k8s_role, "approle": approle_role, "jwt": jwt_role}
 
 
 class Walk:
@@ -425,6 +481,9 @@ class Walk:
             return f"remove secret {key}"
 
     def add_auth(self) -> str:
+        pick = self.rng.random()
+        if pick < 0.25:
+            return self.add_typed_auth("userpass" if pick < 0.12 else "jwt")
         if self.rng.random() < 0.6:
             path = self.new("k8s")
             body: dict = {"type": "kubernetes", "config": {"kubernetes_host": f"https://{path}.example:6443",
@@ -440,6 +499,71 @@ class Walk:
             del body["roles"]
         self.model.auth[path] = body
         return f"add {body['type']} auth {path}"
+
+    def add_typed_auth(self, auth_type: str) -> str:
+        path = self.new("up" if auth_type == "userpass" else "jwt")
+        if auth_type == "userpass":
+            body: dict = {"type": "userpass", "users": {}}
+            for _ in range(self.rng.randint(1, 2)):
+                name = self.new("user")
+                body["users"][name] = userpass_user(self.rng, self.model, f"FIDELITY_PW_{path}_{name}".upper())
+        else:
+            body = {"type": "jwt", "config": {"jwt_validation_pubkeys": [{"file": "jwt.pub"}],
+                                              "bound_issuer": "https://token.actions.githubusercontent.com"},
+                    "roles": {self.new("deploy"): jwt_role(self.rng, self.model)}}
+        self.model.auth[path] = body
+        return f"add {auth_type} auth {path}"
+
+    def add_userpass_auth(self) -> str:
+        return self.add_typed_auth("userpass")
+
+    def add_jwt_auth(self) -> str:
+        return self.add_typed_auth("jwt")
+
+    def _users(self) -> List[Tuple[str, str]]:
+        return sorted((p, u) for p, body in self.model.auth.items() for u in body.get("users", {}))
+
+    def edit_user(self) -> Optional[str]:
+        users = self._users()
+        if not users:
+            return None
+        path, name = self.rng.choice(users)
+        user = self.model.auth[path]["users"][name]
+        if self.rng.random() < 0.5:
+            self.model.env[user["password"]["env"]] = hex_value(self.rng)  # same spec, new password
+            return f"rotate the password of user {path}/{name}"
+        user["token_ttl"] = self.rng.choice(["5m", "15m", "2h"])
+        return f"edit user {path}/{name}"
+
+    def remove_user(self) -> Optional[str]:
+        users = self._users()
+        if not users:
+            return None
+        path, name = self.rng.choice(users)
+        del self.model.auth[path]["users"][name]
+        return f"remove user {path}/{name}"
+
+    def add_token_role(self) -> str:
+        name = self.new("tokenrole")
+        self.model.token_roles[name] = token_role(self.rng, self.model)
+        return f"add token role {name}"
+
+    def edit_token_role(self) -> Optional[str]:
+        name = self.pick(self.model.token_roles)
+        if not name:
+            return None
+        role = self.model.token_roles[name]
+        if "token_period" in role and self.rng.random() < 0.5:
+            del role["token_period"]
+            return f"edit token role {name}: drop token_period"
+        self.model.token_roles[name] = token_role(self.rng, self.model)
+        return f"edit token role {name}"
+
+    def remove_token_role(self) -> Optional[str]:
+        name = self.pick(self.model.token_roles)
+        if name:
+            del self.model.token_roles[name]
+            return f"remove token role {name}"
 
     def tune_auth(self) -> Optional[str]:
         path = self.pick(self.model.auth)
@@ -509,7 +633,7 @@ class Walk:
         return f"set local on {path} (replace)"
 
     def toggle_prune(self) -> str:
-        key = self.rng.choice(["policies", "secrets_engines", "auth_roles"])
+        key = self.rng.choice(["policies", "secrets_engines", "auth_roles", "token_roles"])
         if self.model.prune.pop(key, False):
             return f"prune.{key} off"
         self.model.prune[key] = True
@@ -553,11 +677,11 @@ class Walk:
         return sorted((p, r) for p, body in self.model.auth.items() for r in body.get("roles", {}))
 
     def add_role(self) -> Optional[str]:
-        path = self.pick(self.model.auth)
+        path = self.pick(p for p, body in self.model.auth.items() if body["type"] in ROLE_MAKERS)
         if not path:
             return None
         body = self.model.auth[path]
-        maker = k8s_role if body["type"] == "kubernetes" else approle_role
+        maker = ROLE_MAKERS[body["type"]]
         name = self.new("role")
         body.setdefault("roles", {})[name] = maker(self.rng, self.model)
         return f"add role {path}/{name}"
@@ -571,7 +695,7 @@ class Walk:
         if "token_ttl" in role and self.rng.random() < 0.5:
             role["token_ttl"] = self.rng.choice(["5m", "15m", "2h"])
         else:
-            maker = k8s_role if self.model.auth[path]["type"] == "kubernetes" else approle_role
+            maker = ROLE_MAKERS[self.model.auth[path]["type"]]
             self.model.auth[path]["roles"][name] = maker(self.rng, self.model)
         return f"edit role {path}/{name}"
 
@@ -585,6 +709,63 @@ class Walk:
             del self.model.auth[path]["roles"]
         return f"remove role {path}/{name}"
 
+    # Identity and paths: entities, internal groups of them, and generic paths
+    # in the root token's cubbyhole (built in: no mount for the walk to remove).
+    def add_entity(self) -> str:
+        name = self.new("ent")
+        self.model.entities[name] = {"policies": sorted(self.rng.sample(["a", "b", "c"], 2)),
+                                     "metadata": {"team": hex_value(self.rng)[:6]}}
+        return f"add entity {name}"
+
+    def edit_entity(self) -> Optional[str]:
+        name = self.pick(self.model.entities)
+        if name:
+            self.model.entities[name]["metadata"] = {"team": hex_value(self.rng)[:6]}
+            return f"edit entity {name}"
+
+    def remove_entity(self) -> Optional[str]:
+        name = self.pick(n for n in self.model.entities
+                         if not any(n in g.get("members", []) for g in self.model.groups.values()))
+        if name:
+            del self.model.entities[name]
+            return f"remove entity {name}"
+
+    def add_group(self) -> str:
+        name = self.new("grp")
+        members = sorted(self.rng.sample(sorted(self.model.entities), min(2, len(self.model.entities))))
+        self.model.groups[name] = {"policies": ["g"], "members": members}
+        return f"add group {name} of {members}"
+
+    def edit_group(self) -> Optional[str]:
+        name = self.pick(self.model.groups)
+        if name:
+            members = sorted(self.rng.sample(sorted(self.model.entities), min(1, len(self.model.entities))))
+            self.model.groups[name]["members"] = members
+            return f"edit group {name}: members {members}"
+
+    def remove_group(self) -> Optional[str]:
+        name = self.pick(self.model.groups)
+        if name:
+            del self.model.groups[name]
+            return f"remove group {name}"
+
+    def add_path(self) -> str:
+        path = f"cubbyhole/{self.new('gp')}"
+        self.model.paths[path] = {"data": {"level": self.rng.randint(1, 9), "mode": hex_value(self.rng)[:4]},
+                                  "delete": self.rng.random() < 0.7}
+        return f"add path {path}"
+
+    def edit_path(self) -> Optional[str]:
+        path = self.pick(self.model.paths)
+        if path:
+            self.model.paths[path]["data"]["level"] += 1
+            return f"edit path {path}"
+
+    def remove_path(self) -> Optional[str]:
+        path = self.pick(self.model.paths)
+        if path:
+            delete = self.model.paths.pop(path).get("delete", True)
+            return f"remove path {path} ({'deleted' if delete else 'only forgotten'})"
     # -- objects inside secrets engines ---------------------------------------------------
     def engine_mounts(self, engine_type: str) -> List[str]:
         return sorted(p for p, body in self.model.mounts.items() if body["type"] == engine_type)
@@ -744,7 +925,11 @@ class Walk:
         (4, "edit_secret"), (2, "remove_secret"), (2, "add_auth"), (2, "tune_auth"), (1, "remove_auth"),
         (3, "edit_k8s_config"), (2, "add_role"), (3, "edit_role"), (2, "remove_role"), (2, "toggle_protection"),
         (1, "toggle_local"), (1, "retype_mount"), (1, "retype_auth"), (1, "drop_k8s_config"), (1, "toggle_prune"),
-        (1, "toggle_force_no_cache"),
+        (1, "toggle_force_no_cache"), (2, "add_entity"), (2, "edit_entity"), (1, "remove_entity"),
+        (1, "add_group"), (2, "edit_group"), (1, "remove_group"), (2, "add_path"), (2, "edit_path"),
+        (1, "remove_path"),
+        (2, "edit_user"), (1, "remove_user"), (1, "add_token_role"),
+        (2, "edit_token_role"), (1, "remove_token_role"),
         # Objects inside secrets engines.
         (2, "add_transit_key"), (2, "edit_transit_key"), (1, "remove_transit_key"), (1, "add_pki"), (2, "edit_pki"),
         (1, "add_database"), (2, "edit_database"), (2, "edit_kv_settings"),
@@ -761,7 +946,8 @@ class Walk:
     def drift(self, client) -> str:
         drifts = ["policy_text", "policy_delete", "secret_value", "secret_same", "secret_delete", "secret_destroy",
                   "mount_tune", "mount_listing", "auth_tune", "role_field", "role_audience", "k8s_config",
-                  "unmanaged_policy", "unmanaged_mount", "deleted_and_removed", "mount_disable", "auth_disable"]
+                  "unmanaged_policy", "unmanaged_mount", "deleted_and_removed", "mount_disable", "auth_disable",
+                  "user_field", "token_role_field"]
         while True:
             done = getattr(self, f"drift_{self.rng.choice(drifts)}")(client)
             if done:
@@ -886,8 +1072,24 @@ class Walk:
         roles = self.live_roles()
         if roles:
             path, name = self.rng.choice(roles)
-            client.write_data(f"auth/{path}/role/{name}", data={"token_ttl": "7m"})
+            data = {"token_ttl": "7m"}
+            if self.model.auth[path]["type"] == "jwt":
+                data["role_type"] = "jwt"  # a jwt role write without it is judged as an oidc role
+            client.write_data(f"auth/{path}/role/{name}", data=data)
             return f"change token_ttl of role {path}/{name}"
+
+    def drift_user_field(self, client) -> Optional[str]:
+        users = [(p, u) for p, u in self._users() if p not in self.disabled_now]
+        if users:
+            path, name = self.rng.choice(users)
+            client.write_data(f"auth/{path}/users/{name}", data={"token_ttl": "7m"})
+            return f"change token_ttl of user {path}/{name}"
+
+    def drift_token_role_field(self, client) -> Optional[str]:
+        name = self.pick(self.model.token_roles)
+        if name:
+            client.write_data(f"auth/token/roles/{name}", data={"orphan": not self.model.token_roles[name]["orphan"]})
+            return f"flip orphan of token role {name}"
 
     def drift_k8s_config(self, client) -> Optional[str]:
         path = self.pick(self.live_auth("kubernetes"))
@@ -929,6 +1131,7 @@ class Fidelity:
         self.home = workdir / "home"
         self.home.mkdir(exist_ok=True)
         (workdir / "ca.crt").write_text(CA_PEM, encoding="utf-8")
+        (workdir / "jwt.pub").write_text(JWT_PUB, encoding="utf-8")
         self.history: List[str] = []
 
     def write_spec(self) -> None:
@@ -1002,7 +1205,8 @@ def test_plan_and_apply_write_exactly_the_plan(audited, run_cli, tmp_path):
 
     # A start with a bit of everything, so early rounds have things to edit and delete.
     for mutation in ["add_policy", "add_policy", "add_policy", "add_kv_mount", "add_kv_mount", "add_secret",
-                     "add_secret", "add_secret", "add_auth", "add_auth", "add_role", "add_transit_mount",
+                     "add_secret", "add_secret", "add_auth", "add_auth", "add_role", "add_userpass_auth",
+                     "add_jwt_auth", "add_token_role", "add_transit_mount",
                      "add_transit_key", "add_pki", "add_database", "edit_kv_settings"]:
         fidelity.history.append(getattr(walk, mutation)())
     fidelity.history.append("round 0: first apply")

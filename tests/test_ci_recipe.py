@@ -692,17 +692,20 @@ def test_a_merge_with_no_reviewed_plan_applies_nothing(tmp_path):
 
 
 def test_an_invalid_spec_fails_validate_with_annotations_and_is_never_planned(tmp_path):
-    bad = EXAMPLE_SPEC.replace("token_ttl: 1h\n", "token_ttl: 1y\n").replace(
+    # Errors the semantic checks find (a TTL above its max, a policy name),
+    # so the warnings those checks make are annotated beside them; a schema
+    # error (a malformed duration) stops before them.
+    bad = EXAMPLE_SPEC.replace("token_ttl: 1h\n", "token_ttl: 8h\n").replace(
         "  webapp: |\n", "  WebApp: |\n")
     github = GitHub(tmp_path / "github", {"VAULT_ADDR": f"http://127.0.0.1:{free_port()}"}, {})
     head = repository(github, "4" * 40, bad)
     jobs = github.trigger(Event.pr("opened", 3, head, head))
     assert (jobs["validate"].result, jobs["plan"].result) == ("failure", "skipped"), jobs["validate"].log
     log = jobs["validate"].log
-    line_ttl = bad.splitlines().index("        token_ttl: 1y") + 1
+    line_ttl = bad.splitlines().index("        token_ttl: 8h") + 1
     line_policy = bad.splitlines().index("  WebApp: |") + 1
     assert (f"::error file=vault.yaml,line={line_ttl},col=20,title=vaultform validate::"
-            "auth.approle.roles.webapp.token_ttl: is not a duration Vault accepts") in log, log
+            "auth.approle.roles.webapp.token_ttl: 28800s is above token_max_ttl (14400s); Vault refuses the role") in log, log
     assert f"::error file=vault.yaml,line={line_policy},col=3,title=vaultform validate::policies.WebApp" in log
     assert "::warning file=vault.yaml,line=" in log and "environment variable WEBAPP_PASSWORD" in log, log
     assert github.bot_comments(3) == []

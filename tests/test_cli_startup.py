@@ -19,6 +19,6 @@ def test_help_imports_no_heavy_module():
 
 
 def test_each_command_still_loads_and_runs_its_help(run_cli):
-    for name in ("apply", "destroy", "plan", "planner-policy", "status", "unlock", "unseal", "validate"):
+    for name in ("apply", "destroy", "plan", "planner-policy", "show", "status", "unlock", "unseal", "validate"):
         result = run_cli([name, "--help"])
         assert result.exit_code == 0 and f"Usage: vaultform {name}" in result.stdout, (name, str(result))

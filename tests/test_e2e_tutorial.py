@@ -338,3 +338,44 @@ def test_readme_example_applies_plans_empty_and_destroys(workdir, tmp_path):
     assert sorted(p.name for p in spec.parent.iterdir()) == copied
     assert_no_secrets(cli.text, all_secrets, "vaultform's output")
     scan_tree(tmp_path, all_secrets)
+
+
+def test_platform_example_applies_replans_empty_and_logs_in_through_its_groups(workdir, tmp_path):
+    """examples/platform.yaml: every typed auth method, identity groups and a generic path on a
+    one-node local cluster; the break-glass login maps to alice, whose groups give her their policies."""
+    shutil.copytree(EXAMPLES, workdir / "examples", ignore=shutil.ignore_patterns(".vaultform*"))
+    spec = workdir / "examples" / "platform.yaml"
+    port = free_port_run(2)
+    text = spec.read_text()
+    assert "listen: 127.0.0.1:8250" in text
+    spec.write_text(text.replace("listen: 127.0.0.1:8250", f"listen: 127.0.0.1:{port}"))
+    settings = yaml.safe_load(spec.read_text())
+    keys_file = spec.parent / settings["cluster"]["init"]["keys_file"]
+    home = tmp_path / "home"
+    home.mkdir()
+    password = "correct horse battery staple 42 \"'ü"
+    env = {**clean_env(home), "BREAKGLASS_PASSWORD": password}
+    cli = Transcript()
+
+    applied = cli.run("apply", "examples/platform.yaml", "--auto-approve", env=env, cwd=workdir)
+    assert applied.returncode == 0 and "Apply complete!" in applied.stdout, str(applied)
+    planned = cli.run("plan", "examples/platform.yaml", "--detailed-exitcode", env=env, cwd=workdir)
+    assert planned.returncode == 0 and "No changes." in planned.stdout, str(planned)
+
+    address = f"http://127.0.0.1:{port}"
+    try:
+        _check_platform_login(address, password)
+    finally:
+        keys = json.loads(keys_file.read_text())  # one share here
+        destroyed = cli.run("destroy", "examples/platform.yaml", "--auto-approve", env=env, cwd=workdir)
+    assert destroyed.returncode == 0, str(destroyed)
+    assert bao_pids_under(workdir) == []
+    assert_no_secrets(cli.text, [password] + secret_values(keys), "vaultform's output")
+
+
+def _check_platform_login(address: str, password: str) -> None:
+    login = requests.post(f"{address}/v1/auth/userpass/login/breakglass", json={"password": password}, timeout=10)
+    assert login.status_code == 200, login.text
+    auth = login.json()["auth"]
+    assert auth["token_policies"] == ["admin", "default"]
+    assert set(auth["identity_policies"]) == {"payments-read", "admin"}  # from payments-devs and platform-admins

@@ -335,7 +335,8 @@ def test_a_refused_token_is_named_by_its_source_and_status_says_so(bao, tmp_path
                             "set VAULT_TOKEN to choose another token")
     assert "stal" not in line.replace("install", "")
     result = run_cli(["status", str(spec)], env=env)
-    assert result.exit_code == 0 and "token: from ~/.vault-token: REJECTED by Vault" in result.stdout, result
+    # A rejected token exits 1: a problem to fix, not a state to read past.
+    assert result.exit_code == 1 and "token: from ~/.vault-token: REJECTED by Vault" in result.stdout, result
     assert json.loads(run_cli(["status", str(spec), "--format", "json"], env=env).stdout)["token"] == \
         {"source": "~/.vault-token", "state": "rejected"}
     env["VAULT_TOKEN"] = bao.root_token

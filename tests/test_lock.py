@@ -65,7 +65,7 @@ HOLDER_SCRIPT = """
 import sys, time
 from vaultform.commands.common import build_context
 from vaultform.lock import apply_lock
-from vaultform.spec import load_spec
+from vaultform.loading import load_spec
 ctx = build_context(load_spec(sys.argv[1]), None)
 with apply_lock(ctx):
     print("held", flush=True)

@@ -5,7 +5,7 @@ import pytest
 from vaultform import redact
 from vaultform.errors import SpecErrors
 from vaultform.normalize import duration_seconds, string_list
-from vaultform.spec import load_spec
+from vaultform.loading import load_spec
 
 
 @pytest.mark.parametrize("text, seconds", [

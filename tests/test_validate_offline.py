@@ -153,7 +153,6 @@ def test_an_empty_duration_is_refused_by_the_schema(check, root, role_mounts):
     ("kubernetes", "token_ttl", "token_max_ttl", "48h", 0, False),  # 0: no maximum
     ("kubernetes", "token_ttl", "token_max_ttl", "24h", "1d", False),  # equal is fine
     ("approle", "token_ttl", "token_max_ttl", "48h", "24h", True),
-    ("approle", "ttl", "max_ttl", "48h", "24h", False),             # approle has no legacy names: ignored
     ("approle", "token_ttl", "token_max_ttl", "48h", 0, False),
 ])
 def test_a_role_ttl_above_its_max_ttl_is_refused_like_vault_does(check, root, role_mounts, auth_type,
@@ -167,6 +166,15 @@ def test_a_role_ttl_above_its_max_ttl_is_refused_like_vault_does(check, root, ro
         error = only_error(result)
         assert error["field"] == f"auth.login.roles.app.{ttl_name}", str(result)
         assert f"is above {max_name}" in error["message"] and "Vault refuses the role" in error["message"]
+
+
+def test_approle_has_no_legacy_ttl_names_and_the_schema_says_so(check, root, role_mounts):
+    """AppRole takes no ttl/max_ttl (Vault ignores them silently): its typed
+    schema refuses them, naming the field, instead of letting them pass."""
+    assert vault_takes_role(root, role_mounts, "approle", ttl="48h", max_ttl="24h") is not None
+    result, _ = check(role_spec("approle", ttl="48h", max_ttl="24h"))
+    assert result.exit_code == 1, str(result)
+    assert "auth.login.roles.app.ttl: unknown field (Vault would silently ignore it)" in result.output, str(result)
 
 
 @pytest.mark.parametrize("section", ["secrets_engines", "auth"])
@@ -442,7 +450,7 @@ def test_several_specs_at_once_each_checked_on_its_own(run_cli, tmp_path):
     bad.write_text("version: 2\n")
     result = run_cli(["validate", str(good), str(bad)], env=OFFLINE_ENV)
     assert result.exit_code == 1, str(result)
-    assert result.stdout == f"{good} is valid (0 secrets engines, 0 auth, 0 policies, 0 secrets).\n"
+    assert result.stdout == f"{good} is valid (nothing to manage).\n"
     assert result.stderr == f"Error: {bad}:1:10: version: must be 1\n"
 
 

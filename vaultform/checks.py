@@ -55,23 +55,16 @@ def semantic_problems(spec: Spec) -> Tuple[Problems, Warnings]:
     _check_connection_settings(spec, problems)
     _check_tuning(spec, problems)
     _check_cluster(spec, problems)
-    _check_policies(spec, problems)
     _check_durations(spec, problems, warnings)
     _check_role_policies(spec, warnings)
-    _check_kubernetes_issuer(spec, warnings)
     _check_sources(spec, problems, warnings)
-    _check_kinds(spec, problems)
-    return problems, warnings
-
-
-def _check_kinds(spec: Spec, problems: Problems) -> None:
-    """What a kind checks in its own part of the spec (engine objects: names, references)."""
     from vaultform.kinds import registry  # late: the kinds import most of vaultform
 
-    for kind in registry():
-        check = getattr(kind, "spec_problems", None)
-        if check is not None:
-            problems.extend(check(spec))
+    for kind in registry():  # each kind's own checks (policy HCL, Kubernetes issuer, ...)
+        kind_problems, kind_warnings = kind.checks(spec)
+        problems += kind_problems
+        warnings += kind_warnings
+    return problems, warnings
 
 
 def problems_despite_schema_errors(spec: Spec) -> Problems:
@@ -80,8 +73,15 @@ def problems_despite_schema_errors(spec: Spec) -> Problems:
     problems: Problems = []
     policies = spec.data.get("policies") if isinstance(spec.data, dict) else None
     if isinstance(policies, dict) and all(isinstance(v, str) for v in policies.values()):
-        _check_policies(spec, problems)
+        problems += policy_problems(spec)
     return problems
+
+
+# Keys of a KV secret whose literal value is no secret by its very name, so
+# validate does not ask for a value source there (the tutorial's
+# `username: static-user` beside a password from the environment).
+PUBLIC_SECRET_KEYS = frozenset({"username", "user", "user_name", "login", "email", "host", "hostname", "port",
+                                "url", "address", "database"})
 
 
 def literal_value_warnings(spec: Spec) -> Warnings:
@@ -95,6 +95,8 @@ def literal_value_warnings(spec: Spec) -> Warnings:
         for key, value in (keys if isinstance(keys, dict) else {}).items():
             if values.is_source(value) or value is None or isinstance(value, bool) or value == "":
                 continue  # nothing in it to keep secret
+            if str(key).lower() in PUBLIC_SECRET_KEYS:
+                continue  # names what is not a secret (a user name beside its password)
             warnings.append(Warning_("is a literal value in the spec (and so in version control): take it from "
                                      "{env: NAME}, {file: PATH} or {generate: {length: N}}",
                                      location=spec.key_loc("secrets", path, key), field=f"secrets.{path}.{key}"))
@@ -106,6 +108,15 @@ def literal_value_warnings(spec: Spec) -> Warnings:
                                          "from {env: NAME} or {file: PATH}",
                                          location=spec.key_loc("auth", mount, "config", name),
                                          field=f"auth.{mount}.config.{name}"))
+    segments = {"roles": "role", "users": "users", "certs": "certs"}
+    for mount, body in spec.section("auth").items():
+        for key, name, fields in named_objects(body):
+            secret = write_only_fields(body.get("type"), segments[key])
+            for field in sorted(f for f in secret if isinstance(fields.get(f), str) and fields[f]):
+                warnings.append(Warning_("is a literal value in the spec (and so in version control): take it "
+                                         "from {env: NAME} or {file: PATH}",
+                                         location=spec.key_loc("auth", mount, key, name, field),
+                                         field=f"auth.{mount}.{key}.{name}.{field}"))
     for mount, body in spec.section("secrets_engines").items():
         if not isinstance(body, dict) or body.get("type") != "database":
             continue
@@ -120,10 +131,38 @@ def literal_value_warnings(spec: Spec) -> Warnings:
     return warnings
 
 
-def write_only_fields(engine: str, segment: str) -> frozenset:
+def unchecked_type_warnings(spec: Spec) -> Warnings:
+    """Auth types no kind describes are passed through as written: their
+    config and role fields reach Vault unchecked (Vault ignores unknown ones)."""
+    from vaultform.kinds.auth_objects import claimed_types
+
+    claimed = claimed_types(None)
+    warnings: Warnings = []
+    for mount, body in spec.section("auth").items():
+        auth_type = body.get("type")
+        if auth_type in claimed or not (body.get("config") or body.get("roles")):
+            continue
+        warnings.append(Warning_(f"vaultform does not know the fields of auth type {auth_type!r}: its config and "
+                                 "roles are passed to Vault unchecked (Vault silently ignores unknown fields), "
+                                 "and a field removed from the spec is left as it is in Vault",
+                                 location=spec.loc("auth", mount, "type"), field=f"auth.{mount}.type"))
+    return warnings
+
+
+def write_only_fields(auth_type: Any, segment: str) -> frozenset:
     from vaultform.kinds import write_only
 
-    return frozenset(write_only.write_only(engine, segment))
+    return frozenset(write_only.write_only(auth_type if isinstance(auth_type, str) else None, segment))
+
+
+def named_objects(body: Any) -> Iterator[Tuple[str, str, dict]]:
+    """(spec key, name, fields) of an auth method's named objects: roles,
+    userpass users, cert certificates."""
+    if not isinstance(body, dict):
+        return
+    for key in ("roles", "users", "certs"):
+        for name, fields in (body.get(key) or {}).items():
+            yield key, name, fields if isinstance(fields, dict) else {}
 
 
 def _auth_kind(auth_type: Any, base_name: str):
@@ -162,12 +201,45 @@ def _check_names(spec: Spec, problems: Problems) -> None:
             problems.append(SpecError(f"the name {problem}", location=spec.key_loc(section, key, *inner),
                                       field=where))
 
-    for section in ("secrets_engines", "auth", "secrets", "policies"):
+    from vaultform.kinds import registry
+
+    for section in sorted({k.section for k in registry() if k.section and k.section_keys_are_names}):
         for key in spec.section(section):
             check(section, key, names.path_problem(key))
     for path, body in spec.section("auth").items():
-        for role in (body.get("roles") or {}) if isinstance(body, dict) else ():
-            check("auth", path, names.role_name_problem(role, str(body.get("type", ""))), "roles", role)
+        for key, role, _ in named_objects(body):
+            check("auth", path, names.role_name_problem(role, str(body.get("type", ""))), key, role)
+            if key in ("users", "certs") and role != role.lower():
+                # Vault lower-cases these names: "Bob" would be stored as "bob"
+                # and never found again under the spec's name.
+                check("auth", path, "must be lower case (Vault lower-cases it)", key, role)
+    for role in spec.section("token_roles"):
+        check("token_roles", role, names.role_name_problem(role))
+    _check_object_keys(spec, problems)
+
+
+def _object_key_problem(auth_type: Any, key: str) -> Optional[str]:
+    """Why a typed auth method cannot have this key: Vault has no endpoint
+    for it, so it would fail mid-apply with a 404 (or never be written)."""
+    if key == "users" and auth_type != "userpass":
+        return "only a userpass auth method has `users:`"
+    if key == "certs" and auth_type != "cert":
+        return "only a cert auth method has `certs:`"
+    if key == "roles" and auth_type == "userpass":
+        return "userpass keeps users, not roles: put them under `users:`"
+    if key == "roles" and auth_type == "cert":
+        return "cert keeps trusted certificates, not roles: put them under `certs:`"
+    if key == "config" and auth_type in ("approle", "userpass"):
+        return f"{auth_type} has no config endpoint"
+    return None
+
+
+def _check_object_keys(spec: Spec, problems: Problems) -> None:
+    for path, body in spec.section("auth").items():
+        for key in ("config", "roles", "users", "certs"):
+            problem = _object_key_problem(body.get("type"), key) if isinstance(body, dict) and key in body else None
+            if problem:
+                problems.append(SpecError(problem, location=spec.key_loc("auth", path, key), field=f"auth.{path}.{key}"))
 
 
 def _check_connection_settings(spec: Spec, problems: Problems) -> None:
@@ -254,8 +326,8 @@ def _check_durations(spec: Spec, problems: Problems, warnings: Warnings) -> None
         _check_lease_ttls(spec, path, _durations(spec, tune, path, ("default_lease_ttl", "max_lease_ttl"),
                                                  problems), problems, warnings)
     for mount, body in spec.section("auth").items():
-        for role, fields in (body.get("roles") or {}).items():
-            path = ("auth", mount, "roles", role)
+        for key, role, fields in named_objects(body):
+            path = ("auth", mount, key, role)
             seconds = _durations(spec, fields, path, [n for n in fields if _is_duration_field(n)], problems)
             _check_role_ttls(spec, path, body.get("type"), seconds, problems)
 
@@ -322,11 +394,16 @@ def parse_policy(text: str) -> Tuple[Dict[str, Any], List[Tuple[str, Any]]]:
         try:
             document = hcl2.loads(text if text.endswith("\n") else text + "\n")
         except Exception as exc:  # the parser raises several lark error types
-            detail = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
-            # The position is given as the spec's file:line:column instead of the policy's own.
-            detail = re.sub(r",? at line \d+,? column \d+\.?$", "", detail)
-            raise PolicyParseError(f"not valid HCL: {detail}", getattr(exc, "line", 1) or 1,
-                                   getattr(exc, "column", 1) or 1) from None
+            line, column = getattr(exc, "line", 1) or 1, getattr(exc, "column", 1) or 1
+            token = getattr(exc, "token", None)
+            if token is not None:  # lark's UnexpectedToken: say it as a person would
+                detail, line, column = policy_hcl.explain_syntax_error(
+                    text, getattr(token, "type", ""), str(token), getattr(exc, "expected", ()), line, column)
+            else:
+                detail = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+                # The position is given as the spec's file:line:column instead of the policy's own.
+                detail = re.sub(r",? at line \d+,? column \d+\.?$", "", detail)
+            raise PolicyParseError(f"not valid HCL: {detail}", line, column) from None
     if not isinstance(document, dict):
         raise PolicyParseError("not a policy: expected path blocks", 1, 1)
     top = {k: v for k, v in document.items() if not k.startswith("__")}
@@ -410,7 +487,9 @@ class PolicyText:
         return self.at(line, column)
 
 
-def _check_policies(spec: Spec, problems: Problems) -> None:
+def policy_problems(spec: Spec) -> Problems:
+    """Everything wrong with the spec's policies: names and HCL (kinds/policy.py runs it)."""
+    problems: Problems = []
     seen: Dict[str, Tuple[str, Location]] = {}
     for name, text in spec.section("policies").items():
         where, field, lower = spec.key_loc("policies", name), f"policies.{name}", name.lower()
@@ -428,6 +507,7 @@ def _check_policies(spec: Spec, problems: Problems) -> None:
             problems.append(SpecError("the root policy is built in and cannot be written", location=where,
                                       field=field))
         _check_policy_text(spec, name, text, problems)
+    return problems
 
 
 def _check_policy_text(spec: Spec, name: str, text: str, problems: Problems) -> None:
@@ -486,12 +566,12 @@ def _check_wrapping_ttls(body: dict, header: str, source: PolicyText, problem) -
 def _check_role_policies(spec: Spec, warnings: Warnings) -> None:
     defined = {n.lower() for n in spec.section("policies")} | {"default"}
     for mount, body in spec.section("auth").items():
-        for role, fields in (body.get("roles") or {}).items():
+        for section, role, fields in named_objects(body):
             for key in ("token_policies", "policies"):
                 names = fields.get(key)
                 if names is None:
                     continue
-                path = ("auth", mount, "roles", role, key)
+                path = ("auth", mount, section, role, key)
                 items = [(names, path)] if isinstance(names, str) else [(n, path + (i,)) for i, n in enumerate(names)]
                 for item, where in items:
                     for policy in str(item).split(","):
@@ -499,19 +579,6 @@ def _check_role_policies(spec: Spec, warnings: Warnings) -> None:
                             warnings.append(Warning_(
                                 f"policy {policy.strip()!r} is not defined in this spec (it may exist in Vault)",
                                 location=spec.loc(*where), field=".".join(str(p) for p in path)))
-
-
-def _check_kubernetes_issuer(spec: Spec, warnings: Warnings) -> None:
-    """OpenBao and Vault (since 1.9) default disable_iss_validation to true:
-    an `issuer` alone is stored and never checked (measured: a JWT from any
-    other issuer still logs in). Say so, since the tutorial sets it to have it checked."""
-    for mount, body in spec.section("auth").items():
-        config = body.get("config") or {}
-        if body.get("type") == "kubernetes" and config.get("issuer") and "disable_iss_validation" not in config:
-            warnings.append(Warning_("the issuer is not checked unless disable_iss_validation is false "
-                                     "(it defaults to true); set disable_iss_validation: false to enforce it",
-                                     location=spec.loc("auth", mount, "config", "issuer"),
-                                     field=f"auth.{mount}.config.issuer"))
 
 
 # -- value sources --------------------------------------------------------------------
@@ -530,9 +597,12 @@ def _walk_sources(data, path) -> Iterator[Tuple[tuple, dict]]:
 
 def _check_sources(spec: Spec, problems: Problems, warnings: Warnings) -> None:
     """Files belong to the repository and must exist; env vars may be CI-only."""
-    for section in ("auth", "secrets"):
+    from vaultform.kinds import registry
+
+    sections = sorted({k.section for k in registry() if k.section and k.section != "cluster"})
+    for section in sections:
         for path, source in _walk_sources(spec.section(section), (section,)):
-            kind, arg = next(iter(source.items()))
+            kind, arg = values.source_of(source)
             field = ".".join(str(p) for p in path)
             if section == "secrets" and len(path) > 3:
                 # Only a key's whole value is resolved; a source nested deeper
@@ -540,10 +610,19 @@ def _check_sources(spec: Spec, problems: Problems, warnings: Warnings) -> None:
                 problems.append(SpecError("a value source must be the whole value of a secret key, not nested "
                                           "inside a list or mapping", location=spec.loc(*path), field=field))
                 continue
+            generated = kind == "generate" or values.source_of(source.get("default") or {"env": ""})[0] == "generate"
+            if generated and section != "secrets":
+                # A KV secret keeps its generated value (made once, then read back);
+                # anywhere else nobody could ever read it, and every plan would make a new one.
+                problems.append(SpecError("a generated value can only be a key of a KV secret (secrets:), where "
+                                          "it is kept and can be read; here it would be unreadable and made "
+                                          "anew by every plan: take it from {env} or {file}",
+                                          location=spec.loc(*path), field=field))
+                continue
             if kind == "file":
                 target = Path(arg) if Path(arg).is_absolute() else spec.base_dir / arg
                 if not target.is_file():
                     problems.append(SpecError(f"file {target} does not exist", location=spec.loc(*path), field=field))
-            elif kind == "env" and arg not in os.environ:
+            elif kind == "env" and arg not in os.environ and "default" not in source:
                 warnings.append(Warning_(f"environment variable {arg} is not set here; plan and apply need it",
-                                         location=spec.loc(*path), field=field))
+                                         location=spec.loc(*path), field=field, validate_only=True))

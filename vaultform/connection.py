@@ -11,7 +11,7 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Union
 from urllib.parse import urlsplit
 
 import hvac
@@ -22,7 +22,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from vaultform import redact
-from vaultform.errors import PermissionDenied, VaultConnectionError, VaultRequestError
+from vaultform.errors import PermissionDenied, UnsupportedOperation, VaultConnectionError, VaultRequestError
 from vaultform.names import path_problem, url_path
 
 POOL_SIZE = 8
@@ -348,12 +348,18 @@ class VaultAPI:
             raise PermissionDenied(
                 f"permission denied: {method} {path} needs the {_CAPABILITY.get(method, method)!r} capability "
                 f"on {path!r} (Vault at {self.address})") from None
+        except hvac_errors.UnsupportedOperation:
+            raise UnsupportedOperation(f"{method} {path} failed: Vault at {self.address} serves no {method} "
+                                       "there (405)") from None
         except hvac_errors.VaultDown:
             raise VaultConnectionError(f"Vault at {self.address} is sealed or down ({method} {path})") from None
         except hvac_errors.VaultError as exc:
             detail = "; ".join(str(e) for e in (exc.errors or [])) if getattr(exc, "errors", None) else type(exc).__name__
             if "resume service shortly" in detail:
                 raise _Upgrading() from None
+            if "unsupported operation" in detail:  # OpenBao says so with a 400 as often as a 405
+                raise UnsupportedOperation(f"{method} {path} failed: Vault at {self.address} serves no {method} "
+                                           "there (unsupported operation)") from None
             raise VaultRequestError(redact.redact(f"{method} {path} failed: {detail}")) from None
         except requests.exceptions.SSLError:
             raise self._tls_failure() from None
@@ -381,6 +387,13 @@ class VaultAPI:
         if not result:
             return []
         return list((result.get("data") or {}).get("keys") or [])
+
+    def list_info(self, path: str) -> Dict[str, dict]:
+        """A LIST's key_info: key -> what Vault says about it (identity lists
+        give each ID's name), {} when there is nothing."""
+        url = url_path(path)
+        result = self._call("LIST", path, lambda: self.client.list(url))
+        return dict(((result or {}).get("data") or {}).get("key_info") or {})
 
     def write(self, path: str, data: dict) -> Any:
         url = url_path(path)

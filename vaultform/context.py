@@ -73,6 +73,15 @@ class Context:
             if status.active:
                 self.api.retarget(node.address)
                 return True
+        # No active node yet (the leader just died; an election is under way):
+        # at least not a node that does not answer, which the plan's header
+        # would otherwise name. A node that answers, unsealed if any is.
+        current = next((st for node, st in zip(self.cluster.nodes, statuses)
+                        if node.address == self.api.address), None)
+        if current is None or not current.reachable:
+            answering = sorted((st.sealed is not False, i) for i, st in enumerate(statuses) if st.reachable)
+            if answering:
+                self.api.retarget(self.cluster.nodes[answering[0][1]].address)
         return False
 
     def cached(self, key: str, load: Callable[[], Any]) -> Any:

@@ -84,6 +84,10 @@ class VaultRequestError(VaultformError):
     """A request to Vault failed; the message names the path (never the body)."""
 
 
+class UnsupportedOperation(VaultRequestError):
+    """Vault answered 405: the path serves no such operation (a write-only endpoint's GET)."""
+
+
 class PermissionDenied(VaultRequestError):
     """The token's policies do not allow a request (a least-privilege planner
     token is refused secret data on purpose, and kinds may fall back)."""

@@ -21,12 +21,12 @@ import heapq
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Set, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from vaultform.connection import POOL_SIZE
 from vaultform.context import Context
 from vaultform.errors import ApplyError, VaultConnectionError, VaultformError
-from vaultform.model import CREATE, DELETE, REPLACE, UPDATE, Change, Plan
+from vaultform.model import CREATE, DELETE, FOLLOW_UP, REPLACE, UPDATE, Change, Plan
 from vaultform.planner import CLUSTER_RANK_LIMIT
 
 Progress = Callable[[str, Change, int, int, float], None]
@@ -177,12 +177,27 @@ class _Run:
                     self._release(waiter)
 
     def run_one(self, index: int) -> Tuple[int, Optional[VaultformError], float]:
+        """Carry out one change; a follow-up step the kind asked for (a wait
+        for raft voters after an unseal) runs after it and is timed on its own
+        (meta["steps"]), so the change's time covers the change only."""
+        change = self.plan.changes[index]
+        meta = change.resource.meta
         started = time.monotonic()
         try:
-            _execute(self.ctx, self.plan.changes[index])
+            _execute(self.ctx, change)
         except VaultformError as exc:
             return index, exc, time.monotonic() - started
-        return index, None, time.monotonic() - started
+        seconds = time.monotonic() - started
+        follow_up = meta.pop(FOLLOW_UP, None)
+        if follow_up is not None:
+            text, step = follow_up
+            step_started = time.monotonic()
+            try:
+                step()
+            except VaultformError as exc:
+                return index, exc, seconds + time.monotonic() - step_started
+            meta.setdefault("steps", []).append((text, time.monotonic() - step_started))
+        return index, None, seconds
 
     def settle(self, index: int, error: Optional[VaultformError], seconds: float) -> None:
         change = self.plan.changes[index]
@@ -192,6 +207,9 @@ class _Run:
             self.result.done.append(change)
             _note_in_record(self.ctx, change)
             self.report("done", index, seconds)
+            for text, step_seconds in change.resource.meta.get("steps", ()):
+                change.resource.meta["step"] = text
+                self.report("step", index, step_seconds)
             if time.monotonic() - self.last_save > RECORD_SAVE_INTERVAL and _can_save(self.ctx, self.plan):
                 self.ctx.record.save(self.ctx.api, self.ctx.secret_mounts())
                 self.last_save = time.monotonic()

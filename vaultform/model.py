@@ -25,6 +25,9 @@ class _Absent:
 
 ABSENT = _Absent()
 ALL_FIELDS = "*"
+# Resource.meta key a kind sets during a change to run a second step after it,
+# (description, callable): timed and reported on its own line (executor.py).
+FOLLOW_UP = "follow_up"
 
 CREATE, UPDATE, DELETE, REPLACE = "create", "update", "delete", "replace"
 SYMBOLS = {CREATE: "+", UPDATE: "~", DELETE: "-", REPLACE: "-/+"}
@@ -94,6 +97,10 @@ class Plan:
     # The PlanOptions it was made with (targets, allow_destroy, force), which
     # every rendering shows; None for a destroy plan, which takes none.
     options: Optional[Any] = None
+    # Objects in Vault that vaultform does not manage, kind name -> addresses:
+    # counted under "No changes", listed by `plan --show-unmanaged`.
+    unmanaged: Dict[str, List[str]] = field(default_factory=dict)
+    prune_keys: Dict[str, str] = field(default_factory=dict)   # kind name -> its `prune:` key
 
     def count(self, *actions: str) -> int:
         return sum(1 for c in self.changes if c.action in actions)

@@ -8,7 +8,7 @@ an apply show changes that are not there.
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, List
+from typing import Any, List
 
 _GO_UNIT_NANOS = {"ns": 1, "us": 10**3, "µs": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
 _GO_PART = re.compile(r"([0-9]+)(?:\.([0-9]+))?(ns|us|µs|ms|s|m|h)")
@@ -73,6 +73,3 @@ def option_strings(value: Any) -> dict:
     """Mount options come back as strings ({"version": 2} reads as {"version": "2"})."""
     return {str(k): str(v) for k, v in (value or {}).items()}
 
-
-def pick(data: dict, fields: Iterable[str]) -> dict:
-    return {f: data[f] for f in fields if f in data}

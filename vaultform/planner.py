@@ -134,7 +134,10 @@ def order(changes: List[Change]) -> List[Change]:
                                           c.address)) + deletes + rest
 
 
-def make_plan(ctx: Context, options: PlanOptions = PlanOptions()) -> Plan:
+def make_plan(ctx: Context, options: PlanOptions = PlanOptions(), show_unmanaged: bool = False) -> Plan:
+    """The plan. Objects in Vault that vaultform does not manage are counted
+    when there is nothing to change (so "No changes" does not hide them), and
+    listed when `show_unmanaged` asks."""
     targets = options.targets
     plan = Plan(options=options)
     plan_cluster(ctx, plan)
@@ -189,7 +192,31 @@ def make_plan(ctx: Context, options: PlanOptions = PlanOptions()) -> Plan:
     plan = _finish(plan, targets, desired)
     _plan_record_work(ctx, plan, recorded, gone, targets)
     check_plan(ctx, plan, options, existing)
+    if show_unmanaged or (not plan.changes and not targets):
+        plan.unmanaged = unmanaged(ctx, wanted | set(recorded))
+        plan.prune_keys = {k.name: k.prune_key for k in config_kinds() if k.name in plan.unmanaged}
     return plan
+
+
+def unmanaged(ctx: Context, known: set) -> Dict[str, List[str]]:
+    """kind name -> addresses of objects in Vault that neither the spec nor the
+    ownership record names (and that no `prune:` setting deletes). A kind this
+    token may not list (a least-privilege planner token) is left out."""
+    from vaultform.errors import VaultformError
+
+    found: Dict[str, List[str]] = {}
+    if ctx.vault_empty:
+        return found
+    for kind in config_kinds():
+        if not kind.prune_key or _pruned(ctx, kind):
+            continue
+        try:
+            addresses = sorted(r.address for r in kind.discover(ctx) if r.address not in known)
+        except VaultformError:
+            continue
+        if addresses:
+            found[kind.name] = addresses
+    return found
 
 
 def _plan_record_work(ctx: Context, plan: Plan, recorded: Dict[str, dict], gone: List[str],

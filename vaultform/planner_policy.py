@@ -16,54 +16,13 @@ still plans the next (a pull request that adds a policy, a role or a secret).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Tuple
 
-from vaultform.errors import SpecError
 from vaultform.kinds import registry
-from vaultform.kinds.auth_objects import AuthRole
-from vaultform.kinds.mounts import kv_version
+from vaultform.planner_rules import LIST, READ, Rule
 from vaultform.spec import Spec
 
-READ, LIST = "read", "list"
-# A LIST request's path ends in "/" (auth/k8s/role/), and a `+` segment
-# matches an empty one: without the "/" on list rules, a glob rule for the
-# objects below (auth/+/role/+, read only) would be the better match and
-# refuse the listing. Measured on OpenBao 2.7.2.
-
-
-@dataclass(frozen=True)
-class Rule:
-    path: str
-    capability: str
-    why: str
-
-
-def _role_dir(auth_type: str) -> str:
-    roles = [k for k in registry() if isinstance(k, AuthRole)]
-    claimed = next((k for k in roles if k.auth_type == auth_type), None)
-    generic = next((k for k in roles if k.auth_type is None), None)
-    return (claimed or generic).role_dir if (claimed or generic) else "role"
-
-
-def secret_mount(spec: Spec, key: str) -> Tuple[str, str, Optional[str]]:
-    """(mount, path, KV version or None when unknown offline) of a `secrets:` key.
-
-    The planner splits on mounts it reads from Vault too; offline only the
-    spec's own mounts are known, so anything else splits at the first segment.
-    """
-    engines = spec.section("secrets_engines")
-    parts = key.split("/")
-    for i in range(len(parts) - 1, 0, -1):
-        mount = "/".join(parts[:i])
-        if mount in engines:
-            body = engines[mount]
-            version = kv_version(body["type"], body.get("options"))
-            if version is None:
-                raise SpecError(f"{mount}/ is not a KV mount", location=spec.key_loc("secrets", key),
-                                field=f"secrets.{key}")
-            return mount, "/".join(parts[i:]), version
-    return parts[0], "/".join(parts[1:]), None
+__all__ = ["LIST", "READ", "Rule", "planner_policy", "render_hcl"]
 
 
 def planner_policy(spec: Spec, wildcards: bool = False) -> Tuple[List[Rule], List[str]]:
@@ -80,67 +39,13 @@ def planner_policy(spec: Spec, wildcards: bool = False) -> Tuple[List[Rule], Lis
         Rule(f"{record_mount}/data/{record_path}-fingerprint-key", READ,
              "HMAC key for comparing the spec's secret values with the record's fingerprints"),
     ]
-    rules += _policy_rules(spec, wildcards)
-    rules += _auth_rules(spec, wildcards)
-    secret_rules, notes = _secret_rules(spec, wildcards)
-    return rules + secret_rules + _kind_rules(spec, wildcards), notes
-
-
-def _kind_rules(spec: Spec, wildcards: bool) -> List[Rule]:
-    """Rules a kind declares for itself (objects inside secrets engines)."""
-    return [Rule(path, capability, why) for kind in registry() if hasattr(kind, "planner_rules")
-            for path, capability, why in kind.planner_rules(spec, wildcards)]
-
-
-def _policy_rules(spec: Spec, wildcards: bool) -> List[Rule]:
-    if spec.prune("policies"):
-        # Pruning finds policies the spec does not name, and reads them to show what goes.
-        return [Rule("sys/policies/acl/", LIST, "prune.policies: find policies not in the spec"),
-                Rule("sys/policies/acl/*", READ, "prune.policies: every policy, in the spec or not")]
-    if wildcards:
-        return [Rule("sys/policies/acl/*", READ, "ACL policies, including ones added to the spec later")]
-    return [Rule(f"sys/policies/acl/{name}", READ, f"policy.{name}") for name in sorted(spec.section("policies"))]
-
-
-def _auth_rules(spec: Spec, wildcards: bool) -> List[Rule]:
-    rules: List[Rule] = []
-    prune = spec.prune("auth_roles")
-    for path, body in sorted(spec.section("auth").items()):
-        auth_type, role_dir = body["type"], _role_dir(body["type"])
-        if "config" in body or wildcards:
-            rules.append(Rule(f"auth/{path}/config", READ, f"{auth_type}_config.{path}"))
-        if wildcards or (prune and "/" in path):
-            # `+` is one path segment: the roles themselves, nothing below them.
-            rules.append(Rule(f"auth/{path}/{role_dir}/+", READ, f"{auth_type} roles of auth/{path}/"))
-        elif not prune:  # else auth/+/role/+ below covers them
-            rules += [Rule(f"auth/{path}/{role_dir}/{role}", READ, f"{auth_type}_role.{path}/{role}")
-                      for role in sorted(body.get("roles") or {})]
-        if prune and "/" in path:  # auth/+/role below covers one-segment mount paths only
-            rules.append(Rule(f"auth/{path}/{role_dir}/", LIST, "prune.auth_roles: find roles not in the spec"))
-    if prune:
-        # Pruning lists (and reads) the roles of every auth method in Vault, in the spec or not.
-        rules.append(Rule("auth/+/role/", LIST, "prune.auth_roles: find roles not in the spec"))
-        rules.append(Rule("auth/+/role/+", READ, "prune.auth_roles: every role, in the spec or not"))
-    return rules
-
-
-def _secret_rules(spec: Spec, wildcards: bool) -> Tuple[List[Rule], List[str]]:
-    rules: List[Rule] = []
     notes: List[str] = []
-    per_mount: Dict[str, Rule] = {}
-    for key in sorted(spec.section("secrets")):
-        mount, path, version = secret_mount(spec, key)
-        if version == "1":
-            notes.append(f"secret.{key} is KV v1, which keeps no metadata: changes made to it in Vault "
-                         "cannot be seen with this policy (changes in the spec can)")
-            continue
-        assumed = "" if version else f" ({mount}/ is not in secrets_engines: assumed KV v2)"
-        if wildcards:
-            per_mount.setdefault(mount, Rule(f"{mount}/metadata/*", READ,
-                                             f"metadata (never data) of the secrets in {mount}/{assumed}"))
-        else:
-            rules.append(Rule(f"{mount}/metadata/{path}", READ, f"secret.{key}: metadata only, never data{assumed}"))
-    return rules + list(per_mount.values()), notes
+    for kind in registry():  # each kind knows what plan reads for its objects
+        kind_rules, kind_notes = kind.planner_rules(spec, wildcards)
+        rules += kind_rules
+        notes += kind_notes
+    # Kinds that share a path (typed and generic auth roles when pruning) say it once.
+    return list(dict.fromkeys(rules)), notes
 
 
 def _comment(text: str) -> str:

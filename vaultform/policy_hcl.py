@@ -101,3 +101,99 @@ def read(text: str) -> Optional[Dict[str, Any]]:
         blocks.append({header: body})
         i += 1
     return {"path": blocks} if blocks else None
+
+
+# -- syntax errors in words a person reads ---------------------------------------------
+
+_SYMBOLS = {"RBRACE": "}", "LBRACE": "{", "RSQB": "]", "LSQB": "[", "EQ": "=", "COMMA": ",",
+            "DBLQUOTE": '"', "COLON": ":", "LPAR": "(", "RPAR": ")"}
+_CLOSERS = {"{": "}", "[": "]"}
+
+
+def _open_brackets(text: str) -> "tuple[List[tuple], Optional[tuple]]":
+    """The brackets still open at the end of `text` [(char, line, column)],
+    and an unterminated string's opening quote (line, column) if any.
+    Strings and comments are skipped, as HCL reads them."""
+    stack: List[tuple] = []
+    line, column, i, n = 1, 1, 0, len(text)
+
+    def advance(count: int) -> None:
+        nonlocal i, line, column
+        for char in text[i:i + count]:
+            line, column = (line + 1, 1) if char == "\n" else (line, column + 1)
+        i += count
+
+    while i < n:
+        char = text[i]
+        if char == '"':
+            start = (line, column)
+            advance(1)
+            while i < n and text[i] not in '"\n':
+                advance(2 if text[i] == "\\" else 1)
+            if i >= n or text[i] == "\n":
+                return stack, start
+            advance(1)
+        elif char == "#" or text.startswith("//", i):
+            end = text.find("\n", i)
+            advance((end if end >= 0 else n) - i)
+        elif text.startswith("/*", i):
+            end = text.find("*/", i + 2)
+            advance((end + 2 if end >= 0 else n) - i)
+        elif char in "{[":
+            stack.append((char, line, column))
+            advance(1)
+        elif char in "}]":
+            if stack and _CLOSERS[stack[-1][0]] == char:
+                stack.pop()
+            advance(1)
+        else:
+            advance(1)
+    return stack, None
+
+
+def _opener_word(text: str, line: int, column: int) -> str:
+    """'a `path` block' for the `{` of `path "x" {`, else 'a block'."""
+    before = text.splitlines()[line - 1][:column - 1] if 0 < line <= len(text.splitlines()) else ""
+    words = re.findall(r"[A-Za-z_][\w-]*", before)
+    return f"a `{words[0]}` block" if words else "a block"
+
+
+def explain_syntax_error(text: str, token_type: str, token_value: str, expected, line: int,
+                         column: int) -> "tuple[str, int, int]":
+    """(message, line, column) for a parser's "Unexpected token" at line:column
+    of a policy: what is wrong in plain words, placed where it can be fixed
+    (an unclosed block is reported at its `{`, not at the end of the text)."""
+    expected = set(expected or ())
+    if token_type == "$END":
+        stack, quote = _open_brackets(text)
+        if quote is not None:
+            return 'a string is not closed: this `"` has no closing quote on its line', quote[0], quote[1]
+        if stack:
+            char, at_line, at_column = stack[-1]
+            what = _opener_word(text, at_line, at_column) if char == "{" else "a list"
+            return (f"{what} is not closed: this `{char}` has no matching `{_CLOSERS[char]}`",
+                    at_line, at_column)
+        return "the policy ends too early", line, column
+    words = token_value.split()
+    shown = (_SYMBOLS.get(token_type) or (words[0][:40] if token_type == "NAME" and words else "")
+             or (token_value.strip()[:1] if token_value.strip() else token_type))
+    if shown == ";":
+        return "unexpected `;`: HCL needs no `;` at the end of a line", line, column
+    if token_type == "STRING_CHARS" and shown == "}" and "DBLQUOTE" in expected:
+        return "unexpected `}`: a value is missing (after `=` or `,`)?", line, column
+    if token_type == "STRING_CHARS" and "DBLQUOTE" in expected and "INT_LITERAL" in expected:
+        return f"unexpected `{shown}`: a value is missing here (a quoted string, a number or a list)?", line, column
+    if token_type == "RBRACE" and "$END" in expected:
+        return ("unexpected `}`: no block is open here (one `}` too many, or a `path` block's `{` "
+                "is missing?)", line, column)
+    if token_type == "RBRACE" and "RSQB" in expected:
+        return "unexpected `}`: a list is not closed (a `]` is missing)?", line, column
+    if token_type == "RBRACE":
+        return "unexpected `}`: a `path` block is not complete?", line, column
+    if "COMMA" in expected and "RSQB" in expected:
+        return f"unexpected `{shown}`: a `,` is missing between the list's items?", line, column
+    if "LBRACE" in expected and "EQ" not in expected:
+        return f"unexpected `{shown}`: a `path \"...\"` must be followed by `{{`?", line, column
+    if "EQ" in expected:
+        return f"unexpected `{shown}`: an `=` is missing after the key?", line, column
+    return f"unexpected `{shown}`", line, column

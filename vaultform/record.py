@@ -30,14 +30,12 @@ import json
 import secrets
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Dict, Optional, Set, Tuple
+from typing import Dict, Optional, Tuple
 
 from vaultform import __version__
 from vaultform.errors import VaultformError, VaultRequestError
 
 FORMAT = 2
-LEGACY_FORMAT = 1
-SHARD_COUNT = 256
 # Raft refuses entries over 1 MiB (max_entry_size); KV v2 wraps the data in
 # its own envelope, so a shard must stay well below.
 MAX_SHARD_BYTES = 768 * 1024
@@ -179,13 +177,6 @@ class Record:
                 del self.objects[address]
                 self._changes[address] = None
 
-    def dirty_shards(self) -> Set[str]:
-        shards = {shard_of(a) for a in self._changes}
-        if self._legacy_version is not None:
-            shards |= {shard_of(a) for a in self.objects}
-        return shards
-
-    # -- fingerprints of write-only values and secret values -------------
     def _read_stored_key(self, api) -> Optional[bytes]:
         with self._lock:
             if not self._key_read:

@@ -20,6 +20,7 @@ from vaultform.errors import SpecError
 from vaultform.yamlpos import LocatedDocument
 
 ROOT_SCHEMA = "vaultform.schema.json"
+VALUE_SOURCE_KEYS = frozenset({"env", "default", "file", "generate"})
 
 
 def _schema_text(name: str) -> str:
@@ -167,7 +168,12 @@ def validate_document(doc: LocatedDocument) -> List[SpecError]:
     for top in validator().iter_errors(doc.data):
         for error in _leaf_errors(top):
             path = tuple(error.absolute_path)
-            if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            if error.validator == "additionalProperties" and isinstance(error.instance, dict) and \
+                    set(error.schema.get("properties", {})) == VALUE_SOURCE_KEYS:
+                extra = ", ".join(repr(k) for k in sorted(set(error.instance) - VALUE_SOURCE_KEYS))
+                errors.append(SpecError(f"a value source takes env (with an optional default), file or generate, "
+                                        f"not {extra}", location=doc.location(path), field=dotted(path)))
+            elif error.validator == "additionalProperties" and isinstance(error.instance, dict):
                 known = set(error.schema.get("properties", {}))
                 for key in sorted(set(error.instance) - known):
                     hint = difflib.get_close_matches(key, sorted(known), n=1)

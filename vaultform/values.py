@@ -1,7 +1,8 @@
 """Value sources: where a value comes from when it must not be in the spec.
 
 `{env: NAME}`, `{file: PATH}` (relative to the spec) and
-`{generate: {length: 32}}`. Generated values are only known once the live
+`{generate: {length: 32}}`; `{env: NAME, default: {generate: {...}}}` takes the
+variable when it is set and is a generated value otherwise. Generated values are only known once the live
 value has been read (an existing value is never overwritten), so they resolve
 to a `Generated` marker that the secret kind settles at plan time.
 
@@ -73,7 +74,7 @@ def env_names(data: Any) -> set:
     """Every variable an `{env: NAME}` anywhere in the spec names: none of
     them may reach a process vaultform starts (see childenv.py)."""
     if is_source(data):
-        key, arg = next(iter(data.items()))
+        key, arg = source_of(data)
         return {str(arg)} if key == "env" and arg else set()
     if isinstance(data, dict):
         return set().union(*(env_names(v) for v in data.values())) if data else set()
@@ -95,17 +96,48 @@ class Generated:
 
 
 def is_source(value: Any) -> bool:
-    return isinstance(value, dict) and len(value) == 1 and next(iter(value)) in SOURCE_KEYS
+    if not isinstance(value, dict):
+        return False
+    if len(value) == 2 and set(value) == {"env", "default"}:
+        return True  # {env: NAME, default: {generate: {...}}}
+    return len(value) == 1 and next(iter(value)) in SOURCE_KEYS
+
+
+def source_of(value: dict) -> "tuple[str, Any]":
+    """(kind, argument) of a source: ("env", NAME) for an env with a default too."""
+    if "env" in value:
+        return "env", value["env"]
+    return next(iter(value.items()))
 
 
 def describe(value: Any) -> Optional[str]:
     """A printable description of a source (never the value): env:NAME."""
     if not is_source(value):
         return None
-    key, arg = next(iter(value.items()))
+    key, arg = source_of(value)
+    if key == "env" and "default" in value:
+        return f"env:{arg}, else {describe(value['default'])}"
     if key == "generate":
         return f"generated({(arg or {}).get('length', 32)})"
     return f"{key}:{arg}"
+
+
+_placeholders = False
+
+
+class placeholders:
+    """Within it, sources resolve to an empty Secret without reading any
+    variable or file: for work that needs the spec's shape, never its values
+    (shell completion lists addresses)."""
+
+    def __enter__(self) -> "placeholders":
+        global _placeholders
+        self._before, _placeholders = _placeholders, True
+        return self
+
+    def __exit__(self, *exc) -> None:
+        global _placeholders
+        _placeholders = self._before
 
 
 def resolve(value: Any, base_dir: Path, location: Optional[Location], field: str,
@@ -116,8 +148,13 @@ def resolve(value: Any, base_dir: Path, location: Optional[Location], field: str
         if sensitive:
             redact.register(value)
         return value
-    key, arg = next(iter(value.items()))
+    if _placeholders:
+        return Secret("")
+    key, arg = source_of(value)
     if key == "env":
+        if arg not in os.environ and is_source(value.get("default")):
+            # The fallback is a generated value like any other: made once, then kept.
+            return resolve(value["default"], base_dir, location, field, sensitive)
         if arg not in os.environ:
             raise ValueSourceError(f"environment variable {arg} is not set", location=location, field=field)
         result = os.environ[arg]

@@ -141,7 +141,7 @@ class LocalNode(VaultNode):
                 start_new_session=True)  # outlives vaultform; not hit by its Ctrl-C
         finally:
             log.close()
-        self.pid_path.write_text(str(process.pid))
+        self.pid_path.write_text(f"{process.pid}\n")  # a text file: one line, ended
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if process.poll() is not None:

@@ -11,7 +11,7 @@ from typing import Callable, List, Optional
 import click
 
 from vaultform import planfile
-from vaultform.commands.common import (address_option, colour, confirm, debug_option, handle_errors, out,
+from vaultform.commands.common import (no_colour_option, address_option, colour, confirm, debug_option, handle_errors, out,
                                        safety_options, target_option)
 from vaultform.commands.plan import format_option, load_context
 from vaultform.context import Context
@@ -64,7 +64,7 @@ def _few(addresses, limit: int = 8) -> str:
     return shown + (f" and {len(addresses) - limit} more" if len(addresses) > limit else "")
 
 
-def apply_with_report(ctx: Context, the_plan: Plan, quiet: bool = False) -> ApplyResult:
+def apply_with_report(ctx: Context, the_plan: Plan, quiet: bool = False, done_word: str = "Apply") -> ApplyResult:
     """Apply, reporting each change as it goes (unless quiet: JSON and Markdown
     report once, at the end) and, on failure, what was and was not done.
 
@@ -96,7 +96,8 @@ def apply_with_report(ctx: Context, the_plan: Plan, quiet: bool = False) -> Appl
         raise
     if not quiet:
         s = result.summary
-        out(f"Apply complete! Resources: {s['added']} added, {s['changed']} changed, {s['destroyed']} destroyed.")
+        out(f"{done_word} complete! Resources: {s['added']} added, {s['changed']} changed, "
+            f"{s['destroyed']} destroyed.")
     return result
 
 
@@ -271,6 +272,7 @@ def _refuse_plan_options(targets, allow_destroy: bool, force: bool, file: str) -
 @target_option
 @safety_options
 @progress_option
+@no_colour_option
 @address_option
 @debug_option
 @handle_errors

@@ -7,6 +7,7 @@ and exit 1 in `handle_errors`.
 from __future__ import annotations
 
 import functools
+import os
 import sys
 import traceback
 from typing import List, Optional
@@ -34,8 +35,25 @@ def out(text: str = "", err: bool = False, nl: bool = True) -> None:
     click.echo(redact.redact(text), err=err, nl=nl)
 
 
+_no_colour_flag = False
+
+
 def colour() -> bool:
+    """Colour on a terminal only, and never with NO_COLOR (https://no-color.org:
+    any non-empty value) or --no-color."""
+    if _no_colour_flag or os.environ.get("NO_COLOR"):
+        return False
     return sys.stdout.isatty()
+
+
+def no_colour_option(fn):
+    def remember(ctx, param, value):
+        global _no_colour_flag
+        _no_colour_flag = bool(value)  # called on every run, given or not
+        return value
+
+    return click.option("--no-color", "no_color", is_flag=True, expose_value=False, callback=remember,
+                        is_eager=True, help="Plain text even on a terminal (as does NO_COLOR=1).")(fn)
 
 
 def build_context(spec: Spec, address_flag: Optional[str]) -> Context:
@@ -119,17 +137,6 @@ def handle_errors(fn):
 JSON_REFUSALS = ("plan", "apply")
 
 
-def common(fn):
-    fn = click.option("--debug", is_flag=True, help="Show tracebacks for errors.")(fn)
-    return fn
-
-
-def connection_options(fn):
-    fn = click.option("--address", metavar="URL",
-                      help="Vault address; overrides VAULT_ADDR/BAO_ADDR and the spec's vault.address.")(fn)
-    return fn
-
-
 def debug_option(fn):
     return click.option("--debug", is_flag=True, help="Show tracebacks for errors.")(fn)
 
@@ -140,7 +147,9 @@ def address_option(fn):
 
 
 def target_option(fn):
-    return click.option("--target", "targets", multiple=True, metavar="ADDR",
+    from vaultform.completion import complete_target
+
+    return click.option("--target", "targets", multiple=True, metavar="ADDR", shell_complete=complete_target,
                         help="Limit to ADDR (glob allowed) and what it depends on. Repeatable.")(fn)
 
 
@@ -154,7 +163,8 @@ def safety_options(fn):
 
 def print_warnings(spec: Spec) -> None:
     for warning in spec.warnings:
-        out(f"Warning: {warning}", err=True)
+        if not warning.validate_only:
+            out(f"Warning: {warning}", err=True)
 
 
 def confirm(auto_approve: bool, question: str) -> None:

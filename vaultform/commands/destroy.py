@@ -5,14 +5,14 @@ from __future__ import annotations
 import click
 
 from vaultform.commands.apply import apply_with_report, plan_again_under_lock
-from vaultform.commands.common import (SPEC_ARGUMENT, address_option, build_context, colour, confirm,
+from vaultform.commands.common import (no_colour_option, SPEC_ARGUMENT, address_option, build_context, colour, confirm,
                                        debug_option, handle_errors, out)
 from vaultform.executor import apply_plan
 from vaultform.lock import apply_lock, version_before_plan
 from vaultform.planner import make_destroy_plan
 from vaultform.render.progress import progress_option
 from vaultform.render.text import render_plan
-from vaultform.spec import load_spec
+from vaultform.loading import load_spec
 
 
 @click.command()
@@ -21,6 +21,7 @@ from vaultform.spec import load_spec
 @click.option("--uninstall-releases", is_flag=True,
               help="helm provider: also uninstall the spec's helm releases (their volume claims are kept).")
 @progress_option
+@no_colour_option
 @address_option
 @debug_option
 @handle_errors
@@ -39,7 +40,7 @@ def destroy(spec_file: str, auto_approve: bool, uninstall_releases: bool, addres
     if ctx.cluster is not None:
         # The whole local cluster goes, its lock with it; it may be down or
         # sealed, so there may be no Vault to take a lock in at all.
-        apply_with_report(ctx, the_plan)
+        apply_with_report(ctx, the_plan, done_word="Destroy")
         return
     with apply_lock(ctx, the_plan) as lock:
         if lock is not None and lock.moved_since(seen):
@@ -47,7 +48,7 @@ def destroy(spec_file: str, auto_approve: bool, uninstall_releases: bool, addres
             the_plan = plan_again_under_lock(ctx, the_plan, lambda: make_destroy_plan(ctx, uninstall_releases),
                                              auto_approve, "Do you really want to destroy all these objects?")
         if the_plan.changes:
-            apply_with_report(ctx, the_plan)
+            apply_with_report(ctx, the_plan, done_word="Destroy")
         else:
             apply_plan(ctx, the_plan)  # record work only
 

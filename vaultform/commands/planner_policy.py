@@ -7,7 +7,7 @@ import click
 from vaultform.commands.common import SPEC_ARGUMENT, debug_option, handle_errors, out, print_warnings
 from vaultform.planner_policy import planner_policy as make_policy
 from vaultform.planner_policy import render_hcl
-from vaultform.spec import load_spec
+from vaultform.loading import load_spec
 
 
 @click.command(name="planner-policy")

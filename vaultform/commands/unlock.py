@@ -24,7 +24,7 @@ from vaultform.lock import (
     holder_liveness,
     read_lock,
 )
-from vaultform.spec import load_spec
+from vaultform.loading import load_spec
 
 
 def _interactive() -> bool:

@@ -18,7 +18,7 @@ from vaultform.cluster.local import NodeStatus, submit_share
 from vaultform.commands.common import SPEC_ARGUMENT, address_option, build_context, debug_option, handle_errors, out
 from vaultform.commands.status import _external_status
 from vaultform.errors import ClusterError, Refused
-from vaultform.spec import load_spec
+from vaultform.loading import load_spec
 
 
 def read_share() -> str:

@@ -13,10 +13,11 @@ from typing import List, Optional, Union
 
 import click
 
-from vaultform.checks import literal_value_warnings
+from vaultform.checks import literal_value_warnings, unchecked_type_warnings
 from vaultform.commands.common import EXIT_ERROR, debug_option, handle_errors, out
 from vaultform.errors import SpecError, SpecErrors, VaultformError
-from vaultform.spec import Spec, Warning_, load_spec
+from vaultform.spec import Spec, Warning_
+from vaultform.loading import load_spec
 
 Finding = Union[VaultformError, Warning_]
 
@@ -47,7 +48,8 @@ def examine(spec_file: str) -> Report:
     except SpecError as exc:  # unreadable file, broken YAML
         report.errors = [exc]
     if report.spec is not None:
-        report.warnings = sorted(report.spec.warnings + literal_value_warnings(report.spec), key=_position)
+        found = report.spec.warnings + literal_value_warnings(report.spec) + unchecked_type_warnings(report.spec)
+        report.warnings = sorted(found, key=_position)
     report.errors.sort(key=_position)
     return report
 
@@ -57,8 +59,9 @@ def _position(finding: Finding):
 
 
 def _summary(spec: Spec) -> str:
-    counts = {s: len(spec.section(s)) for s in ("secrets_engines", "auth", "policies", "secrets")}
-    return ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in counts.items())
+    from vaultform.kinds import registry  # each kind counts its own objects
+
+    return ", ".join(filter(None, (kind.summary(spec) for kind in registry()))) or "nothing to manage"
 
 
 @click.command()

@@ -21,9 +21,10 @@ from typing import Any, Dict, List, Optional
 
 from vaultform import values
 from vaultform.kinds import write_only as catalogue
-from vaultform.kinds.base import Kind, compare_fields
+from vaultform.kinds.base import Kind, KindDoc, compare_fields
 from vaultform.model import ABSENT, FieldChange, Resource
 from vaultform.normalize import duration_seconds, lowered_list, string_list
+from vaultform.planner_rules import LIST, READ, Rule
 
 
 # Every auth method's roles share Vault's token fields (tokenutil); Vault
@@ -31,6 +32,18 @@ from vaultform.normalize import duration_seconds, lowered_list, string_list
 # (measured on OpenBao 2.7.2: "10.0.0.5/32" reads back "10.0.0.5", "::1/128"
 # as "::1"; "10.0.0.0/24" and secret_id_bound_cidrs are kept as written).
 TOKEN_BOUND_CIDRS = "token_bound_cidrs"
+
+# The token fields (tokenutil) as OpenBao 2.7.2 reads them back from a role,
+# user or certificate written without any of them (measured for approle,
+# userpass, jwt and cert: the same ten fields, the same values).
+TOKEN_DEFAULTS = {"token_bound_cidrs": [], "token_explicit_max_ttl": 0, "token_max_ttl": 0,
+                  "token_no_default_policy": False, "token_num_uses": 0, "token_period": 0,
+                  "token_policies": [], "token_strictly_bind_ip": False, "token_ttl": 0, "token_type": "default"}
+TOKEN_DURATIONS = frozenset({"token_ttl", "token_max_ttl", "token_period", "token_explicit_max_ttl"})
+# Legacy names tokenutil still takes; Vault returns them beside the current
+# name only while they hold a value.
+TOKEN_ALIASES = {"policies": "token_policies", "ttl": "token_ttl", "max_ttl": "token_max_ttl",
+                 "period": "token_period", "bound_cidrs": "token_bound_cidrs", "num_uses": "token_num_uses"}
 
 
 def host_cidrs_as_addresses(value: Any) -> Any:
@@ -52,10 +65,16 @@ class AuthFieldRules:
     durations: frozenset = frozenset()
     lists: frozenset = frozenset()
     policy_lists: frozenset = frozenset()     # lists of policy names: lower-cased like Vault does
+    # Lists Vault keeps as a set (sorted, without duplicates), e.g. policies
+    # that go through policyutil: compared the same way, so order is no change.
+    unordered: frozenset = frozenset()
+    maps: frozenset = frozenset()             # mappings Vault returns as null when empty
+    # Sent with every write but never returned (a flag for the write itself,
+    # like jwt's skip_jwks_validation): never compared, never recorded.
+    write_time: frozenset = frozenset()
     aliases: Dict[str, str] = {}              # legacy name -> current name
     write_only: Dict[str, str] = {}           # field -> the boolean Vault returns instead
     sensitive: frozenset = frozenset()
-    sources_allowed: frozenset = frozenset()  # fields that may use {env}/{file}
 
     def is_duration(self, name: str) -> bool:
         if self.auth_type is None:  # unknown type: Vault's naming convention is the best guess
@@ -65,8 +84,13 @@ class AuthFieldRules:
     def normalise_field(self, name: str, value: Any) -> Any:
         if name == TOKEN_BOUND_CIDRS:
             return host_cidrs_as_addresses(value)
+        if name in self.unordered:
+            items = lowered_list(value) if name in self.policy_lists else string_list(value)
+            return sorted(set(items))
         if name in self.policy_lists:
             return lowered_list(value)
+        if name in self.maps:
+            return {} if value is None else value
         if name in self.lists:
             return string_list(value)
         if self.is_duration(name) and not isinstance(value, bool):
@@ -99,6 +123,7 @@ def claimed_types(ctx) -> set:
 
 
 class AuthObjectKind(Kind, AuthFieldRules):
+    mount_section = "auth"
     spec_key = ""        # "config" or "roles"
     suffix = ""          # address prefix is <type><suffix>
     segment = ""         # the object's path segment, its key in the write-only catalogue
@@ -130,6 +155,10 @@ class AuthObjectKind(Kind, AuthFieldRules):
             if name not in fields and res.is_sensitive(name) and name not in live and name not in self.defaults:
                 fields[name] = None
         return fields
+
+    @property
+    def mount_type(self) -> Optional[str]:  # type: ignore[override]
+        return self.auth_type
 
     def mounts_of_type(self, spec, ctx):
         claimed = claimed_types(ctx)
@@ -181,7 +210,7 @@ class AuthObjectKind(Kind, AuthFieldRules):
         return {k: v for k, v in live.items() if k in known}
 
     def applied_state(self, res) -> Dict[str, Any]:
-        secret = self.sensitive_fields(res)
+        secret = self.sensitive_fields(res) | self.write_time
         state = {k: v for k, v in super().applied_state(res).items() if k not in secret}
         return {k: _loose(v) for k, v in state.items()} if self.auth_type is None else state
 
@@ -193,7 +222,7 @@ class AuthObjectKind(Kind, AuthFieldRules):
 
     def diff(self, ctx, res, live) -> List[FieldChange]:
         by_print = self.fingerprinted(res, live)
-        desired = {k: v for k, v in res.desired.items() if k not in by_print}
+        desired = {k: v for k, v in res.desired.items() if k not in by_print and k not in self.write_time}
         if self.auth_type is None:
             # A type nobody describes: which fields are lists is only known from
             # Vault's answer, and Vault takes "a,b" for any of them.
@@ -201,7 +230,7 @@ class AuthObjectKind(Kind, AuthFieldRules):
                        for k, v in desired.items()}
         view = Resource(kind=self, address=res.address, id=res.id, desired=desired,
                         sensitive=set(res.sensitive) | {k for k in desired if res.is_sensitive(k)})
-        changes = compare_fields(view, live, self.defaults)
+        changes = compare_fields(view, live, self.defaults, self.replace_fields)
         recorded = self._recorded_prints(ctx, res)
         for field in sorted(set(by_print) | (set(recorded) - set(res.desired))):
             changes.extend(self._write_only_change(ctx, res, live, field, by_print.get(field), recorded))
@@ -268,6 +297,14 @@ class AuthConfig(AuthObjectKind):
     rank = 40
     suffix = "_config"
     segment = "config"
+    spec_key = "config"
+    doc = KindDoc("auth.<path>.config", "auth/<path>/config",
+                  "an auth method's config, for types without their own kind: fields passed through unchecked",
+                  address="<type>_config.<path>")
+
+    def planner_rules(self, spec, wildcards):
+        return [Rule(f"auth/{path}/config", READ, f"{self.prefix(body['type'])}.{path}")
+                for path, body in sorted(self.mounts_of_type(spec, None)) if "config" in body or wildcards], []
 
     def resources(self, spec, ctx) -> List[Resource]:
         out = []
@@ -302,7 +339,11 @@ class AuthConfig(AuthObjectKind):
 
 
 class AuthRole(AuthObjectKind):
-    """<type>_role.<mount>/<name>; types without their own module."""
+    """<type>_role.<mount>/<name>; types without their own module.
+
+    A type whose named objects live elsewhere (userpass users at
+    users/<name>, cert certs at certs/<name>) sets spec_key (its key in the
+    spec), role_dir (the path segment in Vault), suffix and segment."""
 
     name = "auth_role"
     rank = 40
@@ -310,6 +351,32 @@ class AuthRole(AuthObjectKind):
     prune_key = "auth_roles"
     role_dir = "role"
     segment = "role"
+    spec_key = "roles"
+    doc = KindDoc("auth.<path>.roles.<name>", "auth/<path>/role/<name>",
+                  "an auth method's role, for types without their own kind: fields passed through unchecked",
+                  address="<type>_role.<path>/<name>")
+
+    def planner_rules(self, spec, wildcards):
+        rules: List[Rule] = []
+        prune = spec.prune(self.prune_key)
+        objects = f"{self.spec_key} of auth/"
+        for path, body in sorted(self.mounts_of_type(spec, None)):
+            auth_type, below = body["type"], f"auth/{path}/{self.role_dir}/"
+            if wildcards or (prune and "/" in path):
+                # `+` is one path segment: the objects themselves, nothing below them.
+                rules.append(Rule(below + "+", READ, f"{auth_type} {objects}{path}/"))
+            elif not prune:  # else auth/+/<dir>/+ below covers them
+                rules += [Rule(below + name, READ, f"{self.prefix(auth_type)}.{path}/{name}")
+                          for name in sorted(body.get(self.spec_key) or {})]
+            if prune and "/" in path:  # auth/+/<dir>/ below covers one-segment mount paths only
+                rules.append(Rule(below, LIST, f"prune.{self.prune_key}: find {self.spec_key} not in the spec"))
+        if prune:
+            # Pruning lists (and reads) the objects of every auth method in Vault, in the spec or not.
+            rules.append(Rule(f"auth/+/{self.role_dir}/", LIST, f"prune.{self.prune_key}: find {self.spec_key} "
+                                                                 "not in the spec"))
+            rules.append(Rule(f"auth/+/{self.role_dir}/+", READ, f"prune.{self.prune_key}: every one of the "
+                                                                 f"{self.spec_key}, in the spec or not"))
+        return rules, []
 
     def resources(self, spec, ctx) -> List[Resource]:
         out = []
@@ -317,14 +384,19 @@ class AuthRole(AuthObjectKind):
             # A role is written after its method's config (Vault checks some
             # role fields against it), so a failed config skips its roles.
             deps = [f"auth_method.{path}"] + ([f"{body['type']}_config.{path}"] if "config" in body else [])
-            for role, fields in (body.get("roles") or {}).items():
-                desired = self.desired_from(spec, ("auth", path, "roles", role), fields, body["type"])
+            for role, fields in (body.get(self.spec_key) or {}).items():
+                desired = self.desired_from(spec, ("auth", path, self.spec_key, role), fields, body["type"])
+                desired = self.named_defaults(role, desired, fields)
                 res = Resource(kind=self, address=f"{self.prefix(body['type'])}.{path}/{role}",
                                id=f"{path}/{role}", desired=desired,
-                               location=spec.key_loc("auth", path, "roles", role), depends_on=deps,
+                               location=spec.key_loc("auth", path, self.spec_key, role), depends_on=deps,
                                meta={"path": f"auth/{path}/{self.role_dir}/{role}", "record": {"mount": path}})
                 out.append(self.new_resource(res, fields, body["type"]))
         return out
+
+    def named_defaults(self, name: str, desired: Dict[str, Any], fields: dict) -> Dict[str, Any]:
+        """Defaults that depend on the object's name (cert: display_name)."""
+        return desired
 
     def from_record(self, address, entry):
         res = super().from_record(address, entry)

@@ -9,11 +9,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Dict, Iterable, List, Optional
+from dataclasses import dataclass
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from vaultform.model import ABSENT, FieldChange, Resource
+from vaultform.planner_rules import Rule
 
 PREVENT_DESTROY = "prevent_destroy"  # a field only the ownership record holds
+
+
+@dataclass(frozen=True)
+class KindDoc:
+    """A kind's row in docs/spec.md's reference (assembled by vaultform.docgen)."""
+
+    where: str    # where the spec declares one, e.g. "policies.<name>"
+    api: str      # the Vault API path it lives at, e.g. "sys/policies/acl/<name>"
+    summary: str  # one line: what it is and anything surprising about it
+    address: str = ""  # its address form, when not "<kind name>.<id>"
 
 
 class Kind:
@@ -26,6 +38,35 @@ class Kind:
     # Deleting (or re-creating) one destroys everything stored under it, so
     # plans need --allow-destroy or the spec's consent (see safety.py).
     destroys_contents: bool = False
+
+    # -- what the kind declares about the spec (assembled by schema_build,
+    # planner_policy, checks, validate and docgen; nothing else names kinds)
+    section: Optional[str] = None         # the top-level spec section this kind owns, if any
+    section_schema: Optional[dict] = None  # that section's JSON Schema (usually a $ref to a fragment)
+    doc: Optional[KindDoc] = None
+    section_keys_are_names = True        # its section's keys end up in Vault URLs (checked by names.py)
+    # Inside another kind's mount (auth.<path>.roles, secrets_engines.<path>.keys):
+    # which mount section and type, under which key, and the fragment it takes.
+    mount_section: Optional[str] = None
+    mount_type: Optional[str] = None
+    spec_key: str = ""
+    spec_key_schema: Optional[dict] = None
+    mount_condition: Optional[dict] = None    # when "type is mount_type" is not the whole test (KV v2)
+    misplaced_message: Optional[str] = None   # the error for spec_key under a mount of another type
+
+    def planner_rules(self, spec, wildcards: bool) -> Tuple[List[Rule], List[str]]:
+        """What `plan` reads for this kind's objects in the spec: the rules of the
+        planner's least-privilege policy, and notes on what it cannot see."""
+        return [], []
+
+    def checks(self, spec) -> Tuple[list, list]:
+        """Semantic problems and warnings the schema cannot express (offline)."""
+        return [], []
+
+    def summary(self, spec) -> Optional[str]:
+        """`validate`'s count of this kind's objects, e.g. "4 policies"."""
+        count = len(spec.section(self.section)) if self.section else 0
+        return f"{count} {self.section.replace('_', ' ')}" if count else None
 
     # -- from the spec -------------------------------------------------
     def resources(self, spec, ctx) -> List[Resource]:

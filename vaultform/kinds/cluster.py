@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import List, Optional
 
 from vaultform.errors import ClusterError
-from vaultform.kinds.base import Kind
-from vaultform.model import Resource
+from vaultform.kinds.base import Kind, KindDoc
+from vaultform.model import FOLLOW_UP, Resource
 
 
 def _statuses(ctx):
@@ -41,6 +41,16 @@ class ClusterNode(Kind):
     name = "cluster.node"
     rank = 1
     recorded = False
+    section = "cluster"
+    section_keys_are_names = False
+    section_schema = {"$ref": "cluster.schema.json"}
+    doc = KindDoc("cluster.nodes", "(a process or a pod)",
+                  "one node of the cluster vaultform runs (local provider) or installs (helm provider)",
+                  address="cluster.node[<i>]")
+
+    def summary(self, spec):
+        cluster = spec.cluster
+        return f"a {cluster.get('provider', 'local')} cluster" if cluster else None
 
     def resources(self, spec, ctx) -> List[Resource]:
         if ctx.cluster is None:
@@ -113,6 +123,9 @@ class ClusterNode(Kind):
 
 class ClusterInit(Kind):
     name = "cluster.init"
+    doc = KindDoc("cluster.init", "sys/init",
+                  "operator init with Shamir key shares; the keys go to keys_file or to PGP custodians",
+                  address="cluster.init")
     rank = 2
     recorded = False
 
@@ -165,6 +178,8 @@ class ClusterInit(Kind):
 
 class ClusterUnseal(Kind):
     name = "cluster.unseal"
+    doc = KindDoc("cluster.init.key_threshold", "sys/unseal", "unsealing every node with the stored key shares",
+                  address="cluster.unseal[<i>]")
     rank = 3
     recorded = False
 
@@ -206,8 +221,19 @@ class ClusterUnseal(Kind):
         token = _cluster_token(ctx)
         if len(ctx.cluster.nodes) > 1 and token:
             ctx.cached("autopilot-tuned", lambda: ctx.cluster.tune_autopilot(token) or True)
-            for other in res.meta.get("wait_for_voters", []):
-                ctx.cluster.wait_voter(other, token)
+            waiting = res.meta.get("wait_for_voters", [])
+            if waiting:
+                # Its own step (executor.FOLLOW_UP): the unseal's time is the unseal's.
+                names = ", ".join(ctx.cluster.nodes[i].name for i in waiting)
+                word = "raft voter" if ctx.cluster.WAIT_FOR_VOTERS else "raft member"
+                word = f"a {word}" if len(waiting) == 1 else f"{word}s"
+
+                def wait() -> None:
+                    for other in waiting:
+                        ctx.cluster.wait_voter(other, token)
+                    ctx.forget("raft-servers")
+
+                res.meta[FOLLOW_UP] = (f"waiting for {names} to be {word}", wait)
         ctx.forget("raft-servers")
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any, List
 
+from vaultform.kinds.base import KindDoc
 from vaultform.kinds.engine_objects import EngineObjectKind
 
 STATEMENT_FIELDS = ("creation_statements", "revocation_statements", "rollback_statements", "renew_statements",
@@ -37,6 +38,11 @@ class DatabaseConnection(EngineObjectKind):
     name = "database_connection"
     engine = "database"
     spec_key = "connections"
+    spec_key_schema = {"$ref": "database.schema.json#/$defs/connections"}
+    misplaced_message = "only a database engine has connections"
+    doc = KindDoc("secrets_engines.<path>.connections.<name> (type database)", "<path>/config/<name>",
+                  "a database connection; its password is write-only (compared by fingerprint)",
+                  address="database_connection.<path>/<name>")
     many = True
     object_dir = "config"
     segment = "config"           # the write-only catalogue's ("database", "config")
@@ -76,6 +82,11 @@ class DatabaseRole(EngineObjectKind):
     name = "database_role"
     engine = "database"
     spec_key = "roles"
+    spec_key_schema = {"$ref": "database.schema.json#/$defs/roles"}
+    misplaced_message = "only pki and database engines have roles here"
+    doc = KindDoc("secrets_engines.<path>.roles.<name> (type database)", "<path>/roles/<name>",
+                  "a dynamic database role: creation statements and TTLs of the credentials it makes",
+                  address="database_role.<path>/<name>")
     many = True
     object_dir = "roles"
     segment = "roles"

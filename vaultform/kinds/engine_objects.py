@@ -25,6 +25,7 @@ from vaultform.kinds.auth_objects import AuthObjectKind
 from vaultform.kinds.base import PREVENT_DESTROY, prevent_destroy_change, record_only
 from vaultform.kinds.mounts import kv_version
 from vaultform.model import ABSENT, FieldChange, Resource
+from vaultform.planner_rules import Rule
 
 SECTION = "secrets_engines"
 # Keys of an object's spec entry that are vaultform's, never sent to Vault.
@@ -34,6 +35,7 @@ CONTROL_KEYS = ("prevent_destroy", "deletable")
 class EngineObjectKind(AuthObjectKind):
     engine = ""                 # the engine's type ("pki", "transit", "database", "kv")
     spec_key = ""               # key under secrets_engines.<mount>
+    mount_section = SECTION
     many = False                # a map of named objects, or one object per mount
     object_dir = ""             # many: objects live at <mount>/<object_dir>/<name>
     object_path_suffix = ""     # one per mount: it lives at <mount>/<object_path_suffix>
@@ -141,7 +143,13 @@ class EngineObjectKind(AuthObjectKind):
         return out
 
     # -- least privilege -------------------------------------------------------------------
-    def planner_rules(self, spec, wildcards: bool) -> List[Tuple[str, str, str]]:
+    def planner_rules(self, spec, wildcards: bool):
+        return [Rule(path, capability, why) for path, capability, why in self.read_rules(spec, wildcards)], []
+
+    def checks(self, spec):
+        return self.spec_problems(spec), []
+
+    def read_rules(self, spec, wildcards: bool) -> List[Tuple[str, str, str]]:
         """(path, capability, why) the planner reads: the objects themselves
         (never a secret: Vault returns no key, password or private key)."""
         rules = []

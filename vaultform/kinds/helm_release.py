@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional
 
 from vaultform.errors import ClusterError, VaultformError
-from vaultform.kinds.base import Kind
+from vaultform.kinds.base import Kind, KindDoc
 from vaultform.model import ABSENT, DELETE, Change, FieldChange, Plan, Resource
 
 VALUES = "values"
@@ -49,6 +49,9 @@ def _helm_cluster(ctx):
 
 class HelmRelease(Kind):
     name = "helm_release"
+    doc = KindDoc("cluster.releases.<name> (provider helm)", "(helm upgrade --install)",
+                  "a helm release that installs the cluster into Kubernetes",
+                  address="helm_release.<name>")
     rank = 0
     recorded = False
 

@@ -8,7 +8,9 @@ only their required fields; a field missing from the spec is compared with
 from __future__ import annotations
 
 from vaultform.kinds.auth_objects import AuthConfig, AuthRole
+from vaultform.kinds.base import KindDoc
 from vaultform.normalize import string_list
+from vaultform.spec import Warning_
 
 ROLE_ALIASES = {"policies": "token_policies", "ttl": "token_ttl", "max_ttl": "token_max_ttl",
                 "period": "token_period", "bound_cidrs": "token_bound_cidrs", "num_uses": "token_num_uses"}
@@ -22,6 +24,24 @@ class KubernetesConfig(AuthConfig):
     lists = frozenset({"pem_keys"})
     write_only = {"token_reviewer_jwt": "token_reviewer_jwt_set"}
     sensitive = frozenset({"token_reviewer_jwt"})
+    spec_key_schema = {"$ref": "kubernetes-auth.schema.json#/$defs/config"}
+    doc = KindDoc("auth.<path>.config (type kubernetes)", "auth/<path>/config",
+                  "Kubernetes auth config: the API server, its CA and how service-account JWTs are reviewed",
+                  address="kubernetes_config.<path>")
+
+    def checks(self, spec):
+        """OpenBao and Vault (since 1.9) default disable_iss_validation to true:
+        an `issuer` alone is stored and never checked (measured: a JWT from any
+        other issuer still logs in). Say so, since the tutorial sets it to have it checked."""
+        warnings = []
+        for mount, body in spec.section("auth").items():
+            config = body.get("config") or {}
+            if body.get("type") == "kubernetes" and config.get("issuer") and "disable_iss_validation" not in config:
+                warnings.append(Warning_("the issuer is not checked unless disable_iss_validation is false "
+                                         "(it defaults to true); set disable_iss_validation: false to enforce it",
+                                         location=spec.loc("auth", mount, "config", "issuer"),
+                                         field=f"auth.{mount}.config.issuer"))
+        return [], warnings
 
     def normalise_field(self, name, value):
         # Vault trims the whitespace around each PEM key (a file's final newline
@@ -48,6 +68,10 @@ class KubernetesRole(AuthRole):
     lists = frozenset({"bound_service_account_names", "bound_service_account_namespaces", "token_bound_cidrs"})
     policy_lists = frozenset({"token_policies"})
     aliases = ROLE_ALIASES
+    spec_key_schema = {"additionalProperties": {"$ref": "kubernetes-auth.schema.json#/$defs/role"}}
+    doc = KindDoc("auth.<path>.roles.<name> (type kubernetes)", "auth/<path>/role/<name>",
+                  "a Kubernetes auth role: which service accounts in which namespaces get which policies",
+                  address="kubernetes_role.<path>/<name>")
 
 
 KINDS = [KubernetesConfig(), KubernetesRole()]

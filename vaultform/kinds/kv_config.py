@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import List
 
+from vaultform.kinds.base import KindDoc
 from vaultform.kinds.engine_objects import SECTION, EngineObjectKind, is_kv2
 
 
@@ -21,6 +22,16 @@ class KVConfig(EngineObjectKind):
     name = "kv_config"
     engine = "kv"
     spec_key = "kv"
+    spec_key_schema = {"$ref": "kv-config.schema.json#/$defs/config"}
+    mount_condition = {"anyOf": [
+        {"properties": {"type": {"const": "kv-v2"}}, "required": ["type"]},
+        {"properties": {"type": {"const": "kv"}, "options": {"required": ["version"],
+                                                            "properties": {"version": {"enum": ["2", 2]}}}},
+         "required": ["type", "options"]}]}
+    misplaced_message = "only a KV v2 mount has these settings (type kv-v2, or kv with options.version 2)"
+    doc = KindDoc("secrets_engines.<path>.kv (KV v2)", "<path>/config",
+                  "a KV v2 mount's settings: max_versions, cas_required, delete_version_after",
+                  address="kv_config.<path>")
     object_path_suffix = "config"
     segment = "config"
     what = "KV settings"

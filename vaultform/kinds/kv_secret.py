@@ -21,20 +21,15 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from vaultform import values
 from vaultform.errors import PermissionDenied, SpecError
-from vaultform.kinds.base import Kind
-from vaultform.kinds.mounts import kv_version
+from vaultform.kinds.base import Kind, KindDoc
+from vaultform.kinds.mounts import kv_version, mount_splits
 from vaultform.model import ABSENT, ALL_FIELDS, FieldChange, Resource
+from vaultform.planner_rules import READ, Rule
 
 
 def split_mount(ctx, spec, address_path: str) -> Tuple[str, str]:
     """Longest mount path (from the spec or Vault) that prefixes the secret's path."""
-    mounts = set(spec.section("secrets_engines")) | set(ctx.secret_mounts())
-    parts = address_path.split("/")
-    for i in range(len(parts) - 1, 0, -1):
-        mount = "/".join(parts[:i])
-        if mount in mounts:
-            return mount, "/".join(parts[i:])
-    return parts[0], "/".join(parts[1:])
+    return mount_splits(address_path, set(spec.section("secrets_engines")) | set(ctx.secret_mounts()))[0]
 
 
 class _Hidden:
@@ -129,6 +124,51 @@ def mount_kv_version(ctx, spec, mount: str) -> Optional[str]:
 class KVSecret(Kind):
     name = "secret"
     rank = 50
+    section = "secrets"
+    section_schema = {
+        "type": "object",
+        "description": "KV secrets keyed by <mount>/<path>; values come from env, files or generators.",
+        "propertyNames": {"pattern": "^[^/\\s]+(/[^/\\s]+)+$"},
+        "additionalProperties": {"$ref": "secret.schema.json"},
+    }
+    doc = KindDoc("secrets.<mount>/<path>", "<mount>/data/<path> (KV v2), <mount>/<path> (KV v1)",
+                  "a KV secret; every key's value from {env}, {file} or {generate}; keys not in the spec are removed",
+                  address="secret.<mount>/<path>")
+
+    def planner_rules(self, spec, wildcards):
+        rules: List[Rule] = []
+        notes: List[str] = []
+        per_mount: Dict[str, Rule] = {}
+        engines = spec.section("secrets_engines")
+        for key in sorted(spec.section("secrets")):
+            for mount, path in mount_splits(key, engines):
+                body = engines.get(mount)
+                version = kv_version(body["type"], body.get("options")) if body else None
+                if body and version is None:
+                    continue  # not a KV mount: the spec's checks say so
+                if version == "1":
+                    notes.append(f"secret.{key} is KV v1, which keeps no metadata: changes made to it in Vault "
+                                 "cannot be seen with this policy (changes in the spec can)")
+                    continue
+                assumed = "" if body else f" ({mount}/ is not in secrets_engines: assumed KV v2)"
+                if wildcards:
+                    per_mount.setdefault(mount, Rule(f"{mount}/metadata/*", READ,
+                                                     f"metadata (never data) of the secrets in {mount}/{assumed}"))
+                else:
+                    rules.append(Rule(f"{mount}/metadata/{path}", READ,
+                                      f"secret.{key}: metadata only, never data{assumed}"))
+        return rules + list(per_mount.values()), notes
+
+    def checks(self, spec):
+        problems = []
+        engines = spec.section("secrets_engines")
+        for key in spec.section("secrets"):
+            (mount, _), *others = mount_splits(key, engines)
+            body = engines.get(mount)
+            if body is not None and not others and kv_version(body["type"], body.get("options")) is None:
+                problems.append(SpecError(f"{mount}/ is not a KV mount", location=spec.key_loc("secrets", key),
+                                          field=f"secrets.{key}"))
+        return problems, []
 
     def resources(self, spec, ctx) -> List[Resource]:
         out = []

@@ -9,7 +9,7 @@ exactly the field that moves.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from vaultform.kinds.base import Kind, prevent_destroy_change, record_only
 from vaultform.model import ABSENT, FieldChange, Resource
@@ -22,6 +22,22 @@ MOUNT_FLAGS = ("local", "seal_wrap", "external_entropy_access")
 # Tuning every mount type has. Unset, Vault leaves these out of its answer,
 # and tuning "" / [] unsets them: so a field dropped from the spec goes back.
 COMMON_TUNING_DEFAULTS = {"listing_visibility": "", **{name: [] for name in LIST_TUNING}}
+
+
+def mount_splits(key: str, known_mounts) -> List[Tuple[str, str]]:
+    """The ways a `<mount>/<path>` key can split into a mount and a path.
+
+    One way when a known mount prefixes it (the longest such mount). When
+    none does, every way, shortest mount first: planning against Vault (which
+    knows every mount) takes the first, and the offline planner policy, which
+    knows only the spec's mounts, allows them all, so it covers the mount
+    Vault turns out to have. The one function both use, so they agree."""
+    parts = key.split("/")
+    for i in range(len(parts) - 1, 0, -1):
+        mount = "/".join(parts[:i])
+        if mount in known_mounts:
+            return [(mount, "/".join(parts[i:]))]
+    return [("/".join(parts[:i]), "/".join(parts[i:])) for i in range(1, len(parts))]
 
 
 def kv_version(mount_type: str, options: Optional[dict]) -> Optional[str]:

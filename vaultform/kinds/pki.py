@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
+from vaultform.kinds.base import KindDoc
 from vaultform.kinds.engine_objects import SECTION, EngineObjectKind
 
 SUBJECT_FIELDS = ("organization", "ou", "country", "locality", "province")
@@ -191,6 +192,11 @@ class _CAKind(EngineObjectKind):
 class PKIRootCA(_CAKind):
     name = "pki_root_ca"
     spec_key = "root_ca"
+    spec_key_schema = {"$ref": "pki.schema.json#/$defs/root_ca"}
+    misplaced_message = "only a pki engine has a CA"
+    doc = KindDoc("secrets_engines.<path>.root_ca (type pki)", "<path>/root/generate/internal",
+                  "a root CA generated inside Vault (its key never leaves it); re-generating destroys the old one",
+                  address="pki_root_ca.<path>")
 
     def create(self, ctx, res) -> None:
         response = ctx.api.write(f"{res.id}/root/generate/internal", self.generate_fields(res))
@@ -200,6 +206,11 @@ class PKIRootCA(_CAKind):
 class PKIIntermediateCA(_CAKind):
     name = "pki_intermediate_ca"
     spec_key = "intermediate_ca"
+    spec_key_schema = {"$ref": "pki.schema.json#/$defs/intermediate_ca"}
+    misplaced_message = "only a pki engine has a CA"
+    doc = KindDoc("secrets_engines.<path>.intermediate_ca (type pki)", "<path>/intermediate/generate/internal",
+                  "an intermediate CA generated inside Vault and signed by another pki mount (signed_by)",
+                  address="pki_intermediate_ca.<path>")
     rank = 41  # after the root CA that signs it
 
     def prepare(self, spec, res, body, fields):
@@ -222,8 +233,8 @@ class PKIIntermediateCA(_CAKind):
             deps.append(f"pki_intermediate_ca.{fields['signed_by']}")
         return deps
 
-    def planner_rules(self, spec, wildcards):
-        rules = super().planner_rules(spec, wildcards)
+    def read_rules(self, spec, wildcards):
+        rules = super().read_rules(spec, wildcards)
         for mount, body in self.engine_mounts(spec):
             signer = body[self.spec_key].get("signed_by")
             if signer:
@@ -268,6 +279,10 @@ class PKIURLs(EngineObjectKind):
     name = "pki_urls"
     engine = "pki"
     spec_key = "urls"
+    spec_key_schema = {"$ref": "pki.schema.json#/$defs/urls"}
+    misplaced_message = "only a pki engine has URLs"
+    doc = KindDoc("secrets_engines.<path>.urls (type pki)", "<path>/config/urls",
+                  "issuing certificate, CRL and OCSP URLs", address="pki_urls.<path>")
     segment = "config/urls"
     what = "URL settings"
     object_path_suffix = "config/urls"
@@ -294,6 +309,10 @@ class PKIRole(EngineObjectKind):
     name = "pki_role"
     engine = "pki"
     spec_key = "roles"
+    spec_key_schema = {"$ref": "pki.schema.json#/$defs/roles"}
+    misplaced_message = "only pki and database engines have roles here"
+    doc = KindDoc("secrets_engines.<path>.roles.<name> (type pki)", "<path>/roles/<name>",
+                  "a PKI role: which names certificates may carry, key type, TTLs", address="pki_role.<path>/<name>")
     many = True
     object_dir = "roles"
     segment = "roles"

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import List, Optional
 
-from vaultform.kinds.base import Kind
+from vaultform.kinds.base import Kind, KindDoc
 from vaultform.model import Resource
+from vaultform.planner_rules import LIST, READ, Rule
 
 BUILTIN_POLICIES = frozenset({"root", "default"})
 
@@ -18,6 +19,26 @@ class Policy(Kind):
     name = "policy"
     rank = 50
     prune_key = "policies"
+    section = "policies"
+    section_schema = {"type": "object", "description": "ACL policies: name -> HCL text.",
+                      "additionalProperties": {"$ref": "policy.schema.json"}}
+    doc = KindDoc("policies.<name>", "sys/policies/acl/<name>",
+                  "an ACL policy as HCL text; compared byte for byte, checked offline (keys, capabilities)",
+                  address="policy.<name>")
+
+    def planner_rules(self, spec, wildcards):
+        if spec.prune("policies"):
+            # Pruning finds policies the spec does not name, and reads them to show what goes.
+            return [Rule("sys/policies/acl/", LIST, "prune.policies: find policies not in the spec"),
+                    Rule("sys/policies/acl/*", READ, "prune.policies: every policy, in the spec or not")], []
+        if wildcards:
+            return [Rule("sys/policies/acl/*", READ, "ACL policies, including ones added to the spec later")], []
+        return [Rule(f"sys/policies/acl/{name}", READ, f"policy.{name}")
+                for name in sorted(spec.section("policies"))], []
+
+    def checks(self, spec):
+        from vaultform.checks import policy_problems  # the policy HCL checks are the bulk of checks.py
+        return policy_problems(spec), []
 
     def resources(self, spec, ctx) -> List[Resource]:
         return [Resource(kind=self, address=f"policy.{name}", id=name, desired={"policy": text},

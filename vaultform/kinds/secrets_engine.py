@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import List, Tuple
 
 from vaultform.errors import PermissionDenied
+from vaultform.kinds.base import KindDoc
 from vaultform.kinds.mounts import COMMON_TUNING_DEFAULTS, MountKind, kv_version
 
 
@@ -16,6 +17,14 @@ class SecretsEngine(MountKind):
     tune_key = "config"
     prune_key = "secrets_engines"
     builtins = frozenset({"sys", "identity", "cubbyhole"})
+    section_schema = {
+        "type": "object",
+        "description": "Secrets engines keyed by mount path.",
+        "propertyNames": {"$ref": "common.schema.json#/$defs/mount_path"},
+        "additionalProperties": {"$ref": "secrets-engine.schema.json"},
+    }
+    doc = KindDoc("secrets_engines.<path>", "sys/mounts/<path>", "a secrets engine mount with its options and "
+                  "tuning; disabling it destroys everything stored under it", address="secrets_engine.<path>")
     tuning_defaults = {"default_lease_ttl": 0, "max_lease_ttl": 0, "force_no_cache": False, **COMMON_TUNING_DEFAULTS}
     # Measured on OpenBao 2.7.2: force_no_cache is taken when the engine is
     # enabled, and silently ignored by tune; changing it means re-creating it.

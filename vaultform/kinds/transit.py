@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from typing import List
 
+from vaultform.kinds.base import KindDoc
 from vaultform.kinds.engine_objects import EngineObjectKind
 from vaultform.model import FieldChange
 
@@ -40,6 +41,11 @@ class TransitKey(EngineObjectKind):
     name = "transit_key"
     engine = "transit"
     spec_key = "keys"
+    spec_key_schema = {"$ref": "transit.schema.json#/$defs/keys"}
+    misplaced_message = "only a transit engine has keys"
+    doc = KindDoc("secrets_engines.<path>.keys.<name> (type transit)", "<path>/keys/<name>",
+                  "a transit key: type, exportable, deletion_allowed, min_decryption_version, auto-rotation",
+                  address="transit_key.<path>/<name>")
     many = True
     object_dir = "keys"
     segment = "keys"

@@ -27,8 +27,10 @@ sdk/helper/ldaputil/config.go; checked at commit df6ce2c, August 2026):
 cert certs/<name> is *not* write-only: `certificate` is returned as stored,
 so it is compared directly (and is public: a CA certificate).
 
-Only config and role objects have kinds today (auth_objects.py); the users
-and database entries are here so that a kind added for them inherits them.
+The typed auth kinds (approle_auth.py, userpass_auth.py, jwt_auth.py,
+kubernetes_auth.py) and the generic ones (auth_objects.py) read this
+catalogue by (type, segment); the database entry is here so that a kind
+added for it inherits it.
 """
 
 from __future__ import annotations

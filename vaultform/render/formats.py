@@ -16,13 +16,14 @@ TEXT, JSON, MARKDOWN = "text", "json", "markdown"
 FORMATS = (TEXT, JSON, MARKDOWN)
 
 
-def render_plan_as(output_format: str, plan: Plan, address: str, colour: bool = False) -> str:
+def render_plan_as(output_format: str, plan: Plan, address: str, colour: bool = False,
+                   show_unmanaged: bool = False) -> str:
     """The whole plan, ending in a newline."""
     if output_format == JSON:
         return render_json(plan, address)
     if output_format == MARKDOWN:
         return render_markdown(plan, address)
-    return render_plan(plan, address, colour) + "\n"
+    return render_plan(plan, address, colour, show_unmanaged) + "\n"
 
 
 def render_applied_as(output_format: str, plan: Plan, address: str, result) -> str:

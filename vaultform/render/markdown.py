@@ -80,15 +80,16 @@ def _is_default(change: Change, name: str, value: Any) -> bool:
 def _diff_lines(change: Change) -> List[str]:
     res = change.resource
     if change.action == CREATE:
-        return [line for name, value in (res.desired or {}).items() if not _is_default(change, name, value)
+        # Sorted, as the JSON document is: `show PLANFILE` renders the same lines.
+        return [line for name, value in sorted((res.desired or {}).items()) if not _is_default(change, name, value)
                 for line in (["+ " + name + ": (sensitive value)"] if is_sensitive(change, name)
                              else _side("+", name, value))]
     if change.action == DELETE:
-        return [line for name, value in (change.live or {}).items()
+        return [line for name, value in sorted((change.live or {}).items())
                 for line in (["- " + name + ": (sensitive value)"] if is_sensitive(change, name)
                              else _side("-", name, value))]
     out: List[str] = []
-    for f in change.fields:
+    for f in sorted(change.fields, key=lambda f: f.name):
         tag = "  # forces replacement" if f.forces_replace else ""
         if is_sensitive(change, f.name, f):
             if f.before is ABSENT:
@@ -165,6 +166,10 @@ def render_markdown(plan: Plan, address: str = "") -> str:
     plan = displayable(plan)  # from here on no sensitive value exists to print
     if not plan.changes and not plan.deferred:
         head = ["**No changes.** Vault matches the spec.", ""] + _options(plan)
+        if plan.unmanaged:
+            # Same words as the text plan (render/text.py: unmanaged_note).
+            from vaultform.render.text import unmanaged_note
+            head += [_inline(" ".join(unmanaged_note(plan))), ""]
         for warning in plan.warnings:
             head += _callout("WARNING", [_inline(warning)])
         return "\n".join(head).rstrip("\n") + "\n"

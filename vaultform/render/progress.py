@@ -51,6 +51,8 @@ def change_line(event: str, change: Change, count: int, total: int, seconds: flo
     verb = VERBS[change.action]
     if event == "done":
         return f"{prefix}{verb}... done ({seconds:.1f}s)"
+    if event == "step":  # a step of its own after the change (executor.run_one)
+        return f"{prefix}{change.resource.meta.get('step', 'next step')}... done ({seconds:.1f}s)"
     if event == "failed":
         return f"{prefix}{verb}... FAILED"
     if event == "skipped":
