@@ -54,3 +54,13 @@ def test_the_spec_reference_example_validates(run_cli, tmp_path):
     spec.write_text("version: 1\n" + block, encoding="utf-8")
     result = run_cli(["validate", str(spec)], env={**OFFLINE, "PG_PW": "unused"})
     assert result.exit_code == 0 and "5 secrets engines" in result.stdout, str(result)
+
+
+def test_a_literal_database_password_is_a_warning_naming_the_field_not_the_value(run_cli, tmp_path):
+    spec = tmp_path / "vaultform.yaml"
+    spec.write_text(yaml.safe_dump({"version": 1, "secrets_engines": {"db": {"type": "database", "connections": {
+        "pg": {"plugin_name": "postgresql-database-plugin", "password": "hunter2-literal"}}}}}), encoding="utf-8")
+    result = run_cli(["validate", str(spec)], env=OFFLINE)
+    assert result.exit_code == 0, str(result)
+    assert "secrets_engines.db.connections.pg.password: is a literal value" in result.output, str(result)
+    assert "hunter2-literal" not in result.output

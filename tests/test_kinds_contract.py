@@ -2499,6 +2499,8 @@ def test_a_transit_mount_goes_with_its_keys_whatever_their_deletion_allowed(ws, 
     result, blocks = ws.plan({}, None, "--allow-destroy")
     assert result.exit_code == 2 and set(blocks) == {f"secrets_engine.{mount}", f"transit_key.{mount}/kept",
                                                      f"transit_key.{mount}/free"}, str(result)
+    assert any(f"Vault keeps it until secrets_engine.{mount} is disabled" in note
+               for note in blocks[f"transit_key.{mount}/kept"].notes), str(result)
     ws.apply({}, None, "--allow-destroy")
     assert f"{mount}/" not in root.read("sys/mounts")["data"]
     ws.assert_converged({})

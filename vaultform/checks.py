@@ -117,6 +117,17 @@ def literal_value_warnings(spec: Spec) -> Warnings:
                                          "from {env: NAME} or {file: PATH}",
                                          location=spec.key_loc("auth", mount, key, name, field),
                                          field=f"auth.{mount}.{key}.{name}.{field}"))
+    for mount, body in spec.section("secrets_engines").items():
+        if not isinstance(body, dict) or body.get("type") != "database":
+            continue
+        for name, connection in (body.get("connections") or {}).items():
+            for field in sorted(write_only_fields("database", "config")):
+                value = (connection or {}).get(field)
+                if isinstance(value, str) and value:
+                    where = ("secrets_engines", mount, "connections", name, field)
+                    warnings.append(Warning_("is a literal value in the spec (and so in version control): take it "
+                                             "from {env: NAME} or {file: PATH}", location=spec.key_loc(*where),
+                                             field=".".join(where)))
     return warnings
 
 

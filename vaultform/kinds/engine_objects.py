@@ -180,6 +180,7 @@ class EngineObjectKind(AuthObjectKind):
             for name, _fields in self.items(body):
                 problem = names.role_name_problem(name)
                 if problem:
+                    problem = problem.replace("for a role", f"for a {self.what}")
                     where = (SECTION, mount, self.spec_key, name)
                     problems.append(SpecError(f"the name {problem}", location=spec.key_loc(*where),
                                               field=".".join(where)))

@@ -95,8 +95,15 @@ class TransitKey(EngineObjectKind):
             ctx.api.delete(res.meta["path"])
 
     def destroy_notes(self, ctx, res) -> List[str]:
-        return [f"deleting {res.meta['path']} destroys the key and all its versions: "
-                "what was encrypted with it can never be decrypted again"]
+        notes = [f"deleting {res.meta['path']} destroys the key and all its versions: "
+                 "what was encrypted with it can never be decrypted again"]
+        live = (ctx.api.read(res.meta["path"]) or {}).get("data") or {}
+        mount = res.id.rsplit("/", 1)[0]
+        if live and not live.get("deletion_allowed") and mount not in ctx.spec.section("secrets_engines"):
+            # Allowed only because its mount goes too (refusal() says why otherwise).
+            notes.append(f"its deletion_allowed is false: Vault keeps it until secrets_engine.{mount} is disabled, "
+                         "which destroys it")
+        return notes
 
     def refusal(self, change, changes) -> str:
         """Why Vault would refuse this plan's deletion of the key, or ""."""
