@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Optional
 
 from vaultform.connection import VaultAPI
 from vaultform.context import Context
+from vaultform.errors import VaultformError
 
 SECTION = "namespaces"
 # The sections a namespace holds (issue 11: its own engines, auth, policies, secrets, identity).
@@ -85,6 +86,19 @@ class _RootRecord:
         return self._root.record.has_fingerprint_key(self._root.api)
 
 
+class NamespacedAPI(VaultAPI):
+    """A VaultAPI whose errors say which namespace they happened in (the
+    paths alone, such as sys/mounts, would read as the root's)."""
+
+    def _call(self, method, path, fn, missing=None):
+        try:
+            return super()._call(method, path, fn, missing)
+        except VaultformError as exc:
+            exc.message = f"{exc.message} (in namespace {self.namespace})"
+            exc.args = (exc.message,)
+            raise
+
+
 class NamespaceContext(Context):
     """The root context, with requests sent into one namespace."""
 
@@ -114,7 +128,7 @@ class NamespaceContext(Context):
             # late, a cluster's leader that moved).
             if self._api is None or self._api.address != root.address or \
                     self._api.client.token != root.client.token:
-                api = VaultAPI(root.address, token=root.client.token, namespace=self.namespace, verify=root.verify)
+                api = NamespacedAPI(root.address, token=root.client.token, namespace=self.namespace, verify=root.verify)
                 api.token_source = root.token_source
                 self._api = api
             return self._api

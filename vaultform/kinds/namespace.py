@@ -166,16 +166,19 @@ class Namespace(Kind):
     def planner_rules(self, spec, wildcards):
         rules, notes = [], []
         for name in sorted(spec.section(SECTION)):
-            rules.append(Rule(f"sys/namespaces/{name}", READ, f"namespace.{name}"))
+            # A policy in a parent namespace grants on a child's paths prefixed
+            # with its name (measured on OpenBao 2.7.2).
+            rules += [Rule(f"sys/namespaces/{name}", READ, f"namespace.{name}"),
+                      Rule(f"{name}/sys/mounts", READ, f"namespace.{name}: its secrets engines"),
+                      Rule(f"{name}/sys/auth", READ, f"namespace.{name}: its auth methods"),
+                      Rule(f"{name}/sys/policies/acl/", LIST, f"namespace.{name}: what it holds, when deleted"),
+                      Rule(f"{name}/sys/namespaces/", LIST, f"namespace.{name}: what it holds, when deleted")]
             view = SpecView(spec, name)
             for kind in self._content_kinds():
                 inner_rules, inner_notes = kind.planner_rules(view, wildcards)
-                # A policy in a parent namespace grants on a child's paths prefixed with its name.
                 rules += [Rule(f"{name}/{r.path}", r.capability, f"{content_prefix(name)}{r.why}")
                           for r in inner_rules]
                 notes += [f"in namespace {name}: {n}" for n in inner_notes]
-        if spec.section(SECTION):
-            rules.append(Rule("sys/namespaces/", LIST, "namespaces: what a deleted namespace held"))
         return rules, notes
 
     # -- from the spec -----------------------------------------------------------
