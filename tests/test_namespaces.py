@@ -186,3 +186,92 @@ def test_problems_inside_a_namespace_name_the_line_in_the_file(run_cli, tmp_path
     result = run_cli(["validate", spec])
     assert result.exit_code == 1 and "spec.yaml:" in result.stderr and "reed" in result.stderr, str(result)
     assert "Traceback" not in result.output
+
+
+def test_auth_users_and_identity_live_in_the_namespace(run_cli, vault_env, tmp_path, bao, root, unique):
+    ns, record = unique("ns"), unique("rec")
+    password = f"pw-{unique('x')}-Zq!"
+    spec = write(tmp_path, "spec.yaml", textwrap.dedent(f"""\
+        version: 1
+        vault:
+          record: {{path: {record}}}
+        namespaces:
+          {ns}:
+            auth:
+              userpass:
+                type: userpass
+                users:
+                  alice: {{password: {{env: NS_ALICE_PW}}, token_policies: [reader]}}
+            policies:
+              reader: |
+                path "kv/data/*" {{ capabilities = ["read"] }}
+              group-only: |
+                path "kv/metadata/*" {{ capabilities = ["list"] }}
+            identity:
+              entities:
+                alice:
+                  aliases: [{{mount: userpass, name: alice}}]
+              groups:
+                devs: {{members: [alice], policies: [group-only]}}
+        """))
+    env = {**vault_env, "NS_ALICE_PW": password}
+    result = run_cli(["apply", spec, "--auto-approve"], env=env)
+    assert result.exit_code == 0, str(result)
+    assert run_cli(["plan", spec, "--detailed-exitcode"], env=env).exit_code == 0
+    login = in_namespace(bao, ns).auth.userpass.login("alice", password)["auth"]
+    assert "reader" in login["token_policies"] and login["identity_policies"] == ["group-only"]
+    assert "userpass/" not in root.sys.list_auth_methods()["data"]
+    assert password not in result.output
+
+
+def test_allow_destroy_and_prevent_destroy_name_the_namespace(run_cli, vault_env, tmp_path, root, unique):
+    ns, record = unique("ns"), unique("rec")
+    protected = spec_text(record, ns).replace("custom_metadata: {team: payments}",
+                                              "custom_metadata: {team: payments}\n    prevent_destroy: true")
+    spec = write(tmp_path, "spec.yaml", protected)
+    assert run_cli(["apply", spec, "--auto-approve"], env=vault_env).exit_code == 0
+    gone_text = f"version: 1\nvault:\n  record: {{path: {record}}}\nallow_destroy: ['namespace.{ns}*']\n"
+    gone = write(tmp_path, "gone.yaml", gone_text)
+    refused = run_cli(["plan", gone, "--allow-destroy"], env=vault_env)
+    assert refused.exit_code == 1 and "prevent_destroy" in refused.stderr and f"namespace.{ns}" in refused.stderr, \
+        str(refused)
+    # Unprotected first, then the spec's allow_destroy pattern is consent enough.
+    assert run_cli(["apply", write(tmp_path, "spec2.yaml", spec_text(record, ns)), "--auto-approve"],
+                   env=vault_env).exit_code == 0
+    result = run_cli(["apply", gone, "--auto-approve"], env=vault_env)
+    assert result.exit_code == 0, str(result)
+    assert not namespace_exists(root, ns)
+
+
+def test_a_planner_token_plans_a_namespace_from_the_printed_policy(run_cli, vault_env, tmp_path, bao, root, unique):
+    ns, record = unique("ns"), unique("rec")
+    spec = write(tmp_path, "spec.yaml", spec_text(record, ns))
+    assert run_cli(["apply", spec, "--auto-approve"], env=vault_env).exit_code == 0
+    policy = run_cli(["planner-policy", spec], env=vault_env)
+    assert policy.exit_code == 0 and f'"{ns}/sys/mounts"' in policy.stdout, str(policy)
+    name = f"planner-{ns}"
+    root.sys.create_or_update_acl_policy(name, policy.stdout)
+    token = root.auth.token.create(policies=[name], no_default_policy=True, ttl="10m")["auth"]["client_token"]
+    planner = {**vault_env, "VAULT_TOKEN": token}
+    assert run_cli(["plan", spec, "--detailed-exitcode"], env=planner).exit_code == 0
+    in_namespace(bao, ns).sys.create_or_update_policy("reader", 'path "kv/*" { capabilities = ["list"] }')
+    drift = run_cli(["plan", spec, "--detailed-exitcode"], env=planner)
+    assert drift.exit_code == 2 and f"namespace.{ns}:policy.reader" in drift.stdout, str(drift)
+    # It reads no secret inside the namespace.
+    with pytest.raises(hvac.exceptions.Forbidden):
+        hvac.Client(url=bao.address, token=token, namespace=ns).secrets.kv.v2.read_secret_version(
+            path="app", mount_point="kv", raise_on_deleted_version=True)
+
+
+def test_an_error_inside_a_namespace_names_it(run_cli, vault_env, tmp_path, root, unique):
+    ns, record = unique("ns"), unique("rec")
+    spec = write(tmp_path, "spec.yaml", spec_text(record, ns))
+    assert run_cli(["apply", spec, "--auto-approve"], env=vault_env).exit_code == 0
+    # A token that may read the root's tables and record but nothing in the namespace.
+    policy = run_cli(["planner-policy", spec], env=vault_env).stdout
+    kept = "\n\n".join(block for block in policy.split("\n\n") if f'"{ns}/' not in block)
+    root.sys.create_or_update_acl_policy(f"no-{ns}", kept)
+    token = root.auth.token.create(policies=[f"no-{ns}"], no_default_policy=True, ttl="10m")["auth"]["client_token"]
+    result = run_cli(["plan", spec], env={**vault_env, "VAULT_TOKEN": token})
+    assert result.exit_code == 1 and f"(in namespace {ns})" in result.stderr, str(result)
+    assert "Traceback" not in result.output
