@@ -275,3 +275,12 @@ def test_an_error_inside_a_namespace_names_it(run_cli, vault_env, tmp_path, root
     result = run_cli(["plan", spec], env={**vault_env, "VAULT_TOKEN": token})
     assert result.exit_code == 1 and f"(in namespace {ns})" in result.stderr, str(result)
     assert "Traceback" not in result.output
+
+
+def test_the_bulk_guard_counts_a_namespace_s_objects_by_their_own_kind():
+    from vaultform.safety import kind_of
+
+    assert kind_of("namespace.team-a:policy.reader") == "namespace.team-a:policy"
+    assert kind_of("namespace.team-a:secret.kv/a.b") == "namespace.team-a:secret"
+    assert kind_of("namespace.team-a") == "namespace"
+    assert kind_of("policy.reader") == "policy"
