@@ -15,7 +15,7 @@ Measured on OpenBao 2.7.2:
 - names may not contain "/" (nesting is a namespace inside a namespace).
 
 So deleting a namespace that holds anything is refused unless allowed
-(--allow-destroy, `allow_destroy:` or `deletable: true`), like a mount, and
+(--allow-destroy or `allow_destroy:`), like a mount, and
 the plan says what it holds. The ownership record stays the root's: entries
 of objects in a namespace carry its name and the object's own kind.
 """
@@ -135,8 +135,6 @@ class Namespace(Kind):
                 "properties": {
                     "custom_metadata": {"type": "object", "additionalProperties": {"type": "string"},
                                         "description": "the namespace's custom metadata (string values)"},
-                    "deletable": {"type": "boolean", "description": "may be deleted with what it holds, "
-                                                                    "without --allow-destroy"},
                     "prevent_destroy": {"type": "boolean"},
                     **{name: sections[name] for name in CONTENT_SECTIONS if name in sections},
                 },
@@ -189,8 +187,7 @@ class Namespace(Kind):
             out.append(Resource(kind=self, address=f"{PREFIX}{name}", id=name,
                                 desired={"custom_metadata": dict(body.get("custom_metadata") or {})},
                                 location=spec.key_loc(SECTION, name),
-                                prevent_destroy=bool(body.get("prevent_destroy")),
-                                meta={"deletable": bool(body.get("deletable"))}))
+                                prevent_destroy=bool(body.get("prevent_destroy"))))
             child = namespace_context(ctx, name)
             for kind in self._content_kinds():
                 out += [wrap(res, name, kind) for res in kind.resources(child.spec, child)]
