@@ -123,7 +123,51 @@ def test_approle_login_with_a_fixed_role_id_and_a_requested_secret_id(ws, unique
     ws.apply(spec, {role_id_var: new_role_id})
     assert root.read(f"auth/{mount}/role/ci/role-id")["data"]["role_id"] == new_role_id
     ws.assert_converged(spec, {role_id_var: new_role_id})
+
+    # Dropped from the spec, the role_id stays as it is (Vault has no unset):
+    # nothing is planned for the role, and its clients keep working.
+    del spec["auth"][mount]["roles"]["ci"]["role_id"]
+    result, blocks = ws.plan(spec)
+    assert f"approle_role.{mount}/ci" not in blocks, str(result)
+    ws.apply(spec)
+    assert root.read(f"auth/{mount}/role/ci/role-id")["data"]["role_id"] == new_role_id
+    ws.assert_converged(spec)
     ws.assert_no_secret_in_output([role_id, new_role_id, secret_id, fenced_secret])
+
+
+def test_approle_local_secret_ids_can_only_change_by_making_the_role_again(ws, unique, bao, root):
+    """OpenBao takes local_secret_ids only when a role is made (any later write
+    carrying it is refused): a change re-creates the role, and the plan says
+    that its secret IDs stop working."""
+    mount = unique("arlocal")
+    spec = {"auth": {mount: {"type": "approle", "roles": {"ci": {"token_ttl": "5m"}}}}}
+    ws.apply(spec)
+    role_id = root.read(f"auth/{mount}/role/ci/role-id")["data"]["role_id"]
+    secret_id = root.write_data(f"auth/{mount}/role/ci/secret-id")["data"]["secret_id"]
+    client_for(bao).auth.approle.login(role_id=role_id, secret_id=secret_id, mount_point=mount)
+
+    spec["auth"][mount]["roles"]["ci"]["local_secret_ids"] = True
+    result, blocks = ws.plan(spec)
+    block = blocks[f"approle_role.{mount}/ci"]
+    assert block.symbol == "-/+" and block.fields == {"local_secret_ids": "false -> true  # forces replacement"}, \
+        str(result)
+    assert block.notes == [f"every secret ID of {mount}/ci stops working; clients need new ones, and a new role_id"]
+    ws.apply(spec)
+    assert root.read(f"auth/{mount}/role/ci")["data"]["local_secret_ids"] is True
+    with pytest.raises(hvac.exceptions.InvalidRequest):
+        client_for(bao).auth.approle.login(role_id=role_id, secret_id=secret_id, mount_point=mount)
+    ws.assert_converged(spec)
+    ws.assert_no_secret_in_output([role_id, secret_id])
+
+
+def test_disabling_a_userpass_method_counts_its_users(ws, unique, root):
+    mount = unique("upcount")
+    spec = {"auth": {mount: {"type": "userpass", "users": {"a": {"password": {"env": "VF_PW_A"}}}}}}
+    ws.apply(spec, {"VF_PW_A": f"pw-{rand()}"})
+    root.write_data(f"auth/{mount}/users/by-hand", data={"password": f"pw-{rand()}"})
+    result, blocks = ws.plan({}, None, "--allow-destroy")
+    assert blocks[f"auth_method.{mount}"].notes == [
+        f"disabling auth/{mount}/ destroys its config, 2 user(s) and every token it issued"], str(result)
 
 
 # -- userpass ------------------------------------------------------------------------

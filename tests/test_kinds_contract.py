@@ -471,7 +471,9 @@ class ApproleRole(Case):
         self.role_ids = {BASE: f"role-{rand()}", UPDATED: f"role-{rand()}"}
 
     def spec(self, stage):
-        role = {"token_ttl": "1h", "token_policies": "deploy,audit", "secret_id_ttl": "10m", "bind_secret_id": True,
+        # Policies are a set: vaultform writes them lower-cased, sorted and deduplicated.
+        role = {"token_ttl": "1h", "token_policies": ["Deploy", "audit", "audit"], "secret_id_ttl": "10m",
+                "bind_secret_id": True,
                 "secret_id_bound_cidrs": ["10.0.0.0/8"], "role_id": {"env": self.role_id_var}}
         if stage == UPDATED:
             role["secret_id_ttl"] = "20m"
@@ -1542,7 +1544,8 @@ class TokenRole(Case):
 
     def spec(self, stage):
         role = {"allowed_policies": ["Nomad", "audit"], "orphan": True, "token_period": "1h",
-                "path_suffix": "cluster-a", "token_bound_cidrs": "10.0.0.0/8"}
+                "path_suffix": "cluster-a", "token_bound_cidrs": "10.0.0.0/8",
+                "allowed_entity_aliases": ["Web-1", "api", "web-1"]}
         if stage == UPDATED:
             role["token_period"] = "2h"
             role["disallowed_policies"] = ["root-ish"]
@@ -1557,6 +1560,7 @@ class TokenRole(Case):
     def check(self, stage):
         data = self.read()
         assert data["allowed_policies"] == ["audit", "nomad"]
+        assert data["allowed_entity_aliases"] == ["api", "web-1"]  # Vault lower-cases, sorts, deduplicates
         assert data["token_period"] == (7200 if stage == UPDATED else 3600)
         assert data["disallowed_policies"] == (["root-ish"] if stage == UPDATED else [])
         assert (data["orphan"], data["path_suffix"]) == ((False, "") if stage == REDUCED else (True, "cluster-a"))

@@ -196,3 +196,19 @@ def test_show_unmanaged_lists_every_address():
     lines = render_plan(unmanaged_plan(), show_unmanaged=True).splitlines()
     assert lines[2:5] == ["    policy.handmade", "    policy.other", "    secrets_engine.legacy"]
     assert render_plan(Plan(), show_unmanaged=True).splitlines()[-1] == "No object in Vault is left unmanaged."
+
+
+def test_the_readme_walkthrough_shows_the_plan_as_rendered():
+    """README.md's `yes`-prompt example is what the renderer prints for that change."""
+    old = 'path "secret/data/webapp/config" {\n  capabilities = ["read"]\n}\n'
+    new = old.replace('["read"]', '["read", "list"]')
+    role = FakeKind("kubernetes_role", 40)
+    plan = Plan(changes=[
+        Change(UPDATE, res(role, "kubernetes_role.kubernetes/webapp"),
+               fields=[FieldChange("token_ttl", 86400, 43200)], live={},
+               reason="changed in the spec or drifted in Vault"),
+        Change(UPDATE, res(POLICY, "policy.webapp", {"policy": new}), fields=[FieldChange("policy", old, new)],
+               live={"policy": old}, reason="changed in the spec or drifted in Vault")])
+    shown = render_plan(plan).split("\n", 2)[2]  # without the header, which names the address
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    assert f"```\n{shown}\n```" in readme, shown

@@ -23,6 +23,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from vaultform import redact
 from vaultform.acl_eval import DENY, ROOT, ACL, PolicyNotEvaluable
 from vaultform.errors import Location, PermissionDenied, VaultformError, VaultRequestError
+from vaultform.names import UnsafeName
 from vaultform.normalize import lowered_list
 
 CAPABILITIES = ("create", "read", "update", "delete", "list", "patch", "sudo", "deny")
@@ -285,6 +286,8 @@ class TextChecker:
                 continue
             try:
                 text = self.source.policy_text(name)
+            except UnsafeName as exc:
+                raise CannotCheck(exc.message) from None
             except PermissionDenied:
                 raise CannotCheck(f"this token may not read policy {name} (sys/policies/acl/{name} needs "
                                   "'read')") from None
@@ -316,7 +319,7 @@ def evaluate(tests: List[AccessTest], source, checker) -> List[Evaluation]:
     for test in tests:
         try:
             policies = policies_of(test, source)
-        except (CannotCheck, PermissionDenied) as exc:
+        except (CannotCheck, PermissionDenied, UnsafeName) as exc:  # this test fails; the others still run
             out.append(Evaluation(error=exc.message))
             continue
         key = tuple(policies)

@@ -13,6 +13,8 @@ in; vaultform does not manage them.
 
 from __future__ import annotations
 
+from typing import List
+
 from vaultform.kinds.base import KindDoc
 from vaultform.kinds.auth_objects import TOKEN_DEFAULTS, TOKEN_DURATIONS, AuthRole
 
@@ -28,8 +30,8 @@ class AppRoleRole(AuthRole):
                 "secret_id_num_uses": 0, "secret_id_ttl": 0, **TOKEN_DEFAULTS}
     durations = TOKEN_DURATIONS | {"secret_id_ttl"}
     lists = frozenset({"secret_id_bound_cidrs", "token_bound_cidrs"})
-    # AppRole stores policies through policyutil: lower-cased, sorted, no
-    # duplicates (measured: "b,A" reads back ["a", "b"]).
+    # Compared as a set (auth_objects.unordered): the legacy `policies` reads
+    # back sanitised (measured: "b,A" as ["a", "b"]), token_policies as written.
     policy_lists = frozenset({"token_policies"})
     unordered = frozenset({"token_policies"})
     # The legacy names AppRole takes (path_role.go): no ttl/max_ttl/num_uses here.
@@ -44,6 +46,20 @@ class AppRoleRole(AuthRole):
         # role creation"), even with the value it has. A change of it
         # re-creates the role instead, so an update leaves it out.
         ctx.api.write(res.meta["path"], {k: v for k, v in res.desired.items() if k != "local_secret_ids"})
+
+    def _write_only_change(self, ctx, res, live, field, flag, recorded):
+        # A role_id dropped from the spec is not taken back: Vault has no
+        # "unset" for it and keeps the one the role has. Planning a removal
+        # would promise what apply cannot do; the record just forgets it.
+        if field == "role_id" and field not in res.desired:
+            return []
+        return super()._write_only_change(ctx, res, live, field, flag, recorded)
+
+    def destroy_notes(self, ctx, res) -> List[str]:
+        # Deleted (or made again for local_secret_ids), the role loses every
+        # secret ID issued for it, and a role_id the spec does not fix.
+        return [f"every secret ID of {res.id} stops working; clients need new ones"
+                + ("" if "role_id" in (res.desired or {}) else ", and a new role_id")]
 
 
 KINDS = [AppRoleRole()]

@@ -29,25 +29,27 @@ class AuthMethod(MountKind):
                        "token_type": "default-service", **COMMON_TUNING_DEFAULTS}
 
     def destroy_notes(self, ctx, res) -> List[str]:
+        where, what = self._named_objects(ctx, res)
         try:
-            roles = ctx.api.list(f"auth/{res.id}/{self._role_dir(ctx, res)}")
+            roles = ctx.api.list(f"auth/{res.id}/{where}")
         except PermissionDenied:  # a least-privilege planner token may not list roles: still plan
-            res.meta["contents"] = {"what": "role(s)", "count": None, "names": None}
-            return [f"disabling auth/{res.id}/ destroys its config, its roles and every token it issued"]
+            res.meta["contents"] = {"what": what, "count": None, "names": None}
+            return [f"disabling auth/{res.id}/ destroys its config, its {what[:-3]}s and every token it issued"]
         # For a saved plan to check at apply time (planfile.py), like a KV mount's secrets.
-        res.meta["contents"] = {"what": "role(s)", "count": str(len(roles)), "names": sorted(roles)}
-        return [f"disabling auth/{res.id}/ destroys its config, {len(roles)} role(s) and every token it issued"]
-
+        res.meta["contents"] = {"what": what, "count": str(len(roles)), "names": sorted(roles)}
+        return [f"disabling auth/{res.id}/ destroys its config, {len(roles)} {what} and every token it issued"]
 
     @staticmethod
-    def _role_dir(ctx, res) -> str:
-        """Where this method keeps its named objects: userpass users/, cert certs/, others role/."""
+    def _named_objects(ctx, res) -> tuple:
+        """Where this method keeps its named objects and what they are called:
+        userpass users/, cert certs/, every other type role/."""
         from vaultform.kinds.auth_objects import AuthRole  # late: it imports the registry
         from vaultform.kinds import registry
 
         auth_type = (ctx.auth_mounts().get(res.id) or {}).get("type")
         kind = next((k for k in registry() if isinstance(k, AuthRole) and k.auth_type == auth_type), None)
-        return kind.role_dir if kind else "role"
+        names = {"users": "user(s)", "certs": "certificate(s)"}
+        return (kind.role_dir, names.get(kind.role_dir, "role(s)")) if kind else ("role", "role(s)")
 
 
 KINDS = [AuthMethod()]

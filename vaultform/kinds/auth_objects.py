@@ -65,8 +65,11 @@ class AuthFieldRules:
     durations: frozenset = frozenset()
     lists: frozenset = frozenset()
     policy_lists: frozenset = frozenset()     # lists of policy names: lower-cased like Vault does
-    # Lists Vault keeps as a set (sorted, without duplicates), e.g. policies
-    # that go through policyutil: compared the same way, so order is no change.
+    # Lists that mean a set: compared sorted and without duplicates, so order
+    # is no change. Policies are: a token gets them sanitised (lower-cased,
+    # sorted, deduplicated). Vault stores token_policies as written (measured:
+    # ["B", "a", "a"] reads back so) but the legacy `policies` and token
+    # roles' lists already sanitised; both sides are compared as the set.
     unordered: frozenset = frozenset()
     maps: frozenset = frozenset()             # mappings Vault returns as null when empty
     # Sent with every write but never returned (a flag for the write itself,

@@ -53,7 +53,9 @@ class TokenRole(AuthObjectKind):
                 "token_type": "default-service"}
     durations = frozenset({"token_period", "token_explicit_max_ttl"})
     lists = frozenset({"token_bound_cidrs"})
-    policy_lists = POLICY_LISTS
+    # Measured: allowed_entity_aliases ["Bob", "alice", "alice"] reads back
+    # ["alice", "bob"], lower-cased like the policy lists.
+    policy_lists = POLICY_LISTS | {"allowed_entity_aliases"}
     unordered = POLICY_LISTS | {"allowed_entity_aliases"}
     aliases = {"period": "token_period", "explicit_max_ttl": "token_explicit_max_ttl",
                "bound_cidrs": "token_bound_cidrs"}

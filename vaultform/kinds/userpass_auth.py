@@ -27,7 +27,8 @@ class UserpassUser(AuthRole):
     defaults = dict(TOKEN_DEFAULTS)
     durations = TOKEN_DURATIONS
     lists = frozenset({"token_bound_cidrs"})
-    # Measured: policies "B,a" read back ["a", "b"] (policyutil sorts them).
+    # Compared as a set (auth_objects.unordered): measured, the legacy
+    # `policies` "B,a" reads back ["a", "b"].
     policy_lists = frozenset({"token_policies"})
     unordered = frozenset({"token_policies"})
     aliases = {k: v for k, v in TOKEN_ALIASES.items() if k != "num_uses" and k != "period"}

@@ -1,0 +1,357 @@
+"""Turn a live Vault into a spec: `vaultform export`.
+
+The kinds already know how to read each object into its normalised fields
+(the form a plan compares); export reads every object Vault holds that a
+kind describes and writes back the spec that would produce exactly it:
+fields equal to Vault's default are left out, durations are written with
+units, and built-ins (the token auth method, sys/, identity/, cubbyhole/,
+the root and default policies, entities that logins made) and vaultform's
+own record mount are skipped. So `plan` against the exported spec is empty.
+
+Values are never written into the spec:
+- a KV secret's keys become `{env: VF_...}` placeholders, or, with a
+  directory for secret values, one 0600 file per key referenced as
+  `{file: ...}`;
+- a write-only field (a userpass password, a reviewer JWT) cannot be read
+  back at all, so it is written as a commented-out placeholder: uncommenting
+  it puts the field under management.
+
+Output is sorted and carries no timestamp: exporting an unchanged Vault
+again gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Tuple
+
+import yaml
+
+from vaultform.errors import PermissionDenied, VaultformError, VaultRequestError
+from vaultform.kinds import registry
+from vaultform.kinds.base import Kind
+from vaultform.kinds.mounts import MOUNT_FLAGS, kv_version
+from vaultform.kinds.secrets_engine import list_kv_secrets
+from vaultform.model import Resource
+
+# Sections export can write, and the kind names that also select them.
+SECTIONS = ("secrets_engines", "auth", "policies", "secrets", "identity", "token_roles")
+KIND_SECTIONS = {"secrets_engine": "secrets_engines", "auth_method": "auth", "policy": "policies",
+                 "secret": "secrets", "identity_entity": "identity", "identity_group": "identity",
+                 "token_role": "token_roles"}
+WRITE_ONLY_MARK = "#vaultform-write-only# "
+_DURATION_UNITS = (("h", 3600), ("m", 60), ("s", 1))
+
+
+class ExportError(VaultformError):
+    """Export cannot go on (an unsafe directory for secret values)."""
+
+
+@dataclass
+class Exported:
+    doc: Dict[str, Any] = field(default_factory=lambda: {"version": 1})
+    notes: List[str] = field(default_factory=list)
+    env_placeholders: List[str] = field(default_factory=list)
+
+    def put(self, path: Tuple[str, ...], value: Any) -> None:
+        node = self.doc
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+
+
+def sections_for(include: Iterable[str]) -> List[str]:
+    chosen = []
+    for name in include:
+        section = KIND_SECTIONS.get(name, name)
+        if section not in SECTIONS:
+            raise VaultformError(f"--include {name}: not a section or kind export knows "
+                                 f"(one of: {', '.join(SECTIONS + tuple(sorted(KIND_SECTIONS)))})")
+        chosen.append(section)
+    return chosen or list(SECTIONS)
+
+
+def duration_text(seconds: Any) -> Any:
+    """3600 -> "1h", 5400 -> "90m", 45 -> "45s": how people write them."""
+    if not isinstance(seconds, int) or isinstance(seconds, bool) or seconds <= 0:
+        return seconds
+    for unit, size in _DURATION_UNITS:
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return seconds
+
+
+def _env_name(*parts: str) -> str:
+    return "VF_" + re.sub(r"[^A-Za-z0-9]+", "_", "_".join(parts)).strip("_").upper()
+
+
+# -- objects of one kind ------------------------------------------------------------------
+
+
+def _body(kind: Kind, live: Dict[str, Any], res: Optional[Resource] = None) -> Dict[str, Any]:
+    """The spec fields for what Vault reports: defaults left out, durations with units,
+    the flags Vault answers instead of a write-only value left out."""
+    flags = set(kind.write_only_fields(res).values()) if res is not None and hasattr(kind, "write_only_fields") \
+        else set()
+    body = {}
+    for name, value in sorted(live.items()):
+        if name in flags or (name in kind.defaults and kind.defaults[name] == value):
+            continue
+        is_duration = getattr(kind, "is_duration", None)
+        body[name] = duration_text(value) if is_duration and is_duration(name) else value
+    return body
+
+
+def _write_only_placeholders(kind: Kind, res: Resource, where: str) -> Dict[str, str]:
+    fields = kind.write_only_fields(res) if hasattr(kind, "write_only_fields") else {}
+    return {WRITE_ONLY_MARK + name: "{env: " + _env_name(where, name) + "}" for name in sorted(fields)}
+
+
+def _read(kind: Kind, ctx, res: Resource, what: str, out: Exported) -> Optional[Dict[str, Any]]:
+    try:
+        return kind.read(ctx, res)
+    except PermissionDenied:
+        out.notes.append(f"{what}: not exported, this token may not read it")
+    except VaultRequestError as exc:
+        out.notes.append(f"{what}: not exported ({exc})")
+    return None
+
+
+def _read_all(kind: Kind, ctx, res: Resource, out: Exported) -> Optional[Dict[str, Any]]:
+    """Every field Vault returns for the object, in the kind's normal form: a
+    kind's read keeps only the fields a plan compares (the spec's and the
+    defaults), which would leave out the ones without a default (a Kubernetes
+    role's bound service accounts)."""
+    try:
+        data = ((ctx.api.read(res.meta["path"]) or {}).get("data"))
+    except PermissionDenied:
+        out.notes.append(f"{res.address}: not exported, this token may not read it")
+        return None
+    except VaultRequestError as exc:
+        out.notes.append(f"{res.address}: not exported ({exc})")
+        return None
+    if data is None:
+        return None
+    if not hasattr(kind, "live_from") or getattr(kind, "engine", None):
+        return _read(kind, ctx, res, res.address, out)  # engine objects know their own reads
+    res.meta["state_fields"] = list(data)
+    return kind.live_from(res, data)
+
+
+def _mount_body(kind, ctx, path: str, tune_key: str) -> Dict[str, Any]:
+    live = kind.read(ctx, Resource(kind=kind, address=f"{kind.name}.{path}", id=path))
+    body: Dict[str, Any] = {"type": live["type"]}
+    if live.get("description"):
+        body["description"] = live["description"]
+    if live.get("options"):
+        body["options"] = live["options"]
+    tuning = {}
+    for name, default in kind.tuning_defaults.items():
+        value = live.get(f"config.{name}", default)
+        if value != default:
+            tuning[name] = duration_text(value) if name.endswith("lease_ttl") else value
+    if tuning:
+        body[tune_key] = tuning
+    for flag in MOUNT_FLAGS:
+        if live.get(flag):
+            body[flag] = True
+    return body
+
+
+def _objects_in_mount(ctx, kind, mount: str, mount_type: str, out: Exported, section: str) -> None:
+    """Config (one per mount) or named objects (roles, users, keys) of one typed kind."""
+    many = getattr(kind, "many", kind.spec_key not in ("config", "kv", "urls", "root_ca", "intermediate_ca"))
+    if section == "auth":
+        base = f"auth/{mount}"
+        path_of = (lambda name: f"{base}/{kind.role_dir}/{name}") if many else (lambda name: f"{base}/config")
+        listing = f"{base}/{getattr(kind, 'role_dir', 'role')}"
+    else:
+        path_of = lambda name: kind.object_path(mount, name)  # noqa: E731
+        listing = f"{mount}/{getattr(kind, 'object_dir', '')}"
+    names: List[Optional[str]] = [None]
+    if many:
+        try:
+            names = sorted(n for n in ctx.api.list(listing) if not n.endswith("/"))
+        except PermissionDenied:
+            out.notes.append(f"{listing}/: not listed, this token may not list it")
+            return
+    for name in names:
+        ident = f"{mount}/{name}" if many else mount
+        res = Resource(kind=kind, address=f"{kind.name}.{ident}", id=ident,
+                       meta={"path": path_of(name), "auth_type": mount_type})
+        live = _read_all(kind, ctx, res, out)
+        if live is None:
+            continue
+        body = {**_body(kind, live, res), **_write_only_placeholders(kind, res, f"{section}_{ident}")}
+        if many:
+            out.put((section, mount, kind.spec_key, name), body)
+        elif body:
+            out.put((section, mount, kind.spec_key), body)
+
+
+def _typed(section: str, mount_type: str, kv2: bool = False) -> List[Kind]:
+    kinds = []
+    for kind in registry():
+        if kind.mount_section != section or kind.mount_type != mount_type or kind.spec_key_schema is None:
+            continue
+        if kind.mount_condition is not None and not kv2:
+            continue  # the KV v2 settings: only on a KV v2 mount
+        kinds.append(kind)
+    return kinds
+
+
+def _export_mounts(ctx, out: Exported, wanted: List[str]) -> None:
+    by_name = {k.name: k for k in registry()}
+    if "secrets_engines" in wanted:
+        engines = by_name["secrets_engine"]
+        for path, entry in sorted(ctx.secret_mounts().items()):
+            if path in engines.builtins or ctx.record.is_own_mount(path):
+                continue
+            out.put(("secrets_engines", path), _mount_body(engines, ctx, path, engines.tune_key))
+            version = kv_version(entry.get("type", ""), entry.get("options"))
+            for kind in _typed("secrets_engines", "kv" if version else entry.get("type", ""), kv2=version == "2"):
+                _objects_in_mount(ctx, kind, path, entry.get("type", ""), out, "secrets_engines")
+    if "auth" in wanted:
+        methods = by_name["auth_method"]
+        for path, entry in sorted(ctx.auth_mounts().items()):
+            if path in methods.builtins:
+                continue
+            out.put(("auth", path), _mount_body(methods, ctx, path, methods.tune_key))
+            kinds = _typed("auth", entry.get("type", ""))
+            if not kinds:
+                out.notes.append(f"auth/{path}/ is of type {entry.get('type')}, which vaultform does not type: "
+                                 "its config and roles are not exported")
+            for kind in kinds:
+                _objects_in_mount(ctx, kind, path, entry.get("type", ""), out, "auth")
+
+
+def _export_discovered(ctx, out: Exported, kind_name: str, where: Tuple[str, ...], wanted: List[str],
+                       section: str) -> None:
+    if section not in wanted:
+        return
+    kind = next(k for k in registry() if k.name == kind_name)
+    for res in kind.discover(ctx):
+        live = _read(kind, ctx, res, res.address, out)
+        if live is None:
+            continue
+        value = live["policy"] if kind_name == "policy" else \
+            {**_body(kind, live, res), **_write_only_placeholders(kind, res, f"{section}_{res.id}")}
+        out.put(where + (res.id,), value)
+
+
+# -- KV secrets ---------------------------------------------------------------------------------
+
+
+def private_dir(directory: str) -> Path:
+    """The directory for secret values: made 0700, refused when others may read it."""
+    path = Path(directory)
+    if path.is_symlink():
+        raise ExportError(f"--secret-values-to {directory}: is a symbolic link; give the directory itself")
+    if not path.exists():
+        path.mkdir(mode=0o700, parents=True)
+    if not path.is_dir():
+        raise ExportError(f"--secret-values-to {directory}: not a directory")
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise ExportError(f"--secret-values-to {directory}: others may read or enter it (mode {mode:04o}); "
+                          f"chmod 700 it first")
+    return path
+
+
+def _file_name(part: str) -> str:
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", part)
+    return safe if safe not in ("", ".", "..") else f"_{safe}"
+
+
+def _write_value(target: Path, value: str) -> None:
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    temporary = target.with_name(target.name + ".tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(value)
+    os.replace(temporary, target)
+
+
+def _export_secrets(ctx, out: Exported, secret_dir: Optional[Path], spec_dir: Path) -> None:
+    for mount, entry in sorted(ctx.secret_mounts().items()):
+        version = kv_version(entry.get("type", ""), entry.get("options"))
+        if version is None or ctx.record.is_own_mount(mount):
+            continue
+        try:
+            keys, complete = list_kv_secrets(ctx.api, mount, version)
+        except PermissionDenied:
+            out.notes.append(f"{mount}/: secrets not listed, this token may not list them")
+            continue
+        if not complete:
+            out.notes.append(f"{mount}/: more than {len(keys)} secrets; the first {len(keys)} are exported")
+        for key in sorted(keys):
+            response = ctx.api.read(f"{mount}/data/{key}" if version == "2" else f"{mount}/{key}")
+            data = ((response or {}).get("data") or {})
+            data = (data.get("data") or {}) if version == "2" else data
+            if not data:
+                continue  # a deleted latest version: nothing to manage
+            body = {}
+            for name, value in sorted(data.items()):
+                if secret_dir is not None and isinstance(value, str):
+                    target = secret_dir.joinpath(_file_name(mount), *map(_file_name, key.split("/")),
+                                                 _file_name(name))
+                    _write_value(target, value)
+                    body[name] = {"file": os.path.relpath(target, spec_dir)}
+                else:
+                    variable = _env_name(mount, key, name)
+                    body[name] = {"env": variable}
+                    out.env_placeholders.append(variable)
+                    if secret_dir is not None:
+                        out.notes.append(f"secret.{mount}/{key}: {name} is not a string; take it from "
+                                         f"${variable} (a file gives a string)")
+            out.put(("secrets", f"{mount}/{key}"), body)
+
+
+# -- the document -------------------------------------------------------------------------------
+
+
+def export(ctx, include: Iterable[str] = (), secret_dir: Optional[Path] = None,
+           spec_dir: Optional[Path] = None) -> Exported:
+    wanted = sections_for(include)
+    out = Exported()
+    _export_mounts(ctx, out, wanted)
+    _export_discovered(ctx, out, "policy", ("policies",), wanted, "policies")
+    if "secrets" in wanted:
+        _export_secrets(ctx, out, secret_dir, spec_dir or Path.cwd())
+    _export_discovered(ctx, out, "token_role", ("token_roles",), wanted, "token_roles")
+    _export_discovered(ctx, out, "identity_entity", ("identity", "entities"), wanted, "identity")
+    _export_discovered(ctx, out, "identity_group", ("identity", "groups"), wanted, "identity")
+    return out
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _str(dumper, value: str):
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+
+def render(out: Exported, address: str) -> str:
+    text = yaml.dump(out.doc, Dumper=_Dumper, sort_keys=True, default_flow_style=False, allow_unicode=True,
+                     width=100)
+    # Write-only fields: commented out, with what to do about them.
+    pattern = re.compile(r"^(\s*)'?" + re.escape(WRITE_ONLY_MARK) + r"([^':]+)'?: '?(\{env: [A-Z0-9_]+\})'?$",
+                         re.M)
+    text = pattern.sub(lambda m: f"{m.group(1)}# {m.group(2)}: {m.group(3)}  # write-only: Vault never returns "
+                                 "it; uncomment to manage it", text)
+    head = ["# yaml-language-server: $schema=https://vaultform.dev/schemas/vaultform.schema.json",
+            f"# Exported by `vaultform export` from {address}.",
+            "# Values are never in this file: secrets come from the files or variables named below."]
+    if out.env_placeholders:
+        head.append("# Set these variables before plan/apply: " + ", ".join(sorted(set(out.env_placeholders))))
+    head += [f"# Note: {note}" for note in sorted(set(out.notes))]
+    return "\n".join(head) + "\n" + text
