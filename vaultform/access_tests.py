@@ -190,6 +190,8 @@ class PlannedSource:
         planned = [(c.resource, c.action == DELETE) for c in plan.changes] + \
                   [(res, False) for res, _live in plan.unchanged]
         for res, deleted in planned:
+            if getattr(res.kind, "namespace", None):
+                continue  # in a child namespace: not what a root token's policies see
             if isinstance(res.kind, AuthRole):
                 self.roles[res.id] = None if deleted else res.desired
             elif res.kind.name == "policy":

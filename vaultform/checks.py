@@ -599,7 +599,8 @@ def _check_sources(spec: Spec, problems: Problems, warnings: Warnings) -> None:
     """Files belong to the repository and must exist; env vars may be CI-only."""
     from vaultform.kinds import registry
 
-    sections = sorted({k.section for k in registry() if k.section and k.section != "cluster"})
+    # A namespace's sections are checked as a spec of their own (kinds/namespace.py).
+    sections = sorted({k.section for k in registry() if k.section and k.section not in ("cluster", "namespaces")})
     for section in sections:
         for path, source in _walk_sources(spec.section(section), (section,)):
             kind, arg = values.source_of(source)

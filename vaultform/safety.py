@@ -138,7 +138,12 @@ def _what_is_lost(change: Change) -> str:
 
 
 def kind_of(address: str) -> str:
-    """The kind as users see it: the address up to the first dot (`approle_role`)."""
+    """The kind as users see it: the address up to the first dot (`approle_role`).
+    Inside a namespace, the kind there (`namespace.team-a:policy`): its objects
+    are counted apart from the root's and from each other's."""
+    if address.startswith("namespace.") and ":" in address:  # a namespace's name holds no ":"
+        namespace, inner = address.split(":", 1)
+        return f"{namespace}:{inner.split('.', 1)[0]}"
     return address.split(".", 1)[0]
 
 
