@@ -588,7 +588,8 @@ def _check_sources(spec: Spec, problems: Problems, warnings: Warnings) -> None:
     """Files belong to the repository and must exist; env vars may be CI-only."""
     from vaultform.kinds import registry
 
-    sections = sorted({k.section for k in registry() if k.section and k.section != "cluster"})
+    sections = sorted({k.section for k in registry() if k.section and k.section != "cluster"
+                       and k.takes_value_sources})
     for section in sections:
         for path, source in _walk_sources(spec.section(section), (section,)):
             kind, arg = values.source_of(source)
