@@ -10,6 +10,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import textwrap
 from pathlib import Path
 
@@ -17,7 +19,7 @@ import requests
 
 from tests.support.audit import AuditLog, file_audit_hcl
 from tests.support.bao import BaoDevServer
-from tests.support.cli import Transcript, clean_env, free_port_run
+from tests.support.cli import Transcript, assert_clean_failure, clean_env, free_port_run
 
 
 def local_spec(port: int, audit: str) -> str:
@@ -89,12 +91,23 @@ def test_local_cluster_renders_devices_into_config_and_reloads(workdir, tmp_path
     # A restart renders the same devices: the node unseals (a device in the
     # config that differs from OpenBao's table would make unseal fail).
     pid = int((workdir / "data" / "node0" / "bao.pid").read_text())
-    import os
-    import signal
     os.kill(pid, signal.SIGKILL)
     restarted = t.run("apply", "spec.yaml", "--auto-approve", env=env, cwd=workdir)
     assert restarted.returncode == 0, restarted
     assert "main" in sys_audit(address, token)
+
+    # A device OpenBao refuses (it says why only in its log): a clean error
+    # with its reason, and the configuration back as it was, so that a
+    # restarted node still unseals.
+    good = spec.read_text()
+    spec.write_text(good + "  bad: {type: file, options: {file_path: logs/bad.log, format: xml}}\n")
+    refused = t.run("apply", "spec.yaml", "--auto-approve", env=env, cwd=workdir)
+    assert_clean_failure(refused)
+    assert 'unknown format type \\"xml\\"' in refused.stderr or 'unknown format type' in refused.stderr, refused
+    assert "configuration is back as it was" in refused.stderr, refused
+    assert '"bad"' not in (workdir / "data" / "node0" / "config.hcl").read_text()
+    assert set(sys_audit(address, token)) == {"main"}
+    spec.write_text(good)
 
     # Removed from the spec: disabled on reload; its log stays.
     spec.write_text(local_spec(port, ""))
@@ -104,7 +117,6 @@ def test_local_cluster_renders_devices_into_config_and_reloads(workdir, tmp_path
     assert 'audit "file"' not in (workdir / "data" / "node0" / "config.hcl").read_text()
     assert log.exists()
     assert t.run("plan", "spec.yaml", "--detailed-exitcode", env=env, cwd=workdir).returncode == 0
-    t.run("destroy", "spec.yaml", "--auto-approve", env=env, cwd=workdir)
 
 
 def external_spec(path: Path, audit: str) -> str:
@@ -117,12 +129,12 @@ def test_external_openbao_plan_says_configure_it_there(tmp_path, run_cli):
     with BaoDevServer(config_hcl=file_audit_hcl(str(log), "file")) as server:
         env = {"VAULT_ADDR": server.address, "VAULT_TOKEN": server.root_token, "HOME": str(tmp_path),
                "BAO_ADDR": None, "BAO_TOKEN": None}
+        mark = AuditLog(str(log)).mark()
         spec = external_spec(tmp_path / "s.yaml", """\
             audit:
               file: {type: file, options: {file_path: audit.log}}
               other: {type: file, options: {file_path: other.log}}
             """)
-        mark = AuditLog(str(log)).mark()
         plan = run_cli(["plan", spec, "--detailed-exitcode"], env=env)
         assert plan.exit_code == 0, plan  # nothing vaultform can change
         out = plan.output
@@ -132,6 +144,15 @@ def test_external_openbao_plan_says_configure_it_there(tmp_path, run_cli):
         assert "NOT present" in out and 'audit "file" "other"' in out and str(tmp_path / "other.log") in out, plan
         # Finding out wrote nothing.
         assert AuditLog(str(log)).writes_since(mark) == []
+
+        # A token that may read sys/audit but not the server's configuration:
+        # the version (OpenBao 2.3+) decides, and the plan says so.
+        client = server.client()
+        client.sys.create_or_update_policy("audit-reader", 'path "sys/audit" { capabilities = ["read", "sudo"] }\n'
+                                           'path "vaultform/*" { capabilities = ["read", "list"] }')
+        reader = client.auth.token.create(policies=["audit-reader"], ttl="10m")["auth"]["client_token"]
+        limited = run_cli(["plan", spec], env={**env, "VAULT_TOKEN": reader})
+        assert "judged by version" in limited.output and "present, as the spec says" in limited.output, limited
 
         spec = external_spec(tmp_path / "s.yaml", """\
             audit:
@@ -164,3 +185,23 @@ def test_api_audit_devices_where_the_server_allows_them(tmp_path, run_cli):
         removed = run_cli(["apply", spec, "--auto-approve"], env=env)
         assert removed.exit_code == 0 and "- audit_device.api" in removed.stdout, removed
         assert "api/" not in server.client().sys.list_enabled_audit_devices()["data"]
+
+
+def test_validate_refuses_bad_devices_offline(tmp_path, run_cli):
+    offline = {"VAULT_ADDR": "http://127.0.0.1:9", "VAULT_TOKEN": None, "BAO_ADDR": None, "BAO_TOKEN": None,
+               "HOME": str(tmp_path)}
+    cases = {
+        "audit:\n  main: {type: file}\n": ("audit.main.options.file_path", "needs options.file_path"),
+        "audit:\n  main: {type: jsonx, options: {file_path: a.log}}\n": ("audit.main.type", ""),
+        "audit:\n  a/b: {type: file, options: {file_path: a.log}}\n": ("audit", "one path segment"),
+        "audit:\n  main: {type: file, options: {file_path: {env: LOG}}}\n": ("audit.main.options.file_path", ""),
+    }
+    for body, (field, message) in cases.items():
+        spec = external_spec(tmp_path / "s.yaml", body)
+        result = run_cli(["validate", spec], env=offline)
+        assert result.exit_code == 1 and "Traceback" not in result.output, (body, result)
+        error = next(line for line in result.stderr.splitlines() if line.startswith("Error:"))
+        assert f"s.yaml:{body.count(chr(10)) + 1}:" in error and field in error and message in error, (body, result)
+    # A device named "file" is a device, not a {file: ...} value source.
+    spec = external_spec(tmp_path / "s.yaml", "audit:\n  file: {type: file, options: {file_path: a.log}}\n")
+    assert run_cli(["validate", spec], env=offline).exit_code == 0

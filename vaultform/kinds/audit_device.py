@@ -77,9 +77,10 @@ def _probe_mode(ctx) -> Tuple[str, str]:
     if ctx.api is None or ctx.vault_empty:
         return API, ""
     # Nothing is written to find out: the sanitized server configuration
-    # names the setting on OpenBao 2.3+ (read needs sudo), and a Vault's has
-    # no such key. Without access to it, the version decides: OpenBao 2.3
-    # made API creation opt-in, and Vault's versions are 1.x.
+    # names the setting on OpenBao 2.3+ (a plain read there, unlike the
+    # root-protected sys/audit), and a Vault's has no such key. Without
+    # access to it, the version decides: OpenBao 2.3 made API creation
+    # opt-in, and Vault's versions are 1.x.
     try:
         state = ctx.api.read("sys/config/state/sanitized")
     except VaultformError:
@@ -128,6 +129,32 @@ def config_stanza(path: str, device: Dict[str, Any]) -> str:
     """The server-configuration block an operator adds for a device."""
     from vaultform.cluster.local import audit_hcl
     return audit_hcl({path: device}).rstrip("\n")
+
+
+RELOAD_FAILED = "failed to set up audit logs on reload"
+
+
+def _log_size(node) -> int:
+    try:
+        return node.log_path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _reload_error(nodes, marks: Dict[str, int]) -> str:
+    """OpenBao's reason for refusing the audit configuration, from the part
+    of a node's log written since `marks` ("" when there is none)."""
+    for node in nodes:
+        try:
+            with open(node.log_path, "rb") as log:
+                log.seek(marks.get(node.name, 0))
+                text = log.read().decode("utf-8", "replace")
+        except OSError:
+            continue
+        for line in text.splitlines():
+            if RELOAD_FAILED in line:
+                return line.split(RELOAD_FAILED, 1)[1].strip(": ")
+    return ""
 
 
 class AuditDevice(Kind):
@@ -218,19 +245,27 @@ class AuditDevice(Kind):
 
     def _render(self, ctx, devices: dict, path: str, want: Optional[dict]) -> None:
         """Render into every node's configuration, reload, and wait until the
-        active node's table shows it: OpenBao reports a refused reload only
-        in its log, so the table is the proof."""
+        active node's table shows it. OpenBao reports a refused reload only in
+        its log (and then applies none of the configuration's device changes):
+        that line is the error, and the nodes go back to the configuration
+        before, since a node restarted with a configuration its table does
+        not match fails to unseal."""
+        before = ctx.cluster.audit_devices()
+        marks = {node.name: _log_size(node) for node in ctx.cluster.nodes}
         ctx.cluster.render_audit_devices(devices)
         deadline = time.monotonic() + RELOAD_TIMEOUT
         while True:
             if read_devices(ctx.api).get(path) == want:
                 ctx.forget("sys/audit")
                 return
-            if time.monotonic() > deadline:
-                what = "take" if want is not None else "drop"
-                raise ClusterError(f"the nodes did not {what} audit device {path!r} on reloading their "
-                                   f"configuration within {RELOAD_TIMEOUT:.0f} s; OpenBao says why only in its "
-                                   f"log: {ctx.cluster.logs_hint}")
+            refused = _reload_error(ctx.cluster.nodes, marks)
+            if refused or time.monotonic() > deadline:
+                ctx.cluster.render_audit_devices(before)
+                what = "add" if want is not None else "remove"
+                why = (f"OpenBao refused it: {refused}" if refused else
+                       f"it did not within {RELOAD_TIMEOUT:.0f} s ({ctx.cluster.logs_hint})")
+                raise ClusterError(f"cannot {what} audit device {path!r} by reloading the nodes' configuration: "
+                                   f"{why}; the configuration is back as it was")
             time.sleep(0.1)
 
     def destroy_notes(self, ctx, res) -> List[str]:
@@ -248,7 +283,7 @@ class AuditDevice(Kind):
             return [], []
         return ([Rule("sys/audit", READ, "audit devices"),
                  Rule("sys/config/state/sanitized", READ, "whether the server takes audit devices over the API")],
-                ["sys/audit and sys/config/state/sanitized need 'sudo' as well as 'read': add it there, or the "
+                ["sys/audit needs 'sudo' as well as 'read' (a root-protected path): add it there, or the "
                  "plan cannot read audit devices"])
 
     def checks(self, spec):
