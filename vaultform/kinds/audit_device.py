@@ -30,6 +30,7 @@ plans like any other field.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
@@ -89,7 +90,8 @@ def _probe_mode(ctx) -> Tuple[str, str]:
     if "unsafe_allow_api_audit_creation" in data:
         if data["unsafe_allow_api_audit_creation"]:
             return API, "unsafe_allow_api_audit_creation is set"
-        return CONFIG, "it refuses audit devices over the API (unsafe_allow_api_audit_creation is off)"
+        return CONFIG, ("this OpenBao refuses audit devices over the API: its unsafe_allow_api_audit_creation "
+                        "is off")
     if state is not None:
         return API, ""
     try:
@@ -125,10 +127,13 @@ def read_devices(api) -> Dict[str, Dict[str, Any]]:
             for path, entry in data.items() if isinstance(entry, dict)}
 
 
-def config_stanza(path: str, device: Dict[str, Any]) -> str:
-    """The server-configuration block an operator adds for a device."""
-    from vaultform.cluster.local import audit_hcl
-    return audit_hcl({path: device}).rstrip("\n")
+def config_block(path: str, device: Dict[str, Any]) -> str:
+    """On one line, the server-configuration block an operator adds."""
+    parts = [f"{name} = {json.dumps(device[name])}" for name in ("description", "local")
+             if device[name] != DEFAULTS[name]]
+    options = ", ".join(f"{key} = {json.dumps(value)}" for key, value in sorted(device["options"].items()))
+    parts.append(f"options {{{options}}}")
+    return f'an `audit {json.dumps(device["type"])} {json.dumps(path)}` block with {"; ".join(parts)}'
 
 
 RELOAD_FAILED = "failed to set up audit logs on reload"
@@ -203,19 +208,17 @@ class AuditDevice(Kind):
         out = []
         for path, body in sorted(devices.items()):
             want = desired_device(ctx.spec, path, body)
-            head = (f"audit_device.{path}: must be set in the server's configuration, not by vaultform "
-                    f"({why})")
+            head = f"audit_device.{path}: must be set in the server's configuration ({why})"
             if live is None:
                 state = f"whether it is present is unknown: {unreadable}"
             elif path not in live:
-                state = "NOT present; add to the server's configuration, then reload it (SIGHUP):\n" + \
-                        config_stanza(path, want)
+                state = f"NOT present: add {config_block(path, want)}, then reload the server (SIGHUP)"
             elif live[path] == want:
                 state = "present, as the spec says"
             else:
                 differ = ", ".join(name for name in FIELDS if live[path].get(name) != want[name])
-                state = (f"present but different ({differ}); OpenBao cannot modify a device: remove it from "
-                         "the configuration and reload, then add this and reload:\n" + config_stanza(path, want))
+                state = (f"present but different ({differ}); OpenBao cannot modify a device: remove its block "
+                         f"and reload, then add {config_block(path, want)} and reload")
             out.append(f"{head}: {state}")
         return out
 
