@@ -600,7 +600,8 @@ def _check_sources(spec: Spec, problems: Problems, warnings: Warnings) -> None:
     from vaultform.kinds import registry
 
     # A namespace's sections are checked as a spec of their own (kinds/namespace.py).
-    sections = sorted({k.section for k in registry() if k.section and k.section not in ("cluster", "namespaces")})
+    sections = sorted({k.section for k in registry() if k.section and k.section not in ("cluster", "namespaces")
+                       and k.takes_value_sources})
     for section in sections:
         for path, source in _walk_sources(spec.section(section), (section,)):
             kind, arg = values.source_of(source)

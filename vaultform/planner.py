@@ -191,6 +191,8 @@ def make_plan(ctx: Context, options: PlanOptions = PlanOptions(), show_unmanaged
     existing = [r.address for r, live in zip(desired + leftovers, lives) if live is not None]
     plan = _finish(plan, targets, desired)
     _plan_record_work(ctx, plan, recorded, gone, targets)
+    for kind in config_kinds():
+        plan.warnings.extend(kind.plan_warnings(ctx))
     check_plan(ctx, plan, options, existing)
     if show_unmanaged or (not plan.changes and not targets):
         plan.unmanaged = unmanaged(ctx, wanted | set(recorded))

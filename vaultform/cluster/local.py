@@ -8,6 +8,7 @@ Readiness is polled, never slept for.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -49,6 +50,10 @@ class LocalNode(VaultNode):
         self.config_path = self.dir / "config.hcl"
         self.log_path = self.dir / "bao.log"
         self.pid_path = self.dir / "bao.pid"
+        # The audit devices rendered into config.hcl (kinds/audit_device.py):
+        # kept beside it, so a restart renders what OpenBao's table holds.
+        # A device in the config that differs from the table makes unseal fail.
+        self.audit_path = self.dir / "audit-devices.json"
 
     @property
     def address(self) -> str:
@@ -81,8 +86,27 @@ class LocalNode(VaultNode):
             f'api_addr = "{self.address}"\n'
             f'cluster_addr = "{self.cluster_address}"\n'
             'ui = false\n'
-            'log_level = "warn"\n'
+            'log_level = "warn"\n' + audit_hcl(self.audit_devices())
         )
+
+    def audit_devices(self) -> dict:
+        """path -> {type, description, local, options}, as last rendered."""
+        try:
+            return json.loads(self.audit_path.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def render_audit_devices(self, devices: dict) -> None:
+        """Write the devices into this node's config and have a running node
+        reload it (SIGHUP: OpenBao adds and removes config audit devices on
+        reload, the active node only; measured on 2.7.2)."""
+        if not self.dir.is_dir():
+            return  # never started: its first start renders them
+        self.audit_path.write_text(json.dumps(devices, indent=2, sort_keys=True) + "\n")
+        self.config_path.write_text(self.config_text())
+        pid = self.pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGHUP)
 
     @property
     def has_data(self) -> bool:
@@ -131,6 +155,12 @@ class LocalNode(VaultNode):
         self.dir.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         (self.dir / "raft").mkdir(parents=True, exist_ok=True)
         os.chmod(self.dir, 0o700)
+        if not self.audit_path.exists():
+            # A node added to a running cluster renders the devices its peers
+            # do: one that became active without them would disable them.
+            for sibling in sorted(self.dir.parent.glob("node*/audit-devices.json")):
+                shutil.copyfile(sibling, self.audit_path)
+                break
         self.config_path.write_text(self.config_text())
         log = open(self.log_path, "ab")
         try:
@@ -166,6 +196,20 @@ class LocalNode(VaultNode):
         except ChildProcessError:
             pass
         self.pid_path.unlink(missing_ok=True)
+
+
+def audit_hcl(devices: dict) -> str:
+    """Server-config stanzas for audit devices; strings quoted as JSON, which
+    HCL reads the same."""
+    out = []
+    for path, device in sorted(devices.items()):
+        options = "".join(f"    {json.dumps(k)} = {json.dumps(str(v))}\n"
+                          for k, v in sorted((device.get("options") or {}).items()))
+        out.append(f"audit {json.dumps(device['type'])} {json.dumps(path)} {{\n"
+                   f"  description = {json.dumps(device.get('description', ''))}\n"
+                   f"  local = {'true' if device.get('local') else 'false'}\n"
+                   f"  options {{\n{options}  }}\n}}\n")
+    return "".join(out)
 
 
 class LocalCluster(VaultCluster):
@@ -220,6 +264,13 @@ class LocalCluster(VaultCluster):
                          json={"server_stabilization_time": "1s", "cleanup_dead_servers": False})
         except requests.exceptions.RequestException:
             pass  # only a speed-up; voters still come, later
+
+    def audit_devices(self) -> dict:
+        return self.nodes[0].audit_devices()
+
+    def render_audit_devices(self, devices: dict) -> None:
+        for node in self.nodes:
+            node.render_audit_devices(devices)
 
     def removed_nodes(self) -> list:
         count = len(self.nodes)

@@ -45,6 +45,9 @@ class Kind:
     section_schema: Optional[dict] = None  # that section's JSON Schema (usually a $ref to a fragment)
     doc: Optional[KindDoc] = None
     section_keys_are_names = True        # its section's keys end up in Vault URLs (checked by names.py)
+    # Whether its section may hold {env}/{file}/{generate} values; where not,
+    # `audit: {file: {...}}` (a device named "file") is not a file source.
+    takes_value_sources = True
     # Inside another kind's mount (auth.<path>.roles, secrets_engines.<path>.keys):
     # which mount section and type, under which key, and the fragment it takes.
     mount_section: Optional[str] = None
@@ -62,6 +65,11 @@ class Kind:
     def checks(self, spec) -> Tuple[list, list]:
         """Semantic problems and warnings the schema cannot express (offline)."""
         return [], []
+
+    def plan_warnings(self, ctx) -> List[str]:
+        """What the plan must say about this kind's spec objects beyond its
+        changes (audit devices a server takes only from its configuration)."""
+        return []
 
     def summary(self, spec) -> Optional[str]:
         """`validate`'s count of this kind's objects, e.g. "4 policies"."""
