@@ -151,11 +151,12 @@ def _make_tls_material() -> tuple[bytes, bytes, bytes]:
 # -- HTTP handling -------------------------------------------------------------
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
+class JsonHandler(http.server.BaseHTTPRequestHandler):
+    """A quiet handler that answers JSON (the fake API servers' shared part)."""
+
     # HTTP/1.0: one request per connection, so no keep-alive handler threads
     # linger after stop().
     protocol_version = "HTTP/1.0"
-    server: "_Server"
 
     def log_message(self, format, *args):  # noqa: A002 - keep test output clean
         pass
@@ -167,6 +168,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+
+class _Handler(JsonHandler):
+    server: "_Server"
 
     def _send_status(self, code: int, reason: str, message: str) -> None:
         # Shape of a Kubernetes metav1.Status error object.

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import http.server
-import json
 import secrets
 import ssl
 import tempfile
@@ -26,7 +25,7 @@ from typing import Dict, Optional
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.support.kube import _make_tls_material, b64url_encode, sign_rs256
+from tests.support.kube import JsonHandler, _make_tls_material, b64url_encode, sign_rs256
 
 
 def _jwk(key: rsa.RSAPublicKey, kid: str) -> dict:
@@ -38,34 +37,22 @@ def _jwk(key: rsa.RSAPublicKey, kid: str) -> dict:
     return {"kty": "RSA", "alg": "RS256", "use": "sig", "kid": kid, "n": b64_int(numbers.n), "e": b64_int(numbers.e)}
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.0"
+class _Handler(JsonHandler):
     server: "_Server"
-
-    def log_message(self, format, *args):  # noqa: A002 - keep test output clean
-        pass
-
-    def _json(self, status: int, body: dict) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def do_GET(self):
         provider = self.server.provider
         path = self.path.split("?", 1)[0]
         if path == "/.well-known/openid-configuration":
-            return self._json(200, provider.discovery())
+            return self._send_json(200, provider.discovery())
         if path == "/jwks":
-            return self._json(200, {"keys": [_jwk(provider.key.public_key(), provider.kid)]})
-        return self._json(404, {"error": "not found"})
+            return self._send_json(200, {"keys": [_jwk(provider.key.public_key(), provider.kid)]})
+        return self._send_json(404, {"error": "not found"})
 
     def do_POST(self):
         provider = self.server.provider
         if self.path.split("?", 1)[0] != "/token":
-            return self._json(404, {"error": "not found"})
+            return self._send_json(404, {"error": "not found"})
         form = dict(urllib.parse.parse_qsl(self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()))
         client_id, client_secret = form.get("client_id"), form.get("client_secret")
         auth = self.headers.get("Authorization", "")
@@ -74,11 +61,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             client_id, client_secret = urllib.parse.unquote(user), urllib.parse.unquote(password)
         provider.token_requests.append({"client_id": client_id, "secret_matched": client_secret == provider.client_secret})
         if (client_id, client_secret) != (provider.client_id, provider.client_secret):
-            return self._json(401, {"error": "invalid_client"})
+            return self._send_json(401, {"error": "invalid_client"})
         id_token = provider.codes.pop(form.get("code", ""), None)
         if id_token is None:
-            return self._json(400, {"error": "invalid_grant"})
-        return self._json(200, {"access_token": secrets.token_hex(16), "token_type": "Bearer",
+            return self._send_json(400, {"error": "invalid_grant"})
+        return self._send_json(200, {"access_token": secrets.token_hex(16), "token_type": "Bearer",
                                 "expires_in": 300, "id_token": id_token})
 
 

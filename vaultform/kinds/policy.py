@@ -10,7 +10,7 @@ from typing import List, Optional
 
 from vaultform.kinds.base import Kind, KindDoc
 from vaultform.model import Resource
-from vaultform.planner_rules import LIST, READ, Rule
+from vaultform.planner_rules import named_object_rules
 
 BUILTIN_POLICIES = frozenset({"root", "default"})
 
@@ -27,14 +27,8 @@ class Policy(Kind):
                   address="policy.<name>")
 
     def planner_rules(self, spec, wildcards):
-        if spec.prune("policies"):
-            # Pruning finds policies the spec does not name, and reads them to show what goes.
-            return [Rule("sys/policies/acl/", LIST, "prune.policies: find policies not in the spec"),
-                    Rule("sys/policies/acl/*", READ, "prune.policies: every policy, in the spec or not")], []
-        if wildcards:
-            return [Rule("sys/policies/acl/*", READ, "ACL policies, including ones added to the spec later")], []
-        return [Rule(f"sys/policies/acl/{name}", READ, f"policy.{name}")
-                for name in sorted(spec.section("policies"))], []
+        return named_object_rules("sys/policies/acl", spec.section("policies"), "policy", "policies",
+                                  spec.prune("policies"), wildcards, "policy", "policies", "ACL policies"), []
 
     def checks(self, spec):
         from vaultform.checks import policy_problems  # the policy HCL checks are the bulk of checks.py

@@ -14,7 +14,7 @@ from typing import List
 
 from vaultform.kinds.auth_objects import AuthObjectKind
 from vaultform.kinds.base import KindDoc
-from vaultform.planner_rules import LIST, READ, Rule
+from vaultform.planner_rules import named_object_rules
 from vaultform.model import Resource
 
 POLICY_LISTS = frozenset({"allowed_policies", "disallowed_policies", "allowed_policies_glob",
@@ -37,14 +37,6 @@ class TokenRole(AuthObjectKind):
     def mount_type(self):  # type: ignore[override]
         return None
 
-    def planner_rules(self, spec, wildcards):
-        if spec.prune("token_roles"):
-            return [Rule("auth/token/roles/", LIST, "prune.token_roles: find token roles not in the spec"),
-                    Rule("auth/token/roles/*", READ, "prune.token_roles: every token role, in the spec or not")], []
-        if wildcards:
-            return [Rule("auth/token/roles/*", READ, "token roles, including ones added to the spec later")], []
-        return [Rule(f"auth/token/roles/{name}", READ, f"token_role.{name}")
-                for name in sorted(spec.section("token_roles"))], []
     segment = "roles"
     defaults = {"allowed_entity_aliases": [], "allowed_policies": [], "allowed_policies_glob": [],
                 "disallowed_policies": [], "disallowed_policies_glob": [], "orphan": False, "path_suffix": "",
@@ -59,6 +51,11 @@ class TokenRole(AuthObjectKind):
     unordered = POLICY_LISTS | {"allowed_entity_aliases"}
     aliases = {"period": "token_period", "explicit_max_ttl": "token_explicit_max_ttl",
                "bound_cidrs": "token_bound_cidrs"}
+
+    def planner_rules(self, spec, wildcards):
+        return named_object_rules("auth/token/roles", spec.section("token_roles"), "token_role", "token_roles",
+                                  spec.prune("token_roles"), wildcards, "token role", "token roles",
+                                  "token roles"), []
 
     @staticmethod
     def path(name: str) -> str:
