@@ -10,7 +10,7 @@ import difflib
 import json
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Iterable, List
+from typing import Any, Dict, Iterable, List, Tuple
 
 import jsonschema
 from referencing import Registry, Resource
@@ -55,27 +55,42 @@ def validator() -> jsonschema.protocols.Validator:
     return jsonschema.Draft202012Validator(_load(ROOT_SCHEMA), registry=registry)
 
 
-def _inlined(node: Any, file: str, seen: tuple = ()) -> Any:
-    """The schema with every $ref replaced by what it points at (a $ref with
-    sibling keywords becomes an allOf, as 2020-12 means it), so a compiled
-    validator needs no reference resolution at all."""
+def _localised(node: Any, file: str, defs: Dict[Tuple[str, str], Tuple[str, Any]]) -> Any:
+    """The schema in one document: every $ref (to another fragment or within
+    one) points at an entry of the root's `definitions`, one per target, so
+    the compiled validator has one function per shared definition (a value
+    source is checked by one function, not by a copy of its `oneOf` at every
+    place a value source may be). A $ref with sibling keywords becomes an
+    allOf, as 2020-12 means it (draft 7, which the compiler reads, would
+    ignore the siblings)."""
     if isinstance(node, list):
-        return [_inlined(item, file, seen) for item in node]
+        return [_localised(item, file, defs) for item in node]
     if not isinstance(node, dict):
         return node
-    out = {k: _inlined(v, file, seen) for k, v in node.items() if k not in ("$ref", "$defs", "$schema", "$id")}
+    out = {k: _localised(v, file, defs) for k, v in node.items() if k not in ("$ref", "$defs", "$schema", "$id")}
     ref = node.get("$ref")
     if ref is None:
         return out
     target_file, _, pointer = ref.partition("#")
     target_file = target_file or file
-    if (target_file, pointer) in seen:
-        raise ValueError(f"recursive $ref {ref} in the schema")  # none today; compiled validation needs it so
-    target: Any = _load(target_file)
-    for part in [p for p in pointer.split("/") if p]:
-        target = target[part]
-    resolved = _inlined(target, target_file, seen + ((target_file, pointer),))
-    return {"allOf": [resolved], **out} if out else resolved
+    key = (target_file, pointer)
+    if key not in defs:
+        name = f"d{len(defs)}"
+        defs[key] = (name, None)  # taken before descending: a recursive $ref finds it
+        target: Any = _load(target_file)
+        for part in [p for p in pointer.split("/") if p]:
+            target = target[part]
+        defs[key] = (name, _localised(target, target_file, defs))
+    local = {"$ref": f"#/definitions/{defs[key][0]}"}
+    return {"allOf": [local], **out} if out else local
+
+
+def _one_document() -> dict:
+    defs: Dict[Tuple[str, str], Tuple[str, Any]] = {}
+    schema = _localised(_load(ROOT_SCHEMA), ROOT_SCHEMA, defs)
+    schema["definitions"] = {name: body for name, body in defs.values()}
+    schema["$schema"] = "http://json-schema.org/draft-07/schema#"  # its keywords are all draft 7's
+    return schema
 
 
 @lru_cache(maxsize=1)
@@ -84,11 +99,37 @@ def _compiled():
     jsonschema on a large spec, but it stops at the first error and words it
     its own way. So it only says "valid"; any invalid spec is validated again
     by jsonschema, which finds every error and is the one that explains."""
-    import fastjsonschema
+    from fastjsonschema.draft07 import CodeGeneratorDraft07
+    from fastjsonschema.ref_resolver import RefResolver
 
-    schema = _inlined(_load(ROOT_SCHEMA), ROOT_SCHEMA)
-    schema["$schema"] = "http://json-schema.org/draft-07/schema#"  # its keywords are all draft 7's
-    return fastjsonschema.compile(schema, use_default=False, use_formats=False)
+    class YesNo(CodeGeneratorDraft07):
+        """Code that only tells valid from invalid, which is all it is asked.
+
+        fastjsonschema's exceptions name the failing value's path, built with
+        `"...".format(**locals())` inside loops over keys, when raised and, for
+        a $ref, on every call: in generated functions of thousands of locals
+        that was 0.4 ms per failed `oneOf` branch, 35 s of CPU to validate a
+        10,000-object spec (every value source is a `oneOf`). Its own
+        detailed_exceptions=False does the same for errors but fails to
+        generate `const` (KeyError 'definition_rule', 2.22.3) and keeps the
+        per-call cost of a $ref."""
+
+        def exc(self, msg, *args, append_to_msg=None, rule=None):
+            self.l('raise JsonSchemaValueException("invalid")')
+
+        def generate_ref(self):
+            with self._resolver.in_scope(self._definition["$ref"]):
+                name = self._resolver.get_scope_name()
+                if self._resolver.get_uri() not in self._validation_functions_done:
+                    self._needed_validation_functions[self._resolver.get_uri()] = name
+                self.l("{}({variable}, custom_formats)", name)
+
+    schema = _one_document()
+    resolver = RefResolver.from_schema(schema, handlers={}, store={})
+    generator = YesNo(schema, resolver=resolver, formats={}, use_default=False, use_formats=False)
+    namespace = generator.global_state
+    exec(generator.func_code, namespace)  # noqa: S102 - code generated from vaultform's own schema
+    return namespace[resolver.get_scope_name()]
 
 
 def is_valid_fast(data: Any) -> bool:
