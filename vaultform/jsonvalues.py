@@ -4,7 +4,7 @@ Everything vaultform sends to Vault travels as JSON. YAML, though, also has
 dates, timestamps, binary, .nan and .inf, which JSON has no form for: such a
 value used to pass validate and fail mid-apply with an "internal error". So
 `load_spec` refuses each, with its location, before anything else looks at
-it. (Integers are JSON at any size; the KV v2 kind refuses those a KV v2
+it; yamlpos asks `value_problem` of each scalar as it loads. (Integers are JSON at any size; the KV v2 kind refuses those a KV v2
 mount would store changed.)
 """
 
@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import datetime
 import math
-from typing import Any, Iterator, Optional, Tuple
+from typing import Any, Optional
+
 
 def value_problem(value: Any) -> Optional[str]:
     """Why one scalar cannot travel to Vault as written, or None."""
@@ -35,17 +36,3 @@ def value_problem(value: Any) -> Optional[str]:
     if isinstance(value, (list, dict)):
         return None  # its items are checked one by one
     return f"is a YAML {type(value).__name__}, which JSON cannot carry: quote it to store it as text"
-
-
-def problems(data: Any, path: Tuple[Any, ...] = ()) -> Iterator[Tuple[Tuple[Any, ...], str]]:
-    """(path, problem) for every value in `data` that JSON cannot carry exactly."""
-    stack = [(data, path)]
-    while stack:
-        value, where = stack.pop()
-        problem = value_problem(value)
-        if problem:
-            yield where, problem
-        elif isinstance(value, dict):
-            stack.extend((inner, where + (key,)) for key, inner in reversed(list(value.items())))
-        elif isinstance(value, list):
-            stack.extend((inner, where + (i,)) for i, inner in reversed(list(enumerate(value))))

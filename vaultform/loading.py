@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import List
 
-from vaultform import jsonvalues
 from vaultform.checks import problems_despite_schema_errors, semantic_problems
 from vaultform.errors import SpecError, SpecErrors, VaultformError
 from vaultform.inputfile import read_text
@@ -21,7 +20,7 @@ def load_spec(path: str) -> Spec:
     doc = load_located(text, str(path))
     errors: List[VaultformError] = list(validate_document(doc))
     unsendable = [SpecError(problem, location=doc.location(where), field=dotted(where))
-                  for where, problem in jsonvalues.problems(doc.data)]
+                  for where, problem in doc.unsendable]  # jsonvalues.value_problem, found while loading
     if unsendable:
         # The schema's word for a date ("not any of the accepted forms") says less than ours.
         fields = {e.field for e in unsendable}

@@ -8,11 +8,12 @@ indexes) to its location, instead of wrapping every value in a custom type.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, List, Tuple
 
 import yaml
 
 from vaultform.errors import Location, SpecError
+from vaultform.jsonvalues import value_problem
 
 Path = Tuple[Any, ...]
 
@@ -25,20 +26,31 @@ MAX_DEPTH = 64
 MAX_VALUES = 200_000
 
 
-def _check_depth(text: str, file: str) -> None:
+def _check_depth(text: str, file: str) -> Tuple[bool, int]:
     """Refuse nesting deeper than MAX_DEPTH before any composer sees it. The
     event stream is flat (the parser is a state machine); composers recurse
     per level, the pure-Python one into a RecursionError and libyaml's on
-    the C stack, so depth is counted here, from the events."""
-    depth = 0
+    the C stack, so depth is counted here, from the events.
+
+    Returns whether the document has aliases, and how many values it holds
+    as written: without aliases it is a tree, and its expanded size is that."""
+    depth = nodes = 0
+    aliases = False
     for event in yaml.parse(text, Loader=_LOADER):
-        if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+        kind = type(event)
+        if kind is yaml.ScalarEvent:
+            nodes += 1
+        elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
+            nodes += 1
             depth += 1
             if depth > MAX_DEPTH:
                 raise SpecError(f"invalid YAML: nested deeper than {MAX_DEPTH} levels",
                                 location=Location(file, event.start_mark.line + 1, event.start_mark.column + 1))
-        elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+        elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
             depth -= 1
+        elif kind is yaml.AliasEvent:
+            aliases = True
+    return aliases, nodes
 
 
 def _children(node: yaml.Node):
@@ -95,6 +107,8 @@ class LocatedDocument:
     file: str
     positions: Dict[Path, Location] = field(default_factory=dict)
     key_positions: Dict[Path, Location] = field(default_factory=dict)
+    # (path, why) of each value JSON cannot carry (a date, .nan, !!binary), found while loading
+    unsendable: List[Tuple[Path, str]] = field(default_factory=list)
 
     def location(self, path: Path) -> Location:
         """The location of the value at path, or of its nearest ancestor."""
@@ -119,9 +133,15 @@ def _mark(file: str, node: yaml.Node) -> Location:
     return Location(file, node.start_mark.line + 1, node.start_mark.column + 1)
 
 
+_STR = "tag:yaml.org,2002:str"
+_MERGE_TAGS = frozenset({"tag:yaml.org,2002:merge", "tag:yaml.org,2002:value"})
+
+
 def load_located(text: str, file: str) -> LocatedDocument:
+    """The document's data, every value's and key's location, and (in
+    `unsendable`) the values JSON cannot carry (jsonvalues.value_problem)."""
     try:
-        _check_depth(text, file)
+        aliases, nodes = _check_depth(text, file)
         root = yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -145,29 +165,49 @@ def load_located(text: str, file: str) -> LocatedDocument:
     doc = LocatedDocument(data=None, file=file)
     if root is None:
         return doc
-    _expanded_size(root, file)
+    if aliases or nodes > MAX_VALUES:
+        # Only aliases make the composed graph more than the tree it was
+        # written as: without them it holds `nodes` values, `depth` deep.
+        _expanded_size(root, file)
     constructor = yaml.SafeLoader("")  # only its scalar resolution is used
+    construct = constructor.construct_object
+    positions, key_positions, unsendable = doc.positions, doc.key_positions, doc.unsendable
+    ScalarNode, MappingNode = yaml.ScalarNode, yaml.MappingNode
 
+    # Per value: a few attribute reads and one Location, and the scalar's
+    # own text when libyaml resolved it to a string (most are): the
+    # constructor's machinery only for other scalars.
     def build(node: yaml.Node, path: Path) -> Any:
-        doc.positions[path] = _mark(file, node)
-        if isinstance(node, yaml.MappingNode):
-            constructor.flatten_mapping(node)
+        mark = node.start_mark
+        positions[path] = Location(file, mark.line + 1, mark.column + 1)
+        kind = type(node)
+        if kind is ScalarNode:
+            if node.tag == _STR:
+                return node.value
+            value = construct(node, deep=True)
+            problem = value_problem(value)
+            if problem:
+                unsendable.append((path, problem))
+            return value
+        if kind is MappingNode:
+            if any(key.tag in _MERGE_TAGS for key, _ in node.value):
+                constructor.flatten_mapping(node)  # `<<: *base` merges (and `=` keys): all it changes
             result: Dict[Any, Any] = {}
             for key_node, value_node in node.value:
-                if not isinstance(key_node, yaml.ScalarNode):
+                if type(key_node) is not ScalarNode:
                     raise SpecError("mapping keys must be plain strings", location=_mark(file, key_node))
-                key = constructor.construct_object(key_node, deep=True)
+                key = key_node.value if key_node.tag == _STR else construct(key_node, deep=True)
                 if not isinstance(key, (str, int, bool, float)) or isinstance(key, bool):
                     raise SpecError("mapping keys must be plain strings", location=_mark(file, key_node))
                 key = str(key) if not isinstance(key, str) else key
                 if key in result:
                     raise SpecError(f"duplicate key {key!r}", location=_mark(file, key_node))
-                doc.key_positions[path + (key,)] = _mark(file, key_node)
-                result[key] = build(value_node, path + (key,))
+                key_path = path + (key,)
+                key_mark = key_node.start_mark
+                key_positions[key_path] = Location(file, key_mark.line + 1, key_mark.column + 1)
+                result[key] = build(value_node, key_path)
             return result
-        if isinstance(node, yaml.SequenceNode):
-            return [build(item, path + (i,)) for i, item in enumerate(node.value)]
-        return constructor.construct_object(node, deep=True)
+        return [build(item, path + (i,)) for i, item in enumerate(node.value)]
 
     try:
         doc.data = build(root, ())
