@@ -138,16 +138,16 @@ class LatencyProxy:
         self.listener.close()
 
 
-def ceiling(address: str, token: str, method: str, seconds: float = 3.0) -> float:
-    """Requests per second the server answers on WORKERS keep-alive connections."""
+def ceiling(address: str, token: str, method: str, seconds: float = 3.0, connections: int = WORKERS) -> float:
+    """Requests per second the server answers on `connections` keep-alive connections."""
     if shutil.which("wrk") and method == "GET":
-        out = subprocess.run(["wrk", "-t2", f"-c{WORKERS}", f"-d{int(seconds)}s", "-H", f"X-Vault-Token: {token}",
+        out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{int(seconds)}s", "-H", f"X-Vault-Token: {token}",
                               f"{address}/v1/sys/policies/acl/default"], capture_output=True, text=True).stdout
         for line in out.splitlines():
             if line.startswith("Requests/sec:"):
                 return float(line.split()[1])
     stop = time.monotonic() + seconds
-    counts = [0] * WORKERS
+    counts = [0] * connections
 
     def worker(k: int) -> None:
         session = requests.Session()
@@ -162,7 +162,7 @@ def ceiling(address: str, token: str, method: str, seconds: float = 3.0) -> floa
             i += 1
         counts[k] = i
 
-    threads = [threading.Thread(target=worker, args=(k,)) for k in range(WORKERS)]
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(connections)]
     for t in threads:
         t.start()
     for t in threads:

@@ -21,11 +21,12 @@ from hvac import exceptions as hvac_errors
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from vaultform import redact
+from vaultform import concurrency, redact
 from vaultform.errors import PermissionDenied, UnsupportedOperation, VaultConnectionError, VaultRequestError
 from vaultform.names import path_problem, url_path
 
-POOL_SIZE = 8
+POOL_SIZE = 8                    # concurrent reads of a plan
+MOST_CONNECTIONS = concurrency.MOST  # concurrent changes of an apply, at most
 _MISSING = object()  # a 404 answer, told apart from an empty one
 
 _CAPABILITY = {"GET": "read", "LIST": "list", "POST": "create/update", "PUT": "create/update", "DELETE": "delete"}
@@ -182,20 +183,58 @@ def http_request(method: str, url: str, **kwargs) -> requests.Response:
     return requests.request(method, url, verify=tls_verify(), **kwargs)
 
 
-def _session() -> requests.Session:
+# Answers that mean "slow down": a rate-limit quota (429), a proxy in front
+# of Vault with no answer (502, 504), a node not ready (503). Counted for
+# the apply's concurrency (vaultform/concurrency.py).
+PUSHBACK = frozenset({429, 502, 503, 504})
+_READ_METHODS = frozenset({"GET", "LIST", "HEAD"})
+
+
+class _Retry(Retry):
+    """Reads are retried when the connection itself failed, or when the
+    server asked to slow down (429, honouring Retry-After) or a proxy in
+    front of it had no answer (502, 504), with exponential backoff. Writes
+    only on 429: a rate-limit quota refuses a request before handling it,
+    while after a 502 or 504 the write may have been done. A sealed (503)
+    or forbidden answer is a fact to report, not to retry. Every pushback
+    answer is counted (`signal`), retried or not."""
+
+    signal: Optional[Callable[[], None]] = None
+
+    def new(self, **kw: Any) -> "_Retry":
+        retry = super().new(**kw)
+        retry.signal = self.signal
+        return retry
+
+    def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
+        if status_code in PUSHBACK and self.signal is not None:
+            self.signal()
+        if method.upper() not in _READ_METHODS and status_code != 429:
+            return False
+        return super().is_retry(method, status_code, has_retry_after)
+
+
+def _session(signal: Optional[Callable[[], None]] = None) -> requests.Session:
     session = requests.Session()
-    # Only reads are retried: when the connection itself failed, or when the
-    # server asked to slow down (429 from a rate-limit quota, honouring
-    # Retry-After) or a proxy in front of it had no answer (502, 504), with
-    # exponential backoff. A sealed (503) or forbidden answer is a fact to
-    # report, not to retry.
-    retry = Retry(total=5, connect=3, read=0, status=4, backoff_factor=0.2,
-                  status_forcelist=frozenset({429, 502, 504}), respect_retry_after_header=True,
-                  raise_on_status=False, allowed_methods=frozenset({"GET", "LIST", "HEAD"}))
-    adapter = HTTPAdapter(pool_connections=POOL_SIZE, pool_maxsize=POOL_SIZE, max_retries=retry)
+    retry = _Retry(total=5, connect=3, read=0, status=4, backoff_factor=0.2,
+                   status_forcelist=frozenset({429, 502, 504}), respect_retry_after_header=True,
+                   raise_on_status=False, allowed_methods=_READ_METHODS | {"POST", "PUT", "DELETE"})
+    retry.signal = signal
+    # As many connections as changes an apply may run at once (reads use
+    # POOL_SIZE of them): a change beyond the pool would open and close a
+    # connection of its own every time.
+    adapter = HTTPAdapter(pool_connections=POOL_SIZE, pool_maxsize=MOST_CONNECTIONS, max_retries=retry)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
+    # requests looks for ~/.netrc credentials before every request (two
+    # stat calls) unless the session has auth of its own; Vault takes its
+    # token in a header, so a netrc entry never applied anyway.
+    session.auth = _no_auth
     return session
+
+
+def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
+    return request
 
 
 def _acl_denial(exc: hvac_errors.Forbidden) -> bool:
@@ -224,9 +263,10 @@ class VaultAPI:
         self.address = address.rstrip("/")
         self.namespace = namespace
         self.requests = 0
+        self.pushback = 0   # answers that asked to slow down (PUSHBACK), for the apply's concurrency
         self._count_lock = threading.Lock()
         verify = tls_verify() if verify is None else verify
-        session = _session()
+        session = _session(self._pushed_back)
         # hvac takes a given session's own `verify` over its verify argument:
         # without this, VAULT_CACERT was silently ignored (always the system CAs).
         session.verify = verify
@@ -237,6 +277,10 @@ class VaultAPI:
         # resolves the token in its own documented order instead.
         self.client.token = token
         self.token_source = ""
+
+    def _pushed_back(self) -> None:
+        with self._count_lock:
+            self.pushback += 1
 
     def set_token(self, token: str, source: str = "") -> None:
         redact.register(token)

@@ -23,7 +23,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Tuple
 
-from vaultform.connection import POOL_SIZE
+from vaultform import concurrency
+from vaultform.concurrency import AdaptiveLimit
 from vaultform.context import Context
 from vaultform.errors import ApplyError, VaultConnectionError, VaultformError
 from vaultform.model import CREATE, DELETE, FOLLOW_UP, REPLACE, UPDATE, Change, Plan
@@ -37,7 +38,7 @@ Progress = Callable[[str, Change, int, int, float], None]
 # rewrites every shard touched, so saving often would cost more writes than
 # the changes themselves on a large apply.
 RECORD_SAVE_INTERVAL = 30.0
-APPLY_WORKERS = POOL_SIZE    # concurrent changes: as many as the connection pool holds
+APPLY_WORKERS = concurrency.MOST   # concurrent changes at most; how many, the server's throughput decides
 
 
 @dataclass
@@ -129,6 +130,7 @@ class _Run:
 
     def __init__(self, ctx: Context, plan: Plan, progress: Optional[Progress], workers: int):
         self.ctx, self.plan, self.progress, self.workers = ctx, plan, progress, workers
+        self.limit = AdaptiveLimit(start=min(concurrency.START, workers), most=workers)
         self.result = ApplyResult()
         self.needs = blockers(plan)
         self.state: Dict[int, str] = {}   # index -> "ok" | "failed" | "skipped"
@@ -252,7 +254,7 @@ class _Run:
                         if not _is_cluster(change) and self.state[index] == "ok":
                             self.prepared = True
                         continue
-                    if len(running) >= self.workers:
+                    if len(running) >= self.limit.limit:
                         break
                     heapq.heappop(self.ready)
                     self.report("start", index, 0.0)
@@ -262,6 +264,7 @@ class _Run:
                     for future in done:
                         running.pop(future)
                         self.settle(*future.result())
+                        self.limit.finished(self.ctx.api.pushback if self.ctx.api is not None else 0)
             for future in wait(running).done:  # stopped: let what is in flight end
                 self.settle(*future.result())
         never = [c for i, c in enumerate(self.plan.changes) if i not in self.state]

@@ -41,6 +41,9 @@ FORMAT = 2
 MAX_SHARD_BYTES = 768 * 1024
 _CAS_MISMATCH = "check-and-set parameter did not match"
 _READERS = 8
+# Shard writes are raft commits: more in flight share fsyncs (the apply's own
+# writes find the best number as they go, vaultform/concurrency.py).
+_WRITERS = 16
 _SAVE_ATTEMPTS = 5
 
 
@@ -251,7 +254,7 @@ class Record:
             for address, entry in changes.items():
                 by_shard.setdefault(shard_of(address), {})[address] = entry
             # Shards are independent entries: written in parallel, like reads.
-            with ThreadPoolExecutor(max_workers=_READERS, thread_name_prefix="vaultform-record") as pool:
+            with ThreadPoolExecutor(max_workers=_WRITERS, thread_name_prefix="vaultform-record") as pool:
                 futures = {pool.submit(self._save_shard, api, name, shard_changes): shard_changes
                            for name, shard_changes in sorted(by_shard.items())}
             failure = None
