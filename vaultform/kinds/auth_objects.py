@@ -397,6 +397,10 @@ class AuthRole(AuthObjectKind):
                 out.append(self.new_resource(res, fields, body["type"]))
         return out
 
+    def listed_as(self, ctx, res):
+        directory, _, name = res.meta["path"].rpartition("/")
+        return directory, name
+
     def named_defaults(self, name: str, desired: Dict[str, Any], fields: dict) -> Dict[str, Any]:
         """Defaults that depend on the object's name (cert: display_name)."""
         return desired

@@ -95,6 +95,13 @@ class Kind:
     def read(self, ctx, res: Resource) -> Optional[Dict[str, Any]]:
         raise NotImplementedError
 
+    def listed_as(self, ctx, res: Resource) -> Optional[Tuple[str, str]]:
+        """(a directory to LIST, the key `res` has there) when a listing
+        without that key proves `res` absent, so the planner need not read
+        it: one LIST instead of a read per object not yet in Vault. None
+        when no listing tells (the default)."""
+        return None
+
     def diff(self, ctx, res: Resource, live: Dict[str, Any]) -> List[FieldChange]:
         return compare_fields(res, live, self.defaults, self.replace_fields)
 

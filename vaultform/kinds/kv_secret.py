@@ -211,6 +211,8 @@ class KVSecret(Kind):
 
     def read(self, ctx, res) -> Optional[Dict[str, Any]]:
         entry = ctx.secret_mounts().get(res.meta["mount"])
+        if entry is None:
+            return None  # no such mount (yet): nothing can be stored under it, no need to ask
         stored = kv_version(entry.get("type", ""), entry.get("options")) if entry else None
         if res.desired is None and stored:
             res.meta["version"] = stored  # known from a record that may predate an upgrade: the mount knows
@@ -237,6 +239,18 @@ class KVSecret(Kind):
             return dict(data)
         self._observed(ctx, res, response["data"], None)
         return dict(response["data"])
+
+    def listed_as(self, ctx, res):
+        """The mount's top level: a secret whose first path segment is not
+        there does not exist (KV v2 lists its metadata, so a secret whose
+        latest version is deleted is still listed, and read)."""
+        entry = ctx.secret_mounts().get(res.meta["mount"])
+        stored = kv_version(entry.get("type", ""), entry.get("options")) if entry else None
+        if stored is None or stored != res.meta["version"]:
+            return None  # a mount this plan makes or upgrades: read() knows what to make of it
+        first, below, _ = res.meta["path"].partition("/")
+        top = f"{res.meta['mount']}/metadata" if stored == "2" else res.meta["mount"]
+        return top, first + "/" if below else first
 
     def _observed(self, ctx, res, data: dict, kv_version_seen: Optional[int], created: Optional[str] = None) -> None:
         """Note what Vault holds now, so the record can describe it when

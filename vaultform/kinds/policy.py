@@ -45,6 +45,9 @@ class Policy(Kind):
             return None
         return {"policy": response["data"].get("policy", "")}
 
+    def listed_as(self, ctx, res):
+        return "sys/policies/acl", res.id
+
     def create(self, ctx, res) -> None:
         ctx.api.write(f"sys/policies/acl/{res.id}", {"policy": res.desired["policy"]})
 
