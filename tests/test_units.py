@@ -39,6 +39,23 @@ def test_redaction_masks_secrets_but_not_its_own_labels():
         redact.clear()
 
 
+def test_redaction_finds_each_of_many_secrets_wherever_it_is():
+    """Secrets are looked up by their first characters (a 10,000-object spec
+    registers tens of thousands): sharing a start, overlapping, at either
+    end of the text, each one is still found."""
+    redact.clear()
+    try:
+        many = [f"tenant-{i:05d}-Kx9q" for i in range(5000)]
+        for secret in many:
+            redact.register(secret)
+        redact.register("tenant-00042-Kx9q-longer")  # the same start as a shorter one
+        text = f"{many[0]} middle {many[4999]}x tenant-00042-Kx9q-longer, tenant-0004 {many[17]}"
+        assert redact.redact(text) == "(sensitive) middle (sensitive)x (sensitive), tenant-0004 (sensitive)"
+        assert redact.redact("tenant-00042-Kx9") == "tenant-00042-Kx9"  # not all of one: untouched
+    finally:
+        redact.clear()
+
+
 def test_a_value_source_nested_inside_a_secret_value_is_an_error(tmp_path):
     spec = tmp_path / "vault.yaml"
     spec.write_text("version: 1\nsecrets:\n  secret/app:\n    list:\n      - {env: HOME}\n")

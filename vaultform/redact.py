@@ -31,6 +31,12 @@ _MIN_DISTINCT = 4       # "aaaaaaaaaaaa" is not worth garbling output for
 
 _lock = threading.Lock()
 _secrets: set = set()
+# Every registered secret under its first _MIN_LENGTH characters. A text is
+# searched by looking each of its windows of that length up here: the cost
+# grows with the text, not with the number of secrets (a 10,000-object spec
+# registers tens of thousands, and testing each against every progress line
+# made an apply's cost per change grow with its size).
+_by_start: dict = {}
 
 
 def _alphabet_bits(text: str) -> float:
@@ -89,6 +95,8 @@ def register(value) -> None:
             found |= {f for f in forms(candidate) if searchable(f)}
     if found:
         with _lock:
+            for secret in found - _secrets:
+                _by_start.setdefault(secret[:_MIN_LENGTH], []).append(secret)
             _secrets.update(found)
 
 
@@ -106,8 +114,7 @@ _LABELS = ("(sensitive value changed)", "(sensitive value added)", "(sensitive v
 def redact(text: str) -> str:
     if not text:
         return text
-    with _lock:
-        secrets = [s for s in _secrets if s in text]
+    secrets = _occurring(text)
     if not secrets:
         return text
     # One pass over the text: labels first in the alternation so they win at
@@ -117,6 +124,22 @@ def redact(text: str) -> str:
     return pattern.sub(lambda m: m.group(0) if m.group(0) in _LABELS else MASK, text)
 
 
+def _occurring(text: str) -> set:
+    """The registered secrets that occur in text (every one is at least
+    _MIN_LENGTH long: `searchable`)."""
+    found = set()
+    with _lock:
+        if not _by_start:
+            return found
+        starts = _by_start
+        for i in range(len(text) - _MIN_LENGTH + 1):
+            candidates = starts.get(text[i:i + _MIN_LENGTH])
+            if candidates:
+                found.update(c for c in candidates if text.startswith(c, i))
+    return found
+
+
 def clear() -> None:
     with _lock:
         _secrets.clear()
+        _by_start.clear()
