@@ -5,20 +5,25 @@ vaultform itself, measures the server's raw ceilings, then times vaultform
 on specs of N objects (40% ACL policies, 40% KV v2 secrets of 3 keys, 20%
 Kubernetes roles), for N = 1,000 and 10,000 (and 100,000 with --large):
 
-  ceilings   raw GET of a policy and raw PUT of a policy, 8 keep-alive
-             connections (the size of vaultform's pool), for 3 s each; with
-             `wrk` on PATH it is used instead of the Python loop
+  ceilings   raw GET of a policy and raw PUT of a policy on 8, 16 and 32
+             keep-alive connections, 3 s each, the best of the three (an
+             apply runs up to 32 changes at once, so its ratio is taken
+             against the server's best, not against 8 connections); with
+             `wrk` on PATH it is used for GET instead of the Python loop
   plan       no-op plan of the applied spec (objects/s, ratio of GET ceiling)
   apply      apply of N creates (objects/s, ratio of PUT ceiling)
   update     apply of N/10 updates
   destroy    destroy of the N objects
   rss        peak RSS of the no-op plan process
   linear     per-object time at the largest N over that at 1,000
+  validate   CPU seconds (user + system) of `vaultform validate` of the
+             largest spec; with --baseline DIR, also of the vaultform in DIR
+             (another checkout, e.g. before a change) on the same spec
 
 Prints a table; nothing is asserted (figures vary with the machine: compare
 the ratios). Only the loopback server this script starts is contacted.
 
-    python bench/scale.py [--large] [--sizes 1000,10000]
+    python bench/scale.py [--large] [--sizes 1000,10000] [--baseline DIR]
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from tests.support.cli import clean_env, free_port_run, kill_bao_under  # noqa: 
 
 VALUE_VAR = "SCALE_BENCH_VALUE"
 WORKERS = 8
+CONNECTIONS = (8, 16, 32)
 
 
 def cluster_spec(port: int) -> str:
@@ -77,8 +83,9 @@ def objects_spec(n: int, rev: int = 0, updated_every: int = 0) -> dict:
             "policies": policies, "secrets": secrets}
 
 
-def run_measured(work: Path, env: dict, *args: str) -> tuple:
-    """Seconds and peak RSS (MB, from the kernel's accounting) of one vaultform run."""
+def run_measured(work: Path, env: dict, *args: str, cpu: list = None) -> tuple:
+    """Seconds and peak RSS (MB, from the kernel's accounting) of one vaultform
+    run; its CPU seconds (user + system) appended to `cpu` when given."""
     started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "vaultform", *args], cwd=work, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -89,6 +96,8 @@ def run_measured(work: Path, env: dict, *args: str) -> tuple:
     proc.stderr.close()
     if code not in (0, 2):
         raise SystemExit(f"vaultform {' '.join(args)} failed ({code}):\n{err[-2000:]}")
+    if cpu is not None:
+        cpu.append(usage.ru_utime + usage.ru_stime)
     return seconds, usage.ru_maxrss / 1024
 
 
@@ -174,6 +183,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--large", action="store_true", help="also N = 100,000")
     parser.add_argument("--sizes", default="1000,10000")
+    parser.add_argument("--baseline", help="another vaultform checkout whose validate is timed on the same spec")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")] + ([100_000] if args.large else [])
 
@@ -189,11 +199,14 @@ def main() -> None:
         address = f"http://127.0.0.1:{port}"
         env.update(VAULT_ADDR=address, VAULT_TOKEN=token)
 
-        get_ceiling = ceiling(address, token, "GET")
-        put_ceiling = ceiling(address, token, "PUT")
         print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-              f"{platform.platform()}")
-        print(f"ceilings (raft, 8 connections): GET {get_ceiling:.0f} req/s, PUT {put_ceiling:.0f} req/s")
+              f"{platform.platform()}; load average at start {os.getloadavg()[0]:.1f}")
+        gets = {c: ceiling(address, token, "GET", connections=c) for c in CONNECTIONS}
+        puts = {c: ceiling(address, token, "PUT", connections=c) for c in CONNECTIONS}
+        get_ceiling, put_ceiling = max(gets.values()), max(puts.values())
+        print("ceilings (raft; req/s by keep-alive connections; the best is the ceiling): "
+              f"GET {', '.join(f'{c}: {v:.0f}' for c, v in gets.items())}; "
+              f"PUT {', '.join(f'{c}: {v:.0f}' for c, v in puts.items())}")
         print()
         header = (f"{'N':>7}  {'plan obj/s':>10} {'÷GET':>5}  {'apply obj/s':>11} {'÷PUT':>5}  "
                   f"{'update obj/s':>12}  {'destroy obj/s':>13}  {'plan RSS':>8}")
@@ -228,10 +241,18 @@ def main() -> None:
               f"({n * 0.020 / plan_s:.1f}x faster than one request at a time, {n * 0.020:.0f} s)")
         run_measured(work, env, "destroy", spec.name, "--auto-approve")
         proxy.close()
-        started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "vaultform", "validate", f"n{sizes[-1]}.yaml"], cwd=work, env=env,
-                       capture_output=True)
-        print(f"validate of the {sizes[-1]}-object spec: {time.perf_counter() - started:.2f} s")
+        spec = work / f"n{sizes[-1]}.yaml"
+        spec.write_text(yaml.safe_dump(objects_spec(sizes[-1])))
+        runs = [("this vaultform", env)]
+        if args.baseline:
+            runs.append((f"--baseline {args.baseline}", {**env, "PYTHONPATH": str(Path(args.baseline).resolve())}))
+        for _ in range(2):  # alternated, so both see the same load
+            for name, run_env in runs:
+                cpu: list = []
+                seconds, _ = run_measured(work, run_env, "validate", spec.name, cpu=cpu)
+                print(f"validate of the {sizes[-1]}-object spec ({name}): {cpu[0]:.2f} s CPU, "
+                      f"{seconds:.2f} s wall", flush=True)
+        print(f"load average at the end {os.getloadavg()[0]:.1f}")
     finally:
         subprocess.run([sys.executable, "-m", "vaultform", "destroy", "cluster.yaml", "--auto-approve"], cwd=work,
                        env={k: v for k, v in env.items() if k not in ("VAULT_ADDR", "VAULT_TOKEN")},

@@ -39,19 +39,24 @@ _secrets: set = set()
 _by_start: dict = {}
 
 
+_LOWER, _UPPER, _DIGITS = frozenset(string.ascii_lowercase), frozenset(string.ascii_uppercase), frozenset(string.digits)
+_PUNCTUATION = frozenset(string.punctuation + " ")
+
+
 def _alphabet_bits(text: str) -> float:
     """log2 of the alphabet the string's character classes span: a rough,
     generous strength estimate (a dictionary word still scores as random)."""
+    chars = set(text)
     size = 0
-    if any(c in string.ascii_lowercase for c in text):
+    if not chars.isdisjoint(_LOWER):
         size += 26
-    if any(c in string.ascii_uppercase for c in text):
+    if not chars.isdisjoint(_UPPER):
         size += 26
-    if any(c in string.digits for c in text):
+    if not chars.isdisjoint(_DIGITS):
         size += 10
-    if any(c in string.punctuation or c == " " for c in text):
+    if not chars.isdisjoint(_PUNCTUATION):
         size += 33
-    if any(ord(c) > 127 or (not c.isprintable() and c not in " ") for c in text):
+    if any(ord(c) > 127 or (not c.isprintable() and c not in " ") for c in chars):
         size += 64
     return math.log2(size) if size else 0.0
 
