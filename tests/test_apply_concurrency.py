@@ -59,3 +59,64 @@ def test_independent_changes_overlap_dependencies_are_kept_and_the_report_is_in_
     assert applied["apply"]["done"] == planned  # reported in plan order, whatever order they finished in
     again = run_cli(["plan", str(spec), "--detailed-exitcode"], env=vault_env)
     assert again.exit_code == 0, str(again)
+
+
+def test_the_write_concurrency_grows_while_throughput_rises_and_backs_off_on_pushback():
+    """vaultform/concurrency.py against a model server whose throughput rises
+    with the writes in flight up to 20, then stays flat."""
+    from vaultform.concurrency import LEAST, START, AdaptiveLimit
+
+    now = [0.0]
+    limit = AdaptiveLimit(clock=lambda: now[0])
+    seen = []
+    for _ in range(6000):
+        now[0] += 1 / (100.0 * min(limit.limit, 20))
+        limit.finished(0)
+        seen.append(limit.limit)
+    assert seen[0] == START and max(seen) <= MOST
+    assert 20 <= min(seen[-1000:]) and max(seen[-1000:]) <= MOST  # grew to where more stops paying
+    settled = limit.limit
+    limit.finished(pushback=1)  # a 429 (or 502/503/504) was counted
+    assert limit.limit == max(LEAST, settled // 2)
+    for _ in range(200):
+        now[0] += 0.001
+        limit.finished(pushback=1)  # no new pushback: the count did not move
+    assert limit.limit == max(LEAST, settled // 2)  # held for a while before trying more again
+
+
+def test_a_rate_limit_quota_is_waited_out_and_lowers_the_concurrency(
+        run_cli, vault_env, root, unique, tmp_path, monkeypatch):
+    """A rate-limit quota on a mount answers 429 with Retry-After (Measured on
+    OpenBao 2.7.2 dev server): the writes are retried after it, the apply halves
+    its concurrency, and everything is written."""
+    from vaultform import concurrency
+
+    kv, record = unique("qkv"), unique("qrec")
+    root.sys.enable_secrets_engine("kv", path=kv, options={"version": "2"})
+    quota = unique("quota")
+    root.write_data(f"sys/quotas/rate-limit/{quota}", data={"rate": 10, "interval": "1s", "path": f"{kv}/"})
+    try:
+        spec = tmp_path / "vault.yaml"
+        spec.write_text(yaml.safe_dump({
+            "version": 1, "vault": {"record": {"path": record}},
+            "secrets_engines": {kv: {"type": "kv", "options": {"version": "2"}}},
+            "secrets": {f"{kv}/s{i}": {"k": str(i)} for i in range(40)}}))
+        limits = []
+        finished = concurrency.AdaptiveLimit.finished
+
+        def spy(self, pushback=0):
+            finished(self, pushback)
+            limits.append((pushback, self.limit))
+
+        monkeypatch.setattr(concurrency.AdaptiveLimit, "finished", spy)
+        result = run_cli(["apply", str(spec), "--auto-approve"], env=vault_env)
+        assert result.exit_code == 0, str(result)
+        assert any(pushback for pushback, _ in limits), limits  # the quota did push back
+        assert min(n for _, n in limits) < concurrency.START, limits
+    finally:
+        root.delete(f"sys/quotas/rate-limit/{quota}")
+    for i in range(40):  # checked once the quota is gone: it would refuse these reads too
+        assert root.secrets.kv.v2.read_secret_version(path=f"s{i}", mount_point=kv,
+                                                      raise_on_deleted_version=True)["data"]["data"] == {"k": str(i)}
+    again = run_cli(["plan", str(spec), "--detailed-exitcode"], env=vault_env)
+    assert again.exit_code == 0, str(again)
