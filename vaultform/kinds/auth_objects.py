@@ -398,8 +398,12 @@ class AuthRole(AuthObjectKind):
         return out
 
     def listed_as(self, ctx, res):
+        if self.auth_type is None:
+            # A type no kind knows: its objects' directory may not answer
+            # LIST at all (a 404, which would read as "none there").
+            return None
         directory, _, name = res.meta["path"].rpartition("/")
-        return directory, name
+        return directory, name  # the directory `discover` lists for pruning
 
     def named_defaults(self, name: str, desired: Dict[str, Any], fields: dict) -> Dict[str, Any]:
         """Defaults that depend on the object's name (cert: display_name)."""
