@@ -1,6 +1,6 @@
 """Reads back off when the server asks (429, Retry-After) or a proxy had no
-answer (502/504); writes are never retried. A loopback server stands in for
-a rate-limited Vault."""
+answer (502/504); writes only on 429, which refuses a request before it is
+handled. A loopback server stands in for a rate-limited Vault."""
 
 from __future__ import annotations
 
@@ -52,9 +52,21 @@ def test_a_read_backs_off_and_succeeds(flaky):
     assert [m for m, _ in Flaky.seen] == ["GET", "GET", "GET"]
 
 
-def test_a_write_is_not_retried(flaky):
-    Flaky.answers[:] = [429]
+@pytest.mark.parametrize("status", [502, 504, 500])
+def test_a_write_is_not_retried_when_it_may_have_been_done(flaky, status):
+    Flaky.answers[:] = [status]
     api = VaultAPI(f"http://127.0.0.1:{flaky.server_port}", "t")
     with pytest.raises(VaultRequestError):
         api.write("secret/data/x", {"data": {}})
     assert [m for m, _ in Flaky.seen] == ["POST"]
+    assert api.pushback == (0 if status == 500 else 1)  # the apply's concurrency hears of a 502/504
+
+
+def test_a_write_refused_by_a_rate_limit_is_sent_again(flaky):
+    """429 (a rate-limit quota) refuses a request before handling it: sent
+    again after Retry-After, and counted as pushback."""
+    Flaky.answers[:] = [429, 429]
+    api = VaultAPI(f"http://127.0.0.1:{flaky.server_port}", "t")
+    assert api.write("secret/data/x", {"data": {}}) == {"data": {"ok": True}}
+    assert [m for m, _ in Flaky.seen] == ["POST", "POST", "POST"]
+    assert api.pushback == 2
