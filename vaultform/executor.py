@@ -18,8 +18,9 @@ gone and drops their entries (Plan.forget).
 from __future__ import annotations
 
 import heapq
+import queue
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Tuple
 
@@ -236,6 +237,7 @@ class _Run:
 
     def go(self) -> None:
         running: Dict[Future, int] = {}
+        finished: "queue.SimpleQueue[Future]" = queue.SimpleQueue()
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="vaultform-apply") as pool:
             while (self.ready or running) and not self.stopped:
                 while self.ready and not self.stopped:
@@ -258,13 +260,16 @@ class _Run:
                         break
                     heapq.heappop(self.ready)
                     self.report("start", index, 0.0)
-                    running[pool.submit(self.run_one, index)] = index
+                    future = pool.submit(self.run_one, index)
+                    running[future] = index
+                    future.add_done_callback(finished.put)
                 if running:
-                    done, _ = wait(running, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        running.pop(future)
-                        self.settle(*future.result())
-                        self.limit.finished(self.ctx.api.pushback if self.ctx.api is not None else 0)
+                    # Finished changes arrive on a queue: concurrent.futures.wait
+                    # would set up a waiter on every change in flight, each time.
+                    future = finished.get()
+                    running.pop(future)
+                    self.settle(*future.result())
+                    self.limit.finished(self.ctx.api.pushback if self.ctx.api is not None else 0)
             for future in wait(running).done:  # stopped: let what is in flight end
                 self.settle(*future.result())
         never = [c for i, c in enumerate(self.plan.changes) if i not in self.state]
