@@ -37,6 +37,7 @@ _secrets: set = set()
 # registers tens of thousands, and testing each against every progress line
 # made an apply's cost per change grow with its size).
 _by_start: dict = {}
+_registered_texts: set = set()   # values already registered, as given
 
 
 _LOWER, _UPPER, _DIGITS = frozenset(string.ascii_lowercase), frozenset(string.ascii_uppercase), frozenset(string.digits)
@@ -56,7 +57,7 @@ def _alphabet_bits(text: str) -> float:
         size += 10
     if not chars.isdisjoint(_PUNCTUATION):
         size += 33
-    if any(ord(c) > 127 or (not c.isprintable() and c not in " ") for c in chars):
+    if not (text.isascii() and text.isprintable()):  # beyond ASCII, or a control character
         size += 64
     return math.log2(size) if size else 0.0
 
@@ -90,6 +91,9 @@ def register(value) -> None:
             register(item)
         return
     text = str(value)
+    with _lock:
+        if text in _registered_texts:
+            return  # the same value from many sources (one variable in every secret)
     candidates = {text, text.strip()}
     if "\n" in text.strip():
         # A PEM key or a multi-line secret: any one line may be quoted alone.
@@ -103,6 +107,8 @@ def register(value) -> None:
             for secret in found - _secrets:
                 _by_start.setdefault(secret[:_MIN_LENGTH], []).append(secret)
             _secrets.update(found)
+    with _lock:
+        _registered_texts.add(text)
 
 
 def is_registered(text: str) -> bool:
@@ -148,3 +154,4 @@ def clear() -> None:
     with _lock:
         _secrets.clear()
         _by_start.clear()
+        _registered_texts.clear()
