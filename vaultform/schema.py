@@ -10,14 +10,16 @@ import difflib
 import json
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Dict, Iterable, List, Tuple
-
-import jsonschema
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Tuple
 
 from vaultform.errors import SpecError
 from vaultform.yamlpos import LocatedDocument
+
+if TYPE_CHECKING:
+    # Imported where an invalid spec is explained (validator()): a valid
+    # spec never needs jsonschema, about 0.1 s of every command's start.
+    import jsonschema
+    from referencing import Resource
 
 ROOT_SCHEMA = "vaultform.schema.json"
 VALUE_SOURCE_KEYS = frozenset({"env", "default", "file", "generate"})
@@ -39,6 +41,10 @@ def definition(name: str, file: str = "common.schema.json") -> dict:
 
 @lru_cache(maxsize=1)
 def validator() -> jsonschema.protocols.Validator:
+    import jsonschema
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT202012
+
     # Fragments refer to each other by file name, as editors resolve them
     # next to vaultform.schema.json; the registry resolves them the same way.
     def resource(name: str) -> Resource:
@@ -165,8 +171,13 @@ def _leaf_errors(error: jsonschema.ValidationError) -> List[jsonschema.Validatio
     candidates = [e for e in candidates if len(e.relative_path) == deepest]
     # {env: A, other: 1}: the branch written for exactly this mistake words it best.
     best = next((e for e in candidates if e.validator == "not"), None) or \
-        jsonschema.exceptions.best_match(candidates)
+        _best_match(candidates)
     return _leaf_errors(best)
+
+
+def _best_match(errors):
+    from jsonschema.exceptions import best_match
+    return best_match(errors)
 
 
 def _message(error: jsonschema.ValidationError) -> str:
