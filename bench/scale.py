@@ -8,8 +8,10 @@ Kubernetes roles), for N = 1,000 and 10,000 (and 100,000 with --large):
   ceilings   raw GET of a policy and raw PUT of a policy on 8, 16 and 32
              keep-alive connections, 3 s each, the best of the three (an
              apply runs up to 32 changes at once, so its ratio is taken
-             against the server's best, not against 8 connections); with
-             `wrk` on PATH it is used for GET instead of the Python loop
+             against the server's best, not against 8 connections),
+             measured again before each N; the ratios are also given
+             against the best of the whole run; with `wrk` on PATH it is
+             used for GET instead of the Python loop
   plan       no-op plan of the applied spec (objects/s, ratio of GET ceiling)
   apply      apply of N creates (objects/s, ratio of PUT ceiling)
   update     apply of N/10 updates
@@ -201,18 +203,20 @@ def main() -> None:
 
         print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
               f"{platform.platform()}; load average at start {os.getloadavg()[0]:.1f}")
-        gets = {c: ceiling(address, token, "GET", connections=c) for c in CONNECTIONS}
-        puts = {c: ceiling(address, token, "PUT", connections=c) for c in CONNECTIONS}
-        get_ceiling, put_ceiling = max(gets.values()), max(puts.values())
-        print("ceilings (raft; req/s by keep-alive connections; the best is the ceiling): "
-              f"GET {', '.join(f'{c}: {v:.0f}' for c, v in gets.items())}; "
-              f"PUT {', '.join(f'{c}: {v:.0f}' for c, v in puts.items())}")
-        print()
         header = (f"{'N':>7}  {'plan obj/s':>10} {'÷GET':>5}  {'apply obj/s':>11} {'÷PUT':>5}  "
                   f"{'update obj/s':>12}  {'destroy obj/s':>13}  {'plan RSS':>8}")
-        print(header)
-        per_object = {}
+        per_object, rates, best = {}, {}, {"GET": 0.0, "PUT": 0.0}
         for n in sizes:
+            # The ceilings just before this N's runs: the machine's load moves
+            # within a run, and a ratio means most against the same moment.
+            gets = {c: ceiling(address, token, "GET", connections=c) for c in CONNECTIONS}
+            puts = {c: ceiling(address, token, "PUT", connections=c) for c in CONNECTIONS}
+            get_ceiling, put_ceiling = max(gets.values()), max(puts.values())
+            best["GET"], best["PUT"] = max(best["GET"], get_ceiling), max(best["PUT"], put_ceiling)
+            print(f"ceilings before N = {n} (raft; req/s by keep-alive connections; the best is the ceiling): "
+                  f"GET {', '.join(f'{c}: {v:.0f}' for c, v in gets.items())}; "
+                  f"PUT {', '.join(f'{c}: {v:.0f}' for c, v in puts.items())}; "
+                  f"load average {os.getloadavg()[0]:.1f}")
             spec = work / f"n{n}.yaml"
             spec.write_text(yaml.safe_dump(objects_spec(n)))
             apply_s, _ = run_measured(work, env, "apply", spec.name, "--auto-approve", "--force")
@@ -221,12 +225,17 @@ def main() -> None:
             update_s, _ = run_measured(work, env, "apply", spec.name, "--auto-approve", "--force")
             destroy_s, _ = run_measured(work, env, "destroy", spec.name, "--auto-approve")
             per_object[n] = (plan_s / n, apply_s / n)
+            rates[n] = (n / plan_s, n / apply_s)
+            print(header)
             print(f"{n:>7}  {n / plan_s:>10.0f} {n / plan_s / get_ceiling:>5.2f}  {n / apply_s:>11.0f} "
                   f"{n / apply_s / put_ceiling:>5.2f}  {n / 10 / update_s:>12.0f}  {n / destroy_s:>13.0f}  "
                   f"{rss:>6.0f}MB", flush=True)
+        print()
+        print(f"against the best ceilings of the whole run (GET {best['GET']:.0f}, PUT {best['PUT']:.0f} req/s): "
+              + "; ".join(f"N = {n}: plan {p / best['GET']:.2f}, apply {a / best['PUT']:.2f}"
+                          for n, (p, a) in rates.items()))
         if len(sizes) > 1:
             small, large = sizes[0], sizes[-1]
-            print()
             print(f"per-object time at {large} / at {small}: plan {per_object[large][0] / per_object[small][0]:.2f}x, "
                   f"apply {per_object[large][1] / per_object[small][1]:.2f}x")
         # Behind 20 ms of latency, a plan must not cost N x 20 ms.
