@@ -7,9 +7,13 @@ changes the spec a few dozen times (policies, KV v1/v2 secrets with values of
 every JSON type, secrets engines, auth methods with Kubernetes config and
 roles, AppRole roles, userpass users with rotated passwords, JWT config and
 roles, token roles, tuning, prevent_destroy, prune, re-created and deleted
-mounts with --allow-destroy) and, between runs, changes Vault by hand behind
-vaultform's back (values, tuning, roles, deletions, disabled mounts, objects
-made by hand). Every other round goes through a saved plan. After every step
+mounts with --allow-destroy, namespaces made, edited, protected and deleted
+with what they hold, and policies, mounts, secrets and auth roles inside
+them) and, between runs, changes Vault by hand behind vaultform's back
+(values, tuning, roles, deletions, disabled mounts, objects made by hand, a
+namespace's metadata, objects in a namespace, a whole namespace deleted).
+A write in a namespace counts by its full path (`<ns>/sys/...`), so one
+made in the wrong namespace never passes for the planned one. Every other round goes through a saved plan. After every step
 the log must show that
 
 - `plan` (with or without --out) writes nothing at all: no create, update or
