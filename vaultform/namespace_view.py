@@ -18,8 +18,11 @@ from vaultform.context import Context
 from vaultform.errors import VaultformError
 
 SECTION = "namespaces"
-# The sections a namespace holds (issue 11: its own engines, auth, policies, secrets, identity).
-CONTENT_SECTIONS = ("secrets_engines", "auth", "policies", "secrets", "identity")
+# The sections a namespace holds (issue 11: its own engines, auth, policies,
+# secrets, identity; and, as at the root, its token store's roles and generic paths).
+CONTENT_SECTIONS = ("secrets_engines", "auth", "policies", "secrets", "identity", "token_roles", "paths")
+# What else a namespace's body says about what it holds.
+PRUNE = "prune"
 
 
 def full_namespace(root: Optional[str], name: str) -> str:
@@ -32,7 +35,8 @@ def full_namespace(root: Optional[str], name: str) -> str:
 class SpecView:
     """`namespaces.<name>` read as a spec: the sections are the body's, the
     locations the real file's, settings that belong to the whole spec
-    (record, connection) the root's. Pruning is off inside a namespace."""
+    (record, connection) the root's. `prune:` is the body's own: the root's
+    prune settings never reach into a namespace, nor the other way round."""
 
     def __init__(self, root, name: str):
         self.root, self.name = root, name
@@ -41,7 +45,7 @@ class SpecView:
     @property
     def data(self) -> dict:
         body = self.root.section(SECTION).get(self.name) or {}
-        return {k: v for k, v in body.items() if k in CONTENT_SECTIONS}
+        return {k: v for k, v in body.items() if k in CONTENT_SECTIONS or k == PRUNE}
 
     @property
     def base_dir(self):
@@ -65,7 +69,10 @@ class SpecView:
         return self.root.record_location
 
     def prune(self, kind_key: str) -> bool:
-        return False
+        # Safe with the root's record: entries of objects in this namespace
+        # carry its address prefix, so what this spec made here is known, and
+        # nothing outside the namespace is listed from inside it.
+        return bool(self.section(PRUNE).get(kind_key))
 
 
 class _RootRecord:

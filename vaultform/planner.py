@@ -283,17 +283,18 @@ def _recorded_leftovers(ctx: Context, wanted: set) -> List[Resource]:
 
 
 def _pruned(ctx: Context, kind: Kind) -> bool:
-    return bool(kind.prune_key) and bool(ctx.spec.prune(kind.prune_key))
+    return kind.pruned(ctx)
 
 
 def _prune_candidates(ctx: Context, wanted: set) -> List[Resource]:
     out = []
+    if ctx.vault_empty:
+        return out
     for kind in config_kinds():
-        if _pruned(ctx, kind) and not ctx.vault_empty:
-            for res in kind.discover(ctx):
-                if res.address not in wanted and res.address not in ctx.record.objects:
-                    res.meta["reason"] = f"not in the spec, and prune.{kind.prune_key} is on"
-                    out.append(res)
+        for res in kind.prune_candidates(ctx):
+            if res.address not in wanted and res.address not in ctx.record.objects:
+                res.meta.setdefault("reason", f"not in the spec, and prune.{res.kind.prune_key} is on")
+                out.append(res)
     return out
 
 

@@ -111,6 +111,16 @@ class Kind:
         """Objects of this kind that exist in Vault (for pruning); built-ins excluded."""
         return []
 
+    def pruned(self, ctx) -> bool:
+        """Whether the spec's `prune:` opts this kind in: what exists in Vault
+        but neither the spec nor the record names is deleted."""
+        return bool(self.prune_key) and bool(ctx.spec.prune(self.prune_key))
+
+    def prune_candidates(self, ctx) -> List[Resource]:
+        """What pruning would delete, before the planner leaves out what the
+        spec or the record names (a namespace answers for what it holds)."""
+        return self.discover(ctx) if self.pruned(ctx) and not ctx.vault_empty else []
+
     def change_reason(self, change) -> str:
         return change.reason
 

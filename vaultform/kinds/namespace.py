@@ -27,7 +27,7 @@ from typing import Any, Dict, List, Optional
 
 from vaultform.kinds.base import Kind, KindDoc, prevent_destroy_change, record_only
 from vaultform.model import FieldChange, Resource
-from vaultform.namespace_view import CONTENT_SECTIONS, SECTION, SpecView, namespace_context
+from vaultform.namespace_view import CONTENT_SECTIONS, PRUNE, SECTION, SpecView, namespace_context
 from vaultform.planner_rules import LIST, READ, Rule
 
 PREFIX = "namespace."
@@ -50,7 +50,7 @@ class InNamespace(Kind):
         self.name, self.rank, self.recorded = inner.name, inner.rank, inner.recorded
         self.defaults, self.replace_fields = inner.defaults, inner.replace_fields
         self.destroys_contents = inner.destroys_contents
-        self.prune_key = None
+        self.prune_key = inner.prune_key
 
     def __getattr__(self, name: str) -> Any:  # refusal, destroy_verb, auth_type, ...
         return getattr(self.inner, name)
@@ -93,8 +93,11 @@ class InNamespace(Kind):
         entry.update({"kind": Namespace.name, "namespace": self.namespace, "content_kind": self.inner.name})
         return entry
 
+    def pruned(self, ctx) -> bool:
+        return self.inner.pruned(self._ctx(ctx))  # the namespace's prune:, never the root's
+
     def discover(self, ctx):
-        return []
+        return []  # the namespace kind lists what it holds (Namespace.prune_candidates)
 
 
 def wrap(res: Resource, namespace: str, inner: Kind) -> Resource:
@@ -124,6 +127,7 @@ class Namespace(Kind):
         from vaultform.kinds import registry
 
         sections = {k.section: k.section_schema for k in registry() if k.section in CONTENT_SECTIONS}
+        prune_keys = sorted({k.prune_key for k in self._content_kinds() if k.prune_key})
         return {
             "type": "object",
             "description": "OpenBao namespaces (relative to vault.namespace / VAULT_NAMESPACE), each holding "
@@ -137,6 +141,11 @@ class Namespace(Kind):
                                         "description": "the namespace's custom metadata (string values)"},
                     "prevent_destroy": {"type": "boolean"},
                     **{name: sections[name] for name in CONTENT_SECTIONS if name in sections},
+                    PRUNE: {"type": "object", "additionalProperties": False,
+                            "description": "Opt in, per kind, to deleting objects in this namespace that are "
+                                           "neither in its body nor recorded as managed (the root's prune: "
+                                           "does not reach into it).",
+                            "properties": {key: {"type": "boolean"} for key in prune_keys}},
                 },
             },
         }
@@ -267,6 +276,22 @@ class Namespace(Kind):
 
     def discover(self, ctx) -> List[Resource]:
         return []
+
+    def prune_candidates(self, ctx) -> List[Resource]:
+        """What each namespace's own `prune:` would delete in it."""
+        out: List[Resource] = []
+        for name in sorted(ctx.spec.section(SECTION)):
+            child = namespace_context(ctx, name)
+            if child.vault_empty:
+                continue  # not made yet: it holds nothing
+            for kind in self._content_kinds():
+                if not kind.pruned(child):
+                    continue
+                for res in kind.discover(child):
+                    res = wrap(res, name, kind)
+                    res.meta["reason"] = f"not in the spec, and prune.{kind.prune_key} is on in namespace {name}"
+                    out.append(res)
+        return out
 
 
 def _table(api, path: str, builtins) -> List[str]:
