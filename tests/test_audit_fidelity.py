@@ -1027,7 +1027,8 @@ class Walk:
 
     NAMESPACED = ["add_policy", "edit_policy", "remove_policy", "add_kv_mount", "tune_mount", "remove_mount",
                   "add_secret", "edit_secret", "remove_secret", "add_auth", "add_role", "edit_role", "remove_role",
-                  "remove_auth", "upgrade_kv"]
+                  "remove_auth", "upgrade_kv", "add_token_role", "edit_token_role", "remove_token_role", "add_path",
+                  "edit_path", "remove_path", "toggle_prune", "toggle_prune"]
 
     def in_a_namespace(self) -> Optional[str]:
         name = self.pick(self.model.namespaces)
@@ -1044,7 +1045,21 @@ class Walk:
     # are a small share of the kinds, yet every walk of 12 rounds must make,
     # edit and delete some and change what they hold.
     NAMESPACE_MUTATIONS = ["add_namespace", "edit_namespace", "edit_namespace", "remove_namespace",
-                           "remove_namespace", "toggle_namespace_protection"] + ["in_a_namespace"] * 6
+                           "remove_namespace", "toggle_namespace_protection", "edit_in_a_namespace",
+                           "edit_in_a_namespace"] + ["in_a_namespace"] * 4
+    EDITS = ["edit_policy", "edit_secret", "edit_role", "edit_token_role", "edit_path"]
+
+    def edit_in_a_namespace(self) -> Optional[str]:
+        """An object a namespace already holds, changed: what a namespace
+        holds was applied in earlier rounds (one namespace mutation a round),
+        so this is an update, not a create."""
+        for name in self.rng.sample(sorted(self.model.namespaces), len(self.model.namespaces)):
+            walk = self.inside(name)
+            for edit in self.rng.sample(self.EDITS, len(self.EDITS)):
+                done = getattr(walk, edit)()
+                if done:
+                    return f"in namespace {name}: {done}"
+        return self.in_a_namespace()
 
     def mutate_namespaces(self, round_no: int) -> str:
         if round_no == 1:
@@ -1074,7 +1089,7 @@ class Walk:
         inside = hvac.Client(url=client.url, token=client.token, namespace=name)
         for _ in range(6):
             drift = self.rng.choice(["policy_text", "policy_delete", "secret_value", "secret_delete", "mount_tune",
-                                     "role_field"])
+                                     "role_field", "token_role_field", "unmanaged_policy", "unmanaged_mount"])
             done = getattr(walk, f"drift_{drift}")(inside)
             if done:
                 return f"in namespace {name}: {done}"

@@ -8,6 +8,7 @@ allowed; VAULT_NAMESPACE picks the root the spec's namespaces are relative to.
 
 from __future__ import annotations
 
+import json
 import textwrap
 
 import hvac
@@ -284,3 +285,91 @@ def test_the_bulk_guard_counts_a_namespace_s_objects_by_their_own_kind():
     assert kind_of("namespace.team-a:secret.kv/a.b") == "namespace.team-a:secret"
     assert kind_of("namespace.team-a") == "namespace"
     assert kind_of("policy.reader") == "policy"
+
+
+def test_prune_in_a_namespace_deletes_only_what_it_holds_and_the_root_s_prune_stays_out(run_cli, vault_env, tmp_path):
+    """A namespace's own `prune:` deletes objects made by hand in it and
+    nothing at the root; the root's `prune:` never reaches into a namespace.
+    A server of its own: pruning at the root must know everything in it."""
+    from tests.support.bao import BaoDevServer
+
+    with BaoDevServer() as server:
+        root = server.client()
+        env = {**vault_env, "VAULT_ADDR": server.address, "VAULT_TOKEN": server.root_token}
+        spec_body = textwrap.dedent("""\
+            version: 1
+            {root_prune}
+            policies:
+              kept: 'path "a/*" {{ capabilities = ["read"] }}'
+            namespaces:
+              team:
+                {ns_prune}
+                policies:
+                  kept: 'path "a/*" {{ capabilities = ["read"] }}'
+                secrets_engines:
+                  kv: {{type: kv-v2}}
+                auth:
+                  approle:
+                    type: approle
+                    roles:
+                      ci: {{token_ttl: 1h}}
+                token_roles:
+                  deploy: {{orphan: true}}
+            """)
+
+        def spec(root_prune: str = "", ns_prune: str = "") -> str:
+            return write(tmp_path, "spec.yaml", spec_body.format(root_prune=root_prune, ns_prune=ns_prune))
+
+        assert run_cli(["apply", spec(), "--auto-approve"], env=env).exit_code == 0
+        inside = in_namespace(server, "team")
+        policy = 'path "b/*" { capabilities = ["read"] }'
+        for client in (root, inside):  # the same hand-made objects at the root and in the namespace
+            client.sys.create_or_update_policy("by-hand", policy)
+            client.sys.enable_secrets_engine("kv", path="hand-kv")
+            client.write("auth/token/roles/hand-tr", orphan=True)
+        inside.write("auth/approle/role/hand-role", token_ttl="1h")
+        assert run_cli(["plan", spec(), "--detailed-exitcode"], env=env).exit_code == 0  # opt-in
+
+        everything = ("{policies: true, secrets_engines: true, auth_roles: true, token_roles: true, "
+                      "auth_methods: true}")
+        in_ns = spec(ns_prune=f"prune: {everything}")
+        planned = run_cli(["plan", in_ns, "--allow-destroy", "--format", "json"], env=env)
+        assert planned.exit_code == 0, str(planned)
+        changes = {c["address"]: c for c in json.loads(planned.stdout)["changes"]}
+        assert set(changes) == {"namespace.team:policy.by-hand", "namespace.team:secrets_engine.hand-kv",
+                                "namespace.team:approle_role.approle/hand-role", "namespace.team:token_role.hand-tr"}, \
+            str(planned)
+        assert all(c["action"] == "delete" and "in namespace team" in c["reason"] for c in changes.values())
+        assert run_cli(["apply", in_ns, "--auto-approve", "--allow-destroy"], env=env).exit_code == 0
+        assert run_cli(["plan", in_ns, "--detailed-exitcode"], env=env).exit_code == 0
+        # Gone from the namespace; the managed ones and the built-ins kept there; the root untouched.
+        # (Measured on OpenBao 2.7.2: a namespace lists "default" but no "root" policy.)
+        assert set(inside.sys.list_acl_policies()["data"]["keys"]) == {"default", "kept"}
+        assert "hand-kv/" not in inside.read("sys/mounts")["data"] and "kv/" in inside.read("sys/mounts")["data"]
+        assert {"token/", "approle/"} <= set(inside.read("sys/auth")["data"])
+        assert inside.read("auth/approle/role/hand-role") is None and inside.read("auth/approle/role/ci")
+        assert inside.read("auth/token/roles/hand-tr") is None and inside.read("auth/token/roles/deploy")
+        assert "by-hand" in root.sys.list_acl_policies()["data"]["keys"]
+        assert "hand-kv/" in root.read("sys/mounts")["data"] and root.read("auth/token/roles/hand-tr")
+
+        # A planner token from the printed policy lists what the namespace's prune: needs.
+        printed = run_cli(["planner-policy", in_ns], env=env)
+        assert printed.exit_code == 0 and '"team/sys/policies/acl/"' in printed.stdout, str(printed)
+        root.sys.create_or_update_acl_policy("planner", printed.stdout)
+        token = root.auth.token.create(policies=["planner"], no_default_policy=True, ttl="10m")["auth"]["client_token"]
+        inside.write("auth/token/roles/hand-tr-2", orphan=True)
+        planner = run_cli(["plan", in_ns, "--allow-destroy", "--format", "json"], env={**env, "VAULT_TOKEN": token})
+        assert planner.exit_code == 0, str(planner)
+        assert [c["address"] for c in json.loads(planner.stdout)["changes"]] == ["namespace.team:token_role.hand-tr-2"]
+
+        # The root's prune: deletes the root's hand-made objects, nothing in the namespace.
+        inside.sys.create_or_update_policy("by-hand-2", policy)
+        at_root = spec(root_prune=f"prune: {everything}")
+        planned = run_cli(["plan", at_root, "--allow-destroy", "--format", "json"], env=env)
+        assert planned.exit_code == 0, str(planned)
+        addresses = {c["address"] for c in json.loads(planned.stdout)["changes"]}
+        assert addresses == {"policy.by-hand", "policy.planner", "secrets_engine.hand-kv", "token_role.hand-tr",
+                             "secrets_engine.secret"}, str(planned)  # secret/ is the dev server's own
+        assert run_cli(["apply", at_root, "--auto-approve", "--allow-destroy"], env=env).exit_code == 0
+        assert "by-hand-2" in inside.sys.list_acl_policies()["data"]["keys"]
+        assert "kept" in inside.sys.list_acl_policies()["data"]["keys"]
