@@ -373,3 +373,70 @@ def test_prune_in_a_namespace_deletes_only_what_it_holds_and_the_root_s_prune_st
         assert run_cli(["apply", at_root, "--auto-approve", "--allow-destroy"], env=env).exit_code == 0
         assert "by-hand-2" in inside.sys.list_acl_policies()["data"]["keys"]
         assert "kept" in inside.sys.list_acl_policies()["data"]["keys"]
+
+
+def test_namespaces_nest_made_parent_first_and_deleted_child_first(run_cli, vault_env, tmp_path, bao, root, unique):
+    """`namespaces:` inside a namespace's body: namespace.<a>/<b>, made in <a>
+    after it, its objects addressed namespace.<a>/<b>:..., read and written
+    with X-Vault-Namespace <a>/<b>; removed, the child goes before its parent
+    (OpenBao refuses to delete a namespace holding another)."""
+    a, b, record = unique("outer"), unique("inner"), unique("rec")
+    text = textwrap.dedent(f"""\
+        version: 1
+        vault:
+          record: {{path: {record}}}
+        namespaces:
+          {a}:
+            policies:
+              p: 'path "x/*" {{ capabilities = ["read"] }}'
+            namespaces:
+              {b}:
+                custom_metadata: {{level: "2"}}
+                secrets_engines:
+                  kv: {{type: kv-v2}}
+                secrets:
+                  kv/app: {{user: bob}}
+                token_roles:
+                  deploy: {{orphan: true}}
+        """)
+    spec = write(tmp_path, "spec.yaml", text)
+    result = run_cli(["apply", spec, "--auto-approve"], env=vault_env)
+    assert result.exit_code == 0, str(result)
+    out = result.stdout
+    assert out.index(f"] namespace.{a}: creating") < out.index(f"] namespace.{a}/{b}: creating") \
+        < out.index(f"] namespace.{a}/{b}:secrets_engine.kv: creating"), out
+    assert run_cli(["plan", spec, "--detailed-exitcode"], env=vault_env).exit_code == 0
+
+    deep = in_namespace(bao, f"{a}/{b}")
+    assert deep.secrets.kv.v2.read_secret_version(path="app", mount_point="kv",
+                                                  raise_on_deleted_version=True)["data"]["data"] == {"user": "bob"}
+    assert deep.read("auth/token/roles/deploy")["data"]["orphan"] is True
+    assert in_namespace(bao, a).read(f"sys/namespaces/{b}")["data"]["custom_metadata"] == {"level": "2"}
+    assert not namespace_exists(root, b)  # made in its parent, not at the root
+    recorded = recorded_objects(root, path=record)
+    assert recorded[f"namespace.{a}/{b}:secret.kv/app"]["namespace"] == f"{a}/{b}"
+
+    # Drift two levels down is seen there; a planner token from the printed policy sees it too.
+    deep.write("auth/token/roles/deploy", orphan=False)
+    printed = run_cli(["planner-policy", spec], env=vault_env)
+    assert printed.exit_code == 0 and f'"{a}/sys/namespaces/{b}"' in printed.stdout, str(printed)
+    root.sys.create_or_update_acl_policy(f"planner-{a}", printed.stdout)
+    token = root.auth.token.create(policies=[f"planner-{a}"], no_default_policy=True, ttl="10m")["auth"]["client_token"]
+    drift = run_cli(["plan", spec, "--detailed-exitcode"], env={**vault_env, "VAULT_TOKEN": token})
+    assert drift.exit_code == 2 and f"~ namespace.{a}/{b}:token_role.deploy" in drift.stdout, str(drift)
+
+    # Everything removed: refused without consent, then child before parent.
+    gone = write(tmp_path, "gone.yaml", f"version: 1\nvault:\n  record: {{path: {record}}}\n")
+    refused = run_cli(["plan", gone], env=vault_env)
+    assert refused.exit_code == 1 and f"namespace.{a}" in refused.stderr, str(refused)
+    planned = run_cli(["plan", gone, "--allow-destroy"], env=vault_env)
+    assert f"deleting namespace {a} destroys everything in it: policies p; namespaces {b}" in planned.stdout, \
+        str(planned)
+    allowed = run_cli(["apply", gone, "--auto-approve", "--allow-destroy"], env=vault_env)
+    assert allowed.exit_code == 0, str(allowed)
+    out = allowed.stdout
+    assert out.index(f"namespace.{a}/{b}:secret.kv/app") < out.index(f"] namespace.{a}/{b}: destroying") \
+        < out.index(f"] namespace.{a}: destroying"), out
+    assert not namespace_exists(root, a)
+    assert not [address for address in recorded_objects(root, path=record) if a in address]
+    assert run_cli(["plan", gone, "--detailed-exitcode"], env=vault_env).exit_code == 0

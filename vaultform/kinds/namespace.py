@@ -22,12 +22,13 @@ of objects in a namespace carry its name and the object's own kind.
 
 from __future__ import annotations
 
+import copy
 import time
 from typing import Any, Dict, List, Optional
 
 from vaultform.kinds.base import Kind, KindDoc, prevent_destroy_change, record_only
 from vaultform.model import FieldChange, Resource
-from vaultform.namespace_view import CONTENT_SECTIONS, PRUNE, SECTION, SpecView, namespace_context
+from vaultform.namespace_view import CONTENT_SECTIONS, PRUNE, SECTION, SpecView, namespace_context, namespace_paths
 from vaultform.planner_rules import LIST, READ, Rule
 
 PREFIX = "namespace."
@@ -141,6 +142,8 @@ class Namespace(Kind):
                                         "description": "the namespace's custom metadata (string values)"},
                     "prevent_destroy": {"type": "boolean"},
                     **{name: sections[name] for name in CONTENT_SECTIONS if name in sections},
+                    # Namespaces inside it: the same schema again, one level down.
+                    SECTION: {"$ref": "#/properties/namespaces"},
                     PRUNE: {"type": "object", "additionalProperties": False,
                             "description": "Opt in, per kind, to deleting objects in this namespace that are "
                                            "neither in its body nor recorded as managed (the root's prune: "
@@ -155,9 +158,23 @@ class Namespace(Kind):
 
         return [k for k in registry() if k.rank >= 10 and k is not self and not isinstance(k, Namespace)]
 
+    def at_depth(self, path: str) -> "Namespace":
+        """The kind of the namespace at `path`: a child namespace is made
+        after its parent and deleted before it (OpenBao refuses to delete a
+        namespace holding another), and both before what they hold (rank 30
+        and up), so a nested one ranks a hundredth above its parent."""
+        depth = path.count("/")
+        if not depth:
+            return self
+        kind = _NESTED.get(depth)
+        if kind is None:
+            kind = _NESTED[depth] = copy.copy(self)
+            kind.rank = Namespace.rank + depth / 100
+        return kind
+
     # -- offline ---------------------------------------------------------------
     def summary(self, spec) -> Optional[str]:
-        count = len(spec.section(SECTION))
+        count = len(namespace_paths(spec))
         return f"{count} namespace{'s' if count != 1 else ''}" if count else None
 
     def checks(self, spec):
@@ -170,42 +187,55 @@ class Namespace(Kind):
             warnings += said
         return problems, warnings
 
-    def planner_rules(self, spec, wildcards):
+    def planner_rules(self, spec, wildcards, parent: str = ""):
         rules, notes = [], []
+        made_in = f"{parent}/" if parent else ""
         for name in sorted(spec.section(SECTION)):
             # A policy in a parent namespace grants on a child's paths prefixed
-            # with its name (measured on OpenBao 2.7.2).
-            rules += [Rule(f"sys/namespaces/{name}", READ, f"namespace.{name}"),
-                      Rule(f"{name}/sys/mounts", READ, f"namespace.{name}: its secrets engines"),
-                      Rule(f"{name}/sys/auth", READ, f"namespace.{name}: its auth methods"),
-                      Rule(f"{name}/sys/policies/acl/", LIST, f"namespace.{name}: what it holds, when deleted"),
-                      Rule(f"{name}/sys/namespaces/", LIST, f"namespace.{name}: what it holds, when deleted")]
+            # with its name (measured on OpenBao 2.7.2), grandchildren included.
+            path = f"{made_in}{name}"
+            rules += [Rule(f"{made_in}sys/namespaces/{name}", READ, f"namespace.{path}"),
+                      Rule(f"{path}/sys/mounts", READ, f"namespace.{path}: its secrets engines"),
+                      Rule(f"{path}/sys/auth", READ, f"namespace.{path}: its auth methods"),
+                      Rule(f"{path}/sys/policies/acl/", LIST, f"namespace.{path}: what it holds, when deleted"),
+                      Rule(f"{path}/sys/namespaces/", LIST, f"namespace.{path}: what it holds, when deleted")]
             view = SpecView(spec, name)
             for kind in self._content_kinds():
                 inner_rules, inner_notes = kind.planner_rules(view, wildcards)
-                rules += [Rule(f"{name}/{r.path}", r.capability, f"{content_prefix(name)}{r.why}")
+                rules += [Rule(f"{path}/{r.path}", r.capability, f"{content_prefix(path)}{r.why}")
                           for r in inner_rules]
-                notes += [f"in namespace {name}: {n}" for n in inner_notes]
+                notes += [f"in namespace {path}: {n}" for n in inner_notes]
+            more, said = self.planner_rules(view, wildcards, path)
+            rules += more
+            notes += said
         return rules, notes
 
     # -- from the spec -----------------------------------------------------------
-    def resources(self, spec, ctx) -> List[Resource]:
+    def resources(self, spec, ctx, parent: str = "") -> List[Resource]:
         out: List[Resource] = []
         for name, body in spec.section(SECTION).items():
             body = body or {}
-            out.append(Resource(kind=self, address=f"{PREFIX}{name}", id=name,
-                                desired={"custom_metadata": dict(body.get("custom_metadata") or {})},
-                                location=spec.key_loc(SECTION, name),
-                                prevent_destroy=bool(body.get("prevent_destroy"))))
-            child = namespace_context(ctx, name)
+            path = f"{parent}/{name}" if parent else name
+            res = Resource(kind=self.at_depth(path), address=f"{PREFIX}{path}", id=path,
+                           desired={"custom_metadata": dict(body.get("custom_metadata") or {})},
+                           location=spec.key_loc(SECTION, name), prevent_destroy=bool(body.get("prevent_destroy")))
+            if parent:
+                res.depends_on = [f"{PREFIX}{parent}"]
+            out.append(res)
+            child = namespace_context(ctx, path)
             for kind in self._content_kinds():
-                out += [wrap(res, name, kind) for res in kind.resources(child.spec, child)]
+                out += [wrap(r, path, kind) for r in kind.resources(child.spec, child)]
+            out += self.resources(child.spec, ctx, path)
         return out
 
     def from_record(self, address: str, entry: dict) -> Optional[Resource]:
         inner_name = entry.get("content_kind")
         if not inner_name:
-            return super().from_record(address, entry)
+            res = super().from_record(address, entry)
+            res.kind = self.at_depth(res.id)
+            parent = res.id.rpartition("/")[0]
+            res.depends_on = [f"{PREFIX}{parent}"] if parent else []
+            return res
         from vaultform.kinds import by_name
 
         inner = by_name().get(inner_name)
@@ -216,10 +246,14 @@ class Namespace(Kind):
         return wrap(res, namespace, inner) if res is not None else None
 
     # -- against Vault -------------------------------------------------------------
+    # A namespace is made, read and deleted in its parent (the root's context
+    # for a top-level one), by its own name there: OpenBao's sys/namespaces/
+    # takes one segment.
     def read(self, ctx, res) -> Optional[Dict[str, Any]]:
-        if ctx.vault_empty:
+        here = namespace_context(ctx, res.id)
+        if here.parent.vault_empty:
             return None
-        response = ctx.api.read(f"sys/namespaces/{res.id}")
+        response = here.parent.api.read(f"sys/namespaces/{here.leaf}")
         data = (response or {}).get("data")
         if not data:
             return None  # absent, or being deleted (OpenBao answers {"errors": []} meanwhile)
@@ -234,19 +268,23 @@ class Namespace(Kind):
         return change.reason
 
     def create(self, ctx, res) -> None:
-        ctx.api.write(f"sys/namespaces/{res.id}", {"custom_metadata": res.desired["custom_metadata"]})
-        namespace_context(ctx, res.id).set_exists(True)
+        here = namespace_context(ctx, res.id)
+        here.parent.api.write(f"sys/namespaces/{here.leaf}", {"custom_metadata": res.desired["custom_metadata"]})
+        here.set_exists(True)
 
     def update(self, ctx, res, live, changes) -> None:
         if any(c.name == "custom_metadata" for c in changes):
             # POST replaces custom_metadata on an existing namespace (measured).
-            ctx.api.write(f"sys/namespaces/{res.id}", {"custom_metadata": res.desired["custom_metadata"]})
+            here = namespace_context(ctx, res.id)
+            here.parent.api.write(f"sys/namespaces/{here.leaf}", {"custom_metadata": res.desired["custom_metadata"]})
 
     def delete(self, ctx, res) -> None:
-        ctx.api.delete(f"sys/namespaces/{res.id}")
+        here = namespace_context(ctx, res.id)
+        api = here.parent.api
+        api.delete(f"sys/namespaces/{here.leaf}")
         # OpenBao deletes a namespace in the background: done when it reads 404.
         deadline = time.monotonic() + DELETE_WAIT
-        while ctx.api.read(f"sys/namespaces/{res.id}") is not None:
+        while api.read(f"sys/namespaces/{here.leaf}") is not None:
             if time.monotonic() > deadline:
                 from vaultform.errors import VaultRequestError
                 raise VaultRequestError(f"namespace {res.id} was still being deleted after {DELETE_WAIT:.0f} s")
@@ -280,7 +318,7 @@ class Namespace(Kind):
     def prune_candidates(self, ctx) -> List[Resource]:
         """What each namespace's own `prune:` would delete in it."""
         out: List[Resource] = []
-        for name in sorted(ctx.spec.section(SECTION)):
+        for name in namespace_paths(ctx.spec):
             child = namespace_context(ctx, name)
             if child.vault_empty:
                 continue  # not made yet: it holds nothing
@@ -299,5 +337,7 @@ def _table(api, path: str, builtins) -> List[str]:
     data = data.get("data") or {k: v for k, v in data.items() if k.endswith("/")}
     return [k.rstrip("/") for k in data if k.endswith("/") and k.rstrip("/") not in builtins]
 
+
+_NESTED: Dict[int, Namespace] = {}  # depth -> the kind of namespaces that deep (Namespace.at_depth)
 
 KINDS = [Namespace()]
