@@ -440,3 +440,19 @@ def test_namespaces_nest_made_parent_first_and_deleted_child_first(run_cli, vaul
     assert not namespace_exists(root, a)
     assert not [address for address in recorded_objects(root, path=record) if a in address]
     assert run_cli(["plan", gone, "--detailed-exitcode"], env=vault_env).exit_code == 0
+
+
+def test_a_namespace_holding_one_it_does_not_delete_is_refused_in_the_plan(run_cli, vault_env, tmp_path, bao, root,
+                                                                          unique):
+    """OpenBao refuses to delete a namespace holding another (400, measured on
+    2.7.2), so a plan that deletes one whose child stays is refused before any
+    write, whatever allows the deletion, naming the child."""
+    ns, record = unique("ns"), unique("rec")
+    spec = write(tmp_path, "spec.yaml", spec_text(record, ns, contents=False))
+    assert run_cli(["apply", spec, "--auto-approve"], env=vault_env).exit_code == 0
+    in_namespace(bao, ns).write("sys/namespaces/by-hand")
+    gone = write(tmp_path, "gone.yaml", f"version: 1\nvault:\n  record: {{path: {record}}}\n")
+    refused = run_cli(["apply", gone, "--auto-approve", "--allow-destroy"], env=vault_env)
+    assert refused.exit_code == 1, str(refused)
+    assert f"refusing to delete namespace.{ns}: it holds namespace(s) by-hand" in refused.stderr, str(refused)
+    assert namespace_exists(root, ns) and namespace_exists(in_namespace(bao, ns), "by-hand")

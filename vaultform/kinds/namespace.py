@@ -279,6 +279,8 @@ class Namespace(Kind):
             here.parent.api.write(f"sys/namespaces/{here.leaf}", {"custom_metadata": res.desired["custom_metadata"]})
 
     def delete(self, ctx, res) -> None:
+        from vaultform.errors import VaultRequestError
+
         here = namespace_context(ctx, res.id)
         api = here.parent.api
         api.delete(f"sys/namespaces/{here.leaf}")
@@ -286,31 +288,49 @@ class Namespace(Kind):
         deadline = time.monotonic() + DELETE_WAIT
         while api.read(f"sys/namespaces/{here.leaf}") is not None:
             if time.monotonic() > deadline:
-                from vaultform.errors import VaultRequestError
                 raise VaultRequestError(f"namespace {res.id} was still being deleted after {DELETE_WAIT:.0f} s")
             time.sleep(0.1)
-        namespace_context(ctx, res.id).set_exists(False)
+        here.set_exists(False)
 
     def destroy_notes(self, ctx, res) -> List[str]:
-        held = self.holdings(ctx, res.id)
+        held = self.holdings(ctx, res.id, res.meta)
         if not held:
             res.meta["deletable"] = True  # an empty namespace takes nothing with it
             return [f"namespace {res.id} holds nothing"]
         return [f"deleting namespace {res.id} destroys everything in it: {'; '.join(held)}"]
 
-    def holdings(self, ctx, name: str) -> List[str]:
-        """What the namespace holds, by what OpenBao lists in it (built-ins left out)."""
+    def holdings(self, ctx, name: str, meta: Optional[dict] = None) -> List[str]:
+        """What the namespace holds, by what OpenBao lists in it (built-ins
+        left out); its child namespaces also go into `meta` (for refusal)."""
         api = namespace_context(ctx, name).api
         held = []
         mounts = _table(api, "sys/mounts", {"sys", "identity", "cubbyhole"})
         auths = _table(api, "sys/auth", {"token"})
         policies = [p for p in api.list("sys/policies/acl") if p not in ("default", "root")]
         children = [c.rstrip("/") for c in api.list("sys/namespaces")]
+        if meta is not None:
+            meta["children"] = children
         for what, names in (("secrets engines", mounts), ("auth methods", auths), ("policies", policies),
                             ("namespaces", children)):
             if names:
                 held.append(f"{what} {', '.join(sorted(names))}")
         return held
+
+    def refusal(self, change, changes) -> str:
+        """OpenBao refuses to delete a namespace holding another (400 "unable
+        to delete namespace containing child namespaces", measured on 2.7.2):
+        every child must go in this plan too, before it."""
+        if change.action != "delete":
+            return ""
+        going = {c.address for c in changes if c.action == "delete"}
+        kept = sorted(child for child in change.resource.meta.get("children") or ()
+                      if f"{PREFIX}{change.resource.id}/{child}" not in going)
+        if not kept:
+            return ""
+        return (f"refusing to delete {change.address}: it holds namespace(s) {', '.join(kept)} that this plan does "
+                "not delete (made by hand, or left alone after a change by hand), and OpenBao refuses to delete a "
+                "namespace holding another; delete them first, or add them to the spec under "
+                f"namespaces.{change.resource.id.replace('/', '.namespaces.')}.namespaces")
 
     def discover(self, ctx) -> List[Resource]:
         return []
