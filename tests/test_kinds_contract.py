@@ -1790,24 +1790,39 @@ def in_a_namespace(case: type) -> type:
     make objects by hand in setup); the spec names it, so vaultform adopts it
     unchanged and keeps it through every stage, DELETED included."""
 
+    # Wrapped twice, each level keeps its own namespace's name.
+    depth = getattr(case, "namespace_depth", 0) + 1
+    ns = f"namespace_{depth}"
+
     class Namespaced(case):
         def __init__(self, unique, tmp_path, root):
-            self.ns, self.outside = unique("ns"), root
-            root.write(f"sys/namespaces/{self.ns}")
-            super().__init__(unique, tmp_path, hvac.Client(url=root.url, token=root.token, namespace=self.ns))
-            self.address = f"namespace.{self.ns}:{self.address}"
+            setattr(self, ns, unique("ns"))
+            self.outside = root
+            root.write(f"sys/namespaces/{getattr(self, ns)}")
+            # root.adapter.namespace: the namespace `root` works in, when wrapped twice.
+            inside = "/".join(filter(None, [getattr(root.adapter, "namespace", None), getattr(self, ns)]))
+            super().__init__(unique, tmp_path, hvac.Client(url=root.url, token=root.token, namespace=inside))
+            self.address = Namespaced.moved(self, self.address)  # this level's, not a subclass's
+
+        def moved(self, address: str) -> str:
+            """The address one namespace down: a namespace's own becomes
+            namespace.<ns>/<name>, any other object's namespace.<ns>:<address>."""
+            if address.startswith("namespace."):
+                return f"namespace.{getattr(self, ns)}/{address[len('namespace.'):]}"
+            return f"namespace.{getattr(self, ns)}:{address}"
 
         def spec(self, stage):
-            return {"namespaces": {self.ns: super().spec(stage)}}
+            return {"namespaces": {getattr(self, ns): super().spec(stage)}}
 
         def pruning(self, stage, key):
             # The namespace's own prune: (the root's never reaches into it).
-            return {"namespaces": {self.ns: {**super().spec(stage), "prune": {key: True}}}}
+            return {"namespaces": {getattr(self, ns): {**super().spec(stage), "prune": {key: True}}}}
 
     if hasattr(case, "hand_make_other"):  # the prune contract: the other object is in the namespace too
         def hand_make_other(self):
-            return f"namespace.{self.ns}:{case.hand_make_other(self)}"
+            return Namespaced.moved(self, case.hand_make_other(self))
         Namespaced.hand_make_other = hand_make_other
+    Namespaced.namespace_depth = depth
     Namespaced.__name__ = Namespaced.__qualname__ = f"Namespaced{case.__name__}"
     Namespaced.id = f"namespaced-{case.id}"
     return Namespaced
@@ -1816,10 +1831,11 @@ def in_a_namespace(case: type) -> type:
 ENGINE_CASES = [KVConfig, TransitKey, PKIRootCA, PKIIntermediateCA, PKIURLs, PKIRole,
                 DatabaseConnection, DatabaseRole]
 
-# A kind of each family inside a namespace (NamespacedPolicy also checks the root does not get it).
+# A kind of each family inside a namespace (NamespacedPolicy also checks the root does not get it),
+# a namespace inside a namespace, and a policy two namespaces down.
 NAMESPACED_CASES = [NamespacedPolicy] + [in_a_namespace(case) for case in (
     SecretsEngineKV2, AuthMethod, KubernetesRole, ApproleRole, SecretKV2, IdentityEntity, TransitKey, TokenRole,
-    GenericPath)]
+    GenericPath, Namespace)] + [in_a_namespace(in_a_namespace(Policy))]
 
 CASES = [SecretsEngineKV2, SecretsEngineKV1, AuthMethod, KubernetesConfig, KubernetesRole,
          KubernetesRoleLegacy, *AUTH_CASES, Policy, SecretKV2, SecretKV1, SecretOnUnmanagedMount,
