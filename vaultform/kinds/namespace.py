@@ -12,7 +12,13 @@ Measured on OpenBao 2.7.2:
   destroys them all, asynchronously ({"status": "in-progress"}; the namespace
   reads 404 once it is gone); only one holding child namespaces is refused;
 - POST to an existing namespace replaces its custom_metadata (POST {} empties it);
-- names may not contain "/" (nesting is a namespace inside a namespace).
+- names may not contain "/" (nesting is a namespace inside a namespace);
+- DELETE of a namespace holding another is refused (400 "unable to delete
+  namespace containing child namespaces").
+
+A namespace's body may hold `namespaces:` of its own: namespace.a/b is b,
+made in a (sys/namespaces/b with X-Vault-Namespace a) after a, deleted
+before it; what it holds is addressed namespace.a/b:<address>.
 
 So deleting a namespace that holds anything is refused unless allowed
 (--allow-destroy or `allow_destroy:`), like a mount, and
@@ -119,8 +125,9 @@ class Namespace(Kind):
     section = SECTION
     defaults = {"custom_metadata": {}}
     doc = KindDoc("namespaces.<name>", "sys/namespaces/<name>",
-                  "an OpenBao namespace holding its own secrets_engines, auth, policies, secrets and identity "
-                  "(addressed namespace.<name>:<address>); deleting one that holds anything needs consent",
+                  "an OpenBao namespace holding its own secrets_engines, auth, policies, secrets, identity, "
+                  "token_roles, paths, prune and namespaces (addressed namespace.<name>:<address>, a nested one "
+                  "namespace.<parent>/<name>); deleting one that holds anything needs consent",
                   address="namespace.<name>")
 
     @property
