@@ -456,3 +456,21 @@ def test_a_namespace_holding_one_it_does_not_delete_is_refused_in_the_plan(run_c
     assert refused.exit_code == 1, str(refused)
     assert f"refusing to delete namespace.{ns}: it holds namespace(s) by-hand" in refused.stderr, str(refused)
     assert namespace_exists(root, ns) and namespace_exists(in_namespace(bao, ns), "by-hand")
+
+
+def test_a_nested_namespace_is_checked_offline_like_a_top_level_one(run_cli, tmp_path):
+    """namespaces: inside a body takes the same schema (names, fields) and the
+    same checks, each problem located in the file."""
+    bad_name = write(tmp_path, "name.yaml", 'version: 1\nnamespaces:\n  team:\n    namespaces:\n      "a:b": {}\n')
+    result = run_cli(["validate", bad_name])
+    assert result.exit_code == 1 and "name.yaml:5" in result.stderr, str(result)
+    bad_field = write(tmp_path, "field.yaml", "version: 1\nnamespaces:\n  team:\n    namespaces:\n      batch:\n"
+                                              "        secrets_enignes: {}\n")
+    result = run_cli(["validate", bad_field])
+    assert result.exit_code == 1 and "field.yaml:6" in result.stderr and "secrets_enignes" in result.stderr, \
+        str(result)
+    good = write(tmp_path, "good.yaml", "version: 1\nnamespaces:\n  team:\n    namespaces:\n      batch:\n"
+                                        "        prune: {policies: true}\n        token_roles: {ci: {orphan: true}}\n")
+    result = run_cli(["validate", good])
+    assert result.exit_code == 0 and "2 namespaces" in result.stdout, str(result)
+    assert "Traceback" not in result.output
