@@ -14,6 +14,8 @@ one of three ways (audit_mode):
   server configuration and sends each node SIGHUP: OpenBao adds the devices
   the configuration gained and disables those it lost, on the active node
   (standbys only compare). No restart, so quorum and seal state are untouched.
+  The plan reads the nodes' configuration too (cluster/audit_blocks.py): a
+  device changed or removed there by hand is drift even before a reload.
 - For any other OpenBao that refuses, vaultform cannot change them: the plan
   says, per device, that it must be set in the server's configuration and
   whether it is there as the spec says.
@@ -35,6 +37,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
+from vaultform.cluster.audit_blocks import AuditConfigError, audit_devices_in
 from vaultform.errors import ClusterError, SpecError, VaultformError
 from vaultform.kinds.base import Kind, KindDoc
 from vaultform.model import Resource
@@ -125,6 +128,27 @@ def read_devices(api) -> Dict[str, Dict[str, Any]]:
                                "local": bool(entry.get("local")),
                                "options": {k: option_text(v) for k, v in (entry.get("options") or {}).items()}}
             for path, entry in data.items() if isinstance(entry, dict)}
+
+
+def configured_devices(ctx) -> List[Tuple[str, Dict[str, Dict[str, Any]]]]:
+    """(node name, its configuration's audit devices) for each local node
+    that has a configuration file (one never started has none yet)."""
+    def read_all():
+        out = []
+        for node in ctx.cluster.nodes:
+            try:
+                text = node.config_path.read_text(encoding="utf-8")
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise ClusterError(f"cannot read {node.config_path}: {exc.strerror}") from None
+            try:
+                out.append((node.name, audit_devices_in(text)))
+            except AuditConfigError as exc:
+                raise ClusterError(f"{node.config_path}: {exc}; vaultform renders its audit blocks itself: "
+                                   "put the file back as it was (or remove the broken block)") from None
+        return out
+    return ctx.cached("audit-config", read_all)
 
 
 def config_block(path: str, device: Dict[str, Any]) -> str:
@@ -224,7 +248,27 @@ class AuditDevice(Kind):
 
     # -- against Vault ------------------------------------------------------------
     def read(self, ctx, res) -> Optional[Dict[str, Any]]:
-        return live_devices(ctx).get(res.meta["path"])
+        path = res.meta["path"]
+        table = live_devices(ctx).get(path)
+        if audit_mode(ctx)[0] != LOCAL or ctx.vault_empty:
+            return table
+        # The nodes' configuration is what a reload or restart applies: a
+        # device changed or removed there by hand is drift even while the
+        # table still shows it (a changed one is refused on reload, and a
+        # node whose configuration differs from its table cannot unseal).
+        # The first place that differs from the spec is what the plan shows.
+        for name, devices in configured_devices(ctx):
+            held = devices.get(path)
+            if held != table and (res.desired is None and table is None or table == res.desired):
+                res.meta["config_drift"] = name
+                return held
+        return table
+
+    def change_reason(self, change) -> str:
+        node = change.resource.meta.get("config_drift")
+        if node:
+            return f"{node}'s server configuration was changed by hand: it differs from OpenBao's audit table"
+        return change.reason
 
     def create(self, ctx, res) -> None:
         path = res.meta["path"]
@@ -260,6 +304,7 @@ class AuditDevice(Kind):
         while True:
             if read_devices(ctx.api).get(path) == want:
                 ctx.forget("sys/audit")
+                ctx.forget("audit-config")
                 return
             refused = _reload_error(ctx.cluster.nodes, marks)
             if refused or time.monotonic() > deadline:
