@@ -121,6 +121,21 @@ def test_namespaced_identities_live_and_planned(audited, run_cli, tmp_path):
     assert "3 passed, 1 failed" not in changed.stdout and "1 passed, 3 failed" in changed.stdout, changed
     assert log.writes_since(mark) == []
 
+    # The planner policy covers what namespaced tests read (prefixed with
+    # the namespace): plan --test and the text-evaluating `test` both answer.
+    hcl = run_cli(["planner-policy", spec], env=env).stdout
+    root = server.client()
+    root.sys.create_or_update_policy("planner", hcl)
+    planner = root.auth.token.create(policies=["planner"], no_default_policy=True, ttl="5m")["auth"]["client_token"]
+    as_planner = {**env, "VAULT_TOKEN": planner}
+    mark = log.mark()
+    planned = run_cli(["plan", spec, "--test", "--detailed-exitcode"], env=as_planner)
+    assert planned.exit_code == 0 and "4 passed, 0 failed" in planned.stdout, planned
+    evaluated = run_cli(["test", spec], env=as_planner)
+    assert evaluated.exit_code == 0 and "4 passed, 0 failed" in evaluated.stdout, evaluated
+    assert "may not create tokens" in evaluated.stderr, evaluated
+    assert log.writes_since(mark) == [w for w in log.writes_since(mark) if w.path == "auth/token/create-orphan"]
+
 
 def test_a_namespace_that_does_not_exist_fails_its_tests_clearly(audited, run_cli, tmp_path):
     server, log = audited
