@@ -330,3 +330,50 @@ def test_external_openbao_plan_reports_and_apply_writes_nothing(tmp_path):
         assert "must be set in the server's configuration" in applied.output, applied
         assert audit.writes_since(mark) == [], "plan or apply wrote to a server whose devices they cannot change"
         assert server.client().sys.list_enabled_audit_devices()["data"] == before
+
+
+def test_options_holding_a_credential_are_never_printed(tmp_path):
+    """An http device's headers can hold a bearer token, and sys/audit returns
+    them in clear (measured on OpenBao 2.7.2): plans mask such options whole."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - the http.server interface
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    receiver = HTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    token = "bearer-" + __import__("secrets").token_hex(8)
+    headers = json.dumps({"Authorization": [f"Bearer {token}"]})
+    try:
+        with BaoDevServer(config_hcl="unsafe_allow_api_audit_creation = true\n") as server:
+            env = {"VAULT_ADDR": server.address, "VAULT_TOKEN": server.root_token, "HOME": str(tmp_path),
+                   "BAO_ADDR": None, "BAO_TOKEN": None, "VAULT_NAMESPACE": None}
+            spec = tmp_path / "s.yaml"
+
+            def write(description: str) -> str:
+                spec.write_text(yaml.safe_dump({"version": 1, "audit": {"web": {
+                    "type": "http", "description": description,
+                    "options": {"uri": f"http://127.0.0.1:{receiver.server_port}/log", "headers": headers}}}}))
+                return str(spec)
+
+            outputs = [run_cli(["plan", write("one")], env=env), run_cli(["apply", write("one"), "--auto-approve"], env=env)]
+            assert outputs[-1].exit_code == 0, outputs[-1]
+            assert token in server.client().sys.list_enabled_audit_devices()["data"]["web/"]["options"]["headers"]
+            outputs.append(run_cli(["plan", write("two"), "--format", "json"], env=env))
+            outputs.append(run_cli(["apply", write("two"), "--auto-approve"], env=env))
+            assert outputs[-1].exit_code == 0 and "-/+ audit_device.web" in outputs[-1].stdout, outputs[-1]
+            spec.write_text("version: 1\n")
+            outputs.append(run_cli(["apply", str(spec), "--auto-approve"], env=env))
+            assert outputs[-1].exit_code == 0 and "- audit_device.web" in outputs[-1].stdout, outputs[-1]
+            for result in outputs:
+                assert token not in result.output, result
+            assert "(sensitive" in outputs[0].output, outputs[0]
+    finally:
+        receiver.shutdown()

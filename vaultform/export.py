@@ -37,12 +37,10 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import yaml
 
-from urllib.parse import urlsplit
-
 from vaultform.errors import PermissionDenied, VaultformError, VaultRequestError
 from vaultform.kinds import registry
 from vaultform.kinds.audit_device import DEFAULTS as AUDIT_DEFAULTS
-from vaultform.kinds.audit_device import read_devices
+from vaultform.kinds.audit_device import carries_credential, read_devices
 from vaultform.kinds.base import Kind
 from vaultform.kinds.mounts import MOUNT_FLAGS, kv_version
 from vaultform.kinds.secrets_engine import list_kv_secrets
@@ -338,25 +336,6 @@ def _export_secrets(ctx, out: Exported, secret_dir: Optional[Path], spec_dir: Pa
 
 # -- audit devices and namespaces ---------------------------------------------------------------
 
-# Options sys/audit returns in clear that can carry a credential (measured on
-# OpenBao 2.7.2: an http device's headers, e.g. an Authorization bearer token,
-# come back verbatim). The spec takes no value sources for audit options, so
-# these are left out, never written.
-CREDENTIAL_OPTIONS = frozenset({"headers"})
-
-
-def _credential_free(name: str, value: str) -> bool:
-    if name in CREDENTIAL_OPTIONS:
-        return False
-    if "://" in value:
-        try:
-            parts = urlsplit(value)
-        except ValueError:
-            return False
-        return parts.username is None and parts.password is None
-    return True
-
-
 def _export_audit(ctx, out: Exported) -> None:
     try:
         devices = read_devices(ctx.api)
@@ -370,7 +349,7 @@ def _export_audit(ctx, out: Exported) -> None:
                 body[name] = device[name]
         options = {}
         for name, value in sorted(device["options"].items()):
-            if _credential_free(name, value):
+            if not carries_credential(name, value):
                 options[name] = value
             else:
                 out.notes.append(f"audit_device.{path}: its option {name} may hold a credential and is not "

@@ -26,8 +26,9 @@ audit devices are not allowed"), so every field forces a replace: the device
 is removed, then added again. Its log file stays where it was.
 
 A relative file_path is relative to the spec file (the server gets an
-absolute one). Options are not secret: a path or a format is printed in
-plans like any other field.
+absolute one). Options are printed in plans like any other field (a path,
+a format), unless one can carry a credential (an http device's headers):
+sys/audit returns those in clear, so the whole options field is masked.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import json
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
+from urllib.parse import urlsplit
 
 from vaultform.cluster.audit_blocks import AuditConfigError, audit_devices_in
 from vaultform.errors import ClusterError, SpecError, VaultformError
@@ -52,6 +54,26 @@ DEFAULTS = {"description": "", "local": False, "options": {}}
 # The file device writes to these instead of a file (OpenBao's audit/file).
 NOT_FILES = ("stdout", "discard")
 RELOAD_TIMEOUT = 15.0
+# Options sys/audit returns in clear that can carry a credential (measured on
+# OpenBao 2.7.2: an http device's headers, say an Authorization bearer token,
+# come back verbatim; a URI may hold a user and password).
+CREDENTIAL_OPTIONS = frozenset({"headers"})
+
+
+def carries_credential(name: str, value: str) -> bool:
+    if name in CREDENTIAL_OPTIONS:
+        return True
+    if "://" in value:
+        try:
+            parts = urlsplit(value)
+            return parts.username is not None or parts.password is not None
+        except ValueError:
+            return True  # cannot tell: treated as one
+    return False
+
+
+def options_carry_credential(device: Optional[dict]) -> bool:
+    return any(carries_credential(k, str(v)) for k, v in ((device or {}).get("options") or {}).items())
 
 
 def option_text(value: Any) -> str:
@@ -247,7 +269,20 @@ class AuditDevice(Kind):
         return out
 
     # -- against Vault ------------------------------------------------------------
+    def sensitive_fields(self, res) -> Tuple[str, ...]:
+        """Options are shown in plans, unless the spec's or the server's
+        (read below) hold a credential: then they are masked whole."""
+        if res.meta.get("credential_options") or options_carry_credential(res.desired):
+            return ("options",)
+        return ()
+
     def read(self, ctx, res) -> Optional[Dict[str, Any]]:
+        live = self._read(ctx, res)
+        if options_carry_credential(live):
+            res.meta["credential_options"] = True
+        return live
+
+    def _read(self, ctx, res) -> Optional[Dict[str, Any]]:
         path = res.meta["path"]
         table = live_devices(ctx).get(path)
         if audit_mode(ctx)[0] != LOCAL or ctx.vault_empty:
