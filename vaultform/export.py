@@ -369,15 +369,24 @@ def _export_namespaces(ctx, out: Exported, wanted: List[str], secret_dir: Option
         return
     contents = [s for s in wanted if s in CONTENT_SECTIONS] or list(CONTENT_SECTIONS)
     for name in names:
-        data = ((ctx.api.read(f"sys/namespaces/{name}") or {}).get("data")) or {}
+        try:
+            data = ((ctx.api.read(f"sys/namespaces/{name}") or {}).get("data")) or {}
+        except PermissionDenied:
+            out.notes.append(f"namespace.{name}: its custom metadata is not exported, this token may not read it")
+            data = {}
         body: Dict[str, Any] = {}
         if data.get("custom_metadata"):
             body["custom_metadata"] = dict(data["custom_metadata"])
         child = namespace_context(ctx, name)
         inner = Exported(doc={}, env_placeholders=out.env_placeholders, env_prefix=(*out.env_prefix, name))
         values = secret_dir / NAMESPACE_VALUES_DIR / _file_name(name) if secret_dir is not None else None
-        _export_contents(child, inner, contents, values, spec_dir)
-        if child.api.list("sys/namespaces"):
+        try:
+            _export_contents(child, inner, contents, values, spec_dir)
+            nested = child.api.list("sys/namespaces")
+        except PermissionDenied as exc:
+            out.notes.append(f"namespace.{name}: not wholly exported ({exc.message})")
+            nested = []
+        if nested:
             inner.notes.append("its child namespaces are not exported (vaultform manages one level)")
         out.notes += [f"in namespace {name}: {note}" for note in inner.notes]
         out.put(("namespaces", name), {**body, **inner.doc})
