@@ -166,12 +166,16 @@ class Lifecycle:
 def assert_apply_matches_plan(node: Node, planned: Dict[str, dict], before: dict, after: dict) -> None:
     paths = {address.split(".", 1)[1] for address in planned if address.startswith("audit_device.")}
     assert set(planned) == {f"audit_device.{p}" for p in paths}, planned
+    touched = {}
     for where in ("table", "config"):
-        touched = {p for p in set(before[where]) | set(after[where]) if before[where].get(p) != after[where].get(p)}
-        # A replace ends where it began when only the configuration had drifted.
-        replaced_in_place = {p for p in paths if planned[f"audit_device.{p}"]["action"] == "replace"}
-        assert touched <= paths, (where, touched, planned)
-        assert paths - replaced_in_place <= touched, (where, touched, planned)
+        touched[where] = {p for p in set(before[where]) | set(after[where])
+                          if before[where].get(p) != after[where].get(p)}
+        assert touched[where] <= paths, (where, touched, planned)  # nothing unplanned changed
+    # Every planned device changed somewhere (only in the configuration when
+    # only the configuration had drifted: the table already was right).
+    assert paths <= touched["table"] | touched["config"], (touched, planned)
+    for path in paths - touched["table"]:
+        assert "configuration" in planned[f"audit_device.{path}"]["reason"], planned
     for path in paths:
         change = planned[f"audit_device.{path}"]
         now_table, now_config = after["table"].get(path), after["config"].get(path)
@@ -248,6 +252,17 @@ def test_drift_removed_by_hand_from_the_nodes_config(node):
         start = text.index('audit "file" "removed"')
         return text[:start] + text[text.index("\n}\n", start) + 3:]
 
+    # Removed from the file only: OpenBao's table still has it, but a reload
+    # or restart would disable it.
+    node.config.write_text(drop_block(node.config.read_text()))
+    assert "removed" in node.table()
+    (change,) = life.plan(spec)["changes"]
+    assert (change["address"], change["action"]) == ("audit_device.removed", "create"), change
+    assert change["reason"].startswith("not in node0's server configuration"), change
+    life.apply(spec)
+    assert "removed" in node.configured()
+
+    # Removed and reloaded: OpenBao disabled it.
     node.hand_edit(drop_block)
     assert "removed" not in node.table()  # disabled on reload
     (change,) = life.plan(spec)["changes"]

@@ -296,6 +296,9 @@ class AuditDevice(Kind):
             held = devices.get(path)
             if held != table and (res.desired is None and table is None or table == res.desired):
                 res.meta["config_drift"] = name
+                if held is None:
+                    res.meta["create_reason"] = (f"not in {name}'s server configuration (removed by hand), though "
+                                                 "OpenBao's audit table still shows it")
                 return held
         return table
 
