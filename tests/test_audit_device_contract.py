@@ -378,7 +378,8 @@ def test_options_holding_a_credential_are_never_printed(tmp_path):
                     "options": {"uri": f"http://127.0.0.1:{receiver.server_port}/log", "headers": headers}}}}))
                 return str(spec)
 
-            outputs = [run_cli(["plan", write("one")], env=env), run_cli(["apply", write("one"), "--auto-approve"], env=env)]
+            outputs = [run_cli(["plan", write("one")], env=env),
+                       run_cli(["apply", write("one"), "--auto-approve"], env=env)]
             assert outputs[-1].exit_code == 0, outputs[-1]
             assert token in server.client().sys.list_enabled_audit_devices()["data"]["web/"]["options"]["headers"]
             outputs.append(run_cli(["plan", write("two"), "--format", "json"], env=env))

@@ -538,7 +538,8 @@ def planner_rules(spec) -> list:
         elif "entity" in identity:
             rules.append(Rule(f"{prefix}identity/entity/name/{identity['entity']}", READ,
                               f"tests: the entity's policies{where}"))
-            rules.append(Rule(f"{prefix}identity/group/id/+", READ, f"tests: the policies of the entity's groups{where}"))
+            rules.append(Rule(f"{prefix}identity/group/id/+", READ,
+                              f"tests: the policies of the entity's groups{where}"))
             try:
                 policies.update(entity_policies_from_spec(view.section("identity"), identity["entity"]) or [])
             except CannotCheck:  # a disabled entity: its test fails on its own; nothing more to read
