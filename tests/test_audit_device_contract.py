@@ -300,6 +300,23 @@ def test_delete_keeps_the_log_and_leaves_other_devices(node):
     assert set(node.table()) >= {"fidelity"}
 
 
+def test_a_config_broken_by_hand_is_a_clean_error_and_changes_nothing(node):
+    life = Lifecycle(node, "broken")
+    good = node.config.read_text()
+    try:
+        node.config.write_text(good + 'audit "file" "half" {\n  options {\n')
+        before = {"audit_mark": node.audit.mark(), "log_size": node.log.stat().st_size}
+        result = node.cli("plan", life.write({"broken": device(node, "broken")}))
+        assert result.exit_code == 1 and "Traceback" not in result.output, result
+        (error,) = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+        assert str(node.config) in error and "put the file back" in error, result
+        assert node.audit.writes_since(before["audit_mark"]) == [] and node.reloads_since(before) == 0
+        assert node.cli("apply", life.write({"broken": device(node, "broken")}), "--auto-approve").exit_code == 1
+        assert node.audit.writes_since(before["audit_mark"]) == [] and node.reloads_since(before) == 0
+    finally:
+        node.config.write_text(good)
+
+
 # -- an OpenBao that is not the spec's own cluster --------------------------------------
 
 
@@ -393,3 +410,30 @@ def test_options_holding_a_credential_are_never_printed(tmp_path):
             assert "(sensitive" in outputs[0].output, outputs[0]
     finally:
         receiver.shutdown()
+
+
+# -- reading the node's configuration back (offline) ----------------------------------------
+
+
+def test_audit_blocks_read_back_as_rendered_and_as_hand_written():
+    from vaultform.cluster.audit_blocks import AuditConfigError
+    from vaultform.cluster.local import audit_hcl
+
+    devices = {"main": {"type": "file", "description": 'with "quotes" and \\ backslash', "local": False,
+                        "options": {"file_path": "/var/log/a.log", "hmac_accessor": "false"}},
+               "sock": {"type": "socket", "description": "", "local": True, "options": {}}}
+    text = ('storage "raft" {\n  path = "/x"\n  retry_join { leader_api_addr = "http://a:1" }\n}\n'
+            'listener "tcp" { address = "127.0.0.1:1" }\n# a comment\nui = false\n') + audit_hcl(devices)
+    assert audit_devices_in(text) == devices
+    # As an operator may write it: bare names, commas, comments, a bool, defaults left out.
+    hand = textwrap.dedent("""\
+        audit "file" "x" {   // hand made
+          options { file_path = "/a", hmac_accessor = false }
+          /* local */ local = "true"
+        }
+        """)
+    assert audit_devices_in(hand) == {"x": {"type": "file", "description": "", "local": True,
+                                            "options": {"file_path": "/a", "hmac_accessor": "false"}}}
+    for broken in ('audit "file" "x" {\n  options {\n', 'audit "file" "x" { description "y" }', "ui = @"):
+        with pytest.raises(AuditConfigError):
+            audit_devices_in(broken)
