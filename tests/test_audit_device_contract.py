@@ -38,6 +38,7 @@ import yaml
 from tests.conftest import run_cli
 from tests.support.audit import AuditLog, file_audit_hcl
 from tests.support.bao import BaoDevServer
+from tests.support.http_sink import http_sink
 from tests.support.cli import free_port_run, kill_bao_under
 from vaultform.cluster.audit_blocks import audit_devices_in
 
@@ -367,23 +368,9 @@ def test_external_openbao_plan_reports_and_apply_writes_nothing(tmp_path):
 def test_options_holding_a_credential_are_never_printed(tmp_path):
     """An http device's headers can hold a bearer token, and sys/audit returns
     them in clear (measured on OpenBao 2.7.2): plans mask such options whole."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, HTTPServer
-
-    class Receiver(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 - the http.server interface
-            self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    receiver = HTTPServer(("127.0.0.1", 0), Receiver)
-    threading.Thread(target=receiver.serve_forever, daemon=True).start()
     token = "bearer-" + __import__("secrets").token_hex(8)
     headers = json.dumps({"Authorization": [f"Bearer {token}"]})
-    try:
+    with http_sink() as sink_url:
         with BaoDevServer(config_hcl="unsafe_allow_api_audit_creation = true\n") as server:
             env = {"VAULT_ADDR": server.address, "VAULT_TOKEN": server.root_token, "HOME": str(tmp_path),
                    "BAO_ADDR": None, "BAO_TOKEN": None, "VAULT_NAMESPACE": None}
@@ -392,7 +379,7 @@ def test_options_holding_a_credential_are_never_printed(tmp_path):
             def write(description: str) -> str:
                 spec.write_text(yaml.safe_dump({"version": 1, "audit": {"web": {
                     "type": "http", "description": description,
-                    "options": {"uri": f"http://127.0.0.1:{receiver.server_port}/log", "headers": headers}}}}))
+                    "options": {"uri": sink_url, "headers": headers}}}}))
                 return str(spec)
 
             outputs = [run_cli(["plan", write("one")], env=env),
@@ -408,8 +395,6 @@ def test_options_holding_a_credential_are_never_printed(tmp_path):
             for result in outputs:
                 assert token not in result.output, result
             assert "(sensitive" in outputs[0].output, outputs[0]
-    finally:
-        receiver.shutdown()
 
 
 # -- reading the node's configuration back (offline) ----------------------------------------

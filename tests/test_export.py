@@ -15,6 +15,7 @@ import yaml
 
 from tests.support.audit import AuditLog, file_audit_hcl
 from tests.support.bao import BaoDevServer
+from tests.support.http_sink import http_sink
 from tests.support.kube import FakeKubernetesAPI  # noqa: F401  (the CA below is any PEM)
 
 RECORD_MOUNT = "vaultform"
@@ -221,27 +222,13 @@ def test_include_namespace_and_audit_device_like_the_other_kinds(run_cli, tmp_pa
 def test_audit_options_that_carry_credentials_are_never_written(run_cli, tmp_path):
     """An http audit device's headers come back from sys/audit in clear
     (measured on OpenBao 2.7.2): export leaves them out, with a note."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, HTTPServer
-
-    class Receiver(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 - the http.server interface
-            self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    receiver = HTTPServer(("127.0.0.1", 0), Receiver)
-    threading.Thread(target=receiver.serve_forever, daemon=True).start()
-    token = "audit-bearer-" + os.urandom(8).hex()
-    hcl = (file_audit_hcl(str(tmp_path / "audit.log"), "file") +
-           'audit "http" "web" {\n  options {\n'
-           f'    uri = "http://127.0.0.1:{receiver.server_port}/log"\n'
-           f'    headers = {json.dumps(json.dumps({"Authorization": ["Bearer " + token]}))}\n'
-           '  }\n}\n')
-    try:
+    with http_sink() as sink_url:
+        token = "audit-bearer-" + os.urandom(8).hex()
+        hcl = (file_audit_hcl(str(tmp_path / "audit.log"), "file") +
+               'audit "http" "web" {\n  options {\n'
+               f'    uri = "{sink_url}"\n'
+               f'    headers = {json.dumps(json.dumps({"Authorization": ["Bearer " + token]}))}\n'
+               '  }\n}\n')
         with BaoDevServer(config_hcl=hcl) as server:
             listed = server.client().sys.list_enabled_audit_devices()["data"]["web/"]["options"]
             assert token in listed["headers"]  # what makes this test necessary
@@ -252,7 +239,5 @@ def test_audit_options_that_carry_credentials_are_never_written(run_cli, tmp_pat
             assert token not in result.output
             doc = yaml.safe_load(result.stdout)
             assert doc["audit"]["web"] == {"type": "http",
-                                           "options": {"uri": f"http://127.0.0.1:{receiver.server_port}/log"}}
+                                           "options": {"uri": sink_url}}
             assert "audit_device.web: its option headers may hold a credential and is not exported" in result.stdout
-    finally:
-        receiver.shutdown()
