@@ -41,7 +41,8 @@ def config_kinds() -> List[Kind]:
 
 def _changes_for(ctx: Context, res: Resource, live: Optional[dict]) -> Optional[Change]:
     if live is None:
-        return Change(CREATE, res, reason="not in Vault")
+        # A kind may know better (an audit device missing from a node's configuration only).
+        return Change(CREATE, res, reason=res.meta.get("create_reason", "not in Vault"))
     fields = res.kind.diff(ctx, res, live)
     if not fields:
         return None

@@ -1,0 +1,169 @@
+"""Access tests inside OpenBao namespaces: `as: {namespace: <name>, ...}`.
+
+Against a real OpenBao whose audit log records every request: an identity
+in a namespace is resolved there (its policies, userpass user, entity; the
+root's objects of the same names are not seen), `vaultform test` makes each
+test token in that namespace and revokes it (nothing else written), and
+`plan --test` evaluates the policy texts the plan gives that namespace,
+before the namespace even exists.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import hvac
+import pytest
+import yaml
+
+from tests.support.audit import AuditLog, file_audit_hcl
+from tests.support.bao import BaoDevServer
+
+NS = "team-a"
+ONE_TOKEN = ["update auth/token/create-orphan", "update sys/capabilities-accessor",
+             "update auth/token/revoke-accessor"]
+
+
+@pytest.fixture
+def audited(tmp_path):
+    log_path = tmp_path / "audit.log"
+    with BaoDevServer(config_hcl=file_audit_hcl(str(log_path), "access")) as server:
+        yield server, AuditLog(str(log_path))
+
+
+def spec_doc(ns_reader: str) -> dict:
+    return {
+        "version": 1,
+        # The root has a policy of the same name granting something else:
+        # a namespaced test must never see it.
+        "policies": {"reader": 'path "kv/data/root-only" {\n  capabilities = ["read"]\n}\n'},
+        "namespaces": {NS: {
+            "secrets_engines": {"kv": {"type": "kv", "options": {"version": "2"}}},
+            "policies": {"reader": ns_reader},
+            "auth": {"people": {"type": "userpass", "users": {"bob": {
+                "password": {"env": "BOB_PASSWORD"}, "token_policies": ["reader"]}}}},
+            "identity": {"entities": {"carol": {"policies": ["reader"]}}},
+        }},
+        "tests": [
+            {"name": "namespace policies", "as": {"namespace": NS, "policies": ["reader"]},
+             "can": {"read": ["kv/data/app/config"]},
+             "cannot": {"read": ["kv/data/root-only", "kv/data/other"], "update": ["kv/data/app/config"]}},
+            {"name": "namespace user", "as": {"namespace": NS, "auth": "people", "role": "bob"},
+             "can": {"read": ["kv/data/app/config"]}},
+            {"name": "namespace entity", "as": {"namespace": NS, "entity": "carol"},
+             "can": {"read": ["kv/data/app/config"]}},
+            {"name": "the root's reader", "as": {"policies": ["reader"]},
+             "can": {"read": ["kv/data/root-only"]}, "cannot": {"read": ["kv/data/app/config"]}},
+        ],
+    }
+
+
+READS_APP = 'path "kv/data/app/*" {\n  capabilities = ["read"]\n}\n'
+
+
+def write(tmp_path: Path, doc: dict, name: str = "spec.yaml") -> str:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    return str(path)
+
+
+def requests_with_namespace(log: AuditLog, mark: int) -> list:
+    return [(f"{r['operation']} {r['path']}", (r.get("namespace") or {}).get("path", ""))
+            for r in log.requests_since(mark) if r.get("operation") in ("create", "update", "delete")]
+
+
+def test_namespaced_identities_live_and_planned(audited, run_cli, tmp_path):
+    server, log = audited
+    env = {"VAULT_ADDR": server.address, "VAULT_TOKEN": server.root_token, "HOME": str(tmp_path),
+           "VAULT_NAMESPACE": None, "BAO_ADDR": None, "BAO_TOKEN": None, "BOB_PASSWORD": "bob-pw-123456"}
+    spec = write(tmp_path, spec_doc(READS_APP))
+
+    # Before the namespace exists: the plan's policy texts answer "after",
+    # and "before" says the namespace is not there. Nothing is written.
+    mark = log.mark()
+    planned = run_cli(["plan", spec, "--test", "--format", "json"], env=env)
+    assert planned.exit_code == 0, planned
+    tests = json.loads(planned.stdout)["access_tests"]["tests"]
+    assert [t["passed"] for t in tests] == [True, True, True, True], tests
+    assert log.writes_since(mark) == []
+
+    assert run_cli(["apply", spec, "--auto-approve"], env=env).exit_code == 0
+
+    # Live: tokens made in the namespace (and the root's in the root), each
+    # asked about and revoked there; nothing else written.
+    mark = log.mark()
+    result = run_cli(["test", spec], env=env)
+    assert result.exit_code == 0, result
+    assert "role bob (auth/people) in namespace team-a" in result.stdout, result
+    writes = requests_with_namespace(log, mark)
+    # In the namespace: the literal policies, then bob and carol (reader +
+    # default, one token for both); at the root: its reader.
+    assert writes == [(w, f"{NS}/") for w in ONE_TOKEN * 2] + [(w, "") for w in ONE_TOKEN], writes
+    client = hvac.Client(url=server.address, token=server.root_token, namespace=NS)
+    # No token is left in the namespace (an empty LIST answers 404: hvac's None).
+    assert client.list("auth/token/accessors") is None
+
+    # A failing assertion inside the namespace fails the run.
+    doc = spec_doc(READS_APP)
+    doc["tests"][0]["can"]["read"].append("kv/data/other")
+    failing = run_cli(["test", write(tmp_path, doc, "failing.yaml")], env=env)
+    assert failing.exit_code == 1 and "can read kv/data/other" in failing.stdout, failing
+
+    # plan --test with the namespace's policy narrowed: the sentence names the namespace;
+    # the root's reader is untouched.
+    narrowed = write(tmp_path, spec_doc('path "kv/data/app/public" {\n  capabilities = ["read"]\n}\n'), "n.yaml")
+    mark = log.mark()
+    changed = run_cli(["plan", narrowed, "--test"], env=env)
+    assert changed.exit_code == 1, changed
+    assert ("after this change, policies reader in namespace team-a can no longer read kv/data/app/config"
+            in changed.stdout), changed
+    assert "3 passed, 1 failed" not in changed.stdout and "1 passed, 3 failed" in changed.stdout, changed
+    assert log.writes_since(mark) == []
+
+    # The planner policy covers what namespaced tests read (prefixed with
+    # the namespace): plan --test and the text-evaluating `test` both answer.
+    hcl = run_cli(["planner-policy", spec], env=env).stdout
+    root = server.client()
+    root.sys.create_or_update_policy("planner", hcl)
+    planner = root.auth.token.create(policies=["planner"], no_default_policy=True, ttl="5m")["auth"]["client_token"]
+    as_planner = {**env, "VAULT_TOKEN": planner}
+    mark = log.mark()
+    planned = run_cli(["plan", spec, "--test", "--detailed-exitcode"], env=as_planner)
+    assert planned.exit_code == 0 and "4 passed, 0 failed" in planned.stdout, planned
+    evaluated = run_cli(["test", spec], env=as_planner)
+    assert evaluated.exit_code == 0 and "4 passed, 0 failed" in evaluated.stdout, evaluated
+    assert "may not create tokens" in evaluated.stderr, evaluated
+    assert log.writes_since(mark) == [w for w in log.writes_since(mark) if w.path == "auth/token/create-orphan"]
+
+
+def test_a_namespace_that_does_not_exist_fails_its_tests_clearly(audited, run_cli, tmp_path):
+    server, log = audited
+    env = {"VAULT_ADDR": server.address, "VAULT_TOKEN": server.root_token, "HOME": str(tmp_path),
+           "VAULT_NAMESPACE": None, "BAO_ADDR": None, "BAO_TOKEN": None}
+    spec = write(tmp_path, {"version": 1, "tests": [
+        {"name": "nowhere", "as": {"namespace": "nope", "policies": ["default"]}, "can": {"read": ["x"]}},
+        {"name": "root", "as": {"policies": ["default"]}, "can": {"read": ["sys/capabilities-self"]}}]})
+    mark = log.mark()
+    result = run_cli(["test", spec], env=env)
+    assert result.exit_code == 1, result
+    assert "namespace nope does not exist in Vault" in result.stdout, result
+    assert "Traceback" not in result.output
+    assert [w for w, ns in requests_with_namespace(log, mark)] == ONE_TOKEN  # only the root test's token
+
+
+def test_validate_refuses_a_bad_namespace_name(run_cli, tmp_path):
+    spec = write(tmp_path, {"version": 1, "tests": [
+        {"name": "bad", "as": {"namespace": "a/b", "policies": ["x"]}, "can": {"read": ["x"]}}]})
+    result = run_cli(["validate", spec], env={"VAULT_ADDR": None, "VAULT_TOKEN": None, "HOME": str(tmp_path)})
+    assert result.exit_code == 1 and "Traceback" not in result.output, result
+    assert "spec.yaml:" in result.stderr and "tests" in result.stderr, result
+
+
+def test_the_docs_namespace_example_is_a_valid_spec(run_cli, tmp_path):
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "access-tests.md").read_text(encoding="utf-8")
+    example = next(block.split("```", 1)[0] for block in docs.split("```yaml\n")[1:] if "namespace: team-a" in block)
+    spec = tmp_path / "vaultform.yaml"
+    spec.write_text("version: 1\n" + example, encoding="utf-8")
+    result = run_cli(["validate", str(spec)], env={"VAULT_ADDR": None, "VAULT_TOKEN": None, "HOME": str(tmp_path)})
+    assert result.exit_code == 0, str(result)
