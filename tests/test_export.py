@@ -90,6 +90,11 @@ def build_namespaces(server) -> dict:
     entity = c.read("identity/entity/name/bob")["data"]["id"]
     c.write("identity/entity-alias", name="bob", canonical_id=entity, mount_accessor=accessor)
     c.write("identity/group/name/team", policies=["reader"], member_entity_ids=[entity])
+    c.write("auth/token/roles/ci", allowed_policies=["reader"], orphan=True)  # team-a's own token store
+    # A namespace inside it, holding a policy of the same name as its parent's.
+    c.write("sys/namespaces/batch", custom_metadata={"tier": "2"})
+    hvac.Client(url=server.address, token=server.root_token, namespace="team-a/batch").sys.create_or_update_policy(
+        "reader", 'path "jobs/*" {\n  capabilities = ["read"]\n}\n')
     return secrets
 
 
@@ -133,6 +138,9 @@ def test_export_round_trip_plans_empty_and_applies_without_a_write(run_cli, tmp_
     assert team["identity"]["entities"]["bob"]["aliases"] == [{"mount": "people", "name": "bob"}]
     assert team["identity"]["groups"]["team"]["members"] == ["bob"]
     assert set(team["secrets"]) == {"kv/app/db", "legacy/ci/token"}
+    assert set(team["token_roles"]) == {"ci"}
+    assert team["namespaces"] == {"batch": {"custom_metadata": {"tier": "2"}, "policies": {
+        "reader": 'path "jobs/*" {\n  capabilities = ["read"]\n}\n'}}}
     ns_file = values / "@namespaces" / "team-a" / "kv" / "app" / "db" / "password"
     assert ns_file.read_text() == secrets["ns-db"] and stat.S_IMODE(ns_file.stat().st_mode) == 0o600
     assert team["secrets"]["kv/app/db"]["password"] == {"file": os.path.relpath(ns_file, tmp_path)}
@@ -210,11 +218,13 @@ def test_include_namespace_and_audit_device_like_the_other_kinds(run_cli, tmp_pa
     doc = yaml.safe_load(only.stdout)
     assert set(doc) == {"version", "namespaces"}
     assert set(doc["namespaces"]["team-a"]) == {"custom_metadata", "secrets_engines", "auth", "policies", "secrets",
-                                                "identity"}
+                                                "identity", "token_roles", "namespaces"}
     # With other sections asked for, a namespace holds only those.
     some = yaml.safe_load(run_cli(["export", "--include", "namespaces", "--include", "policy"], env=env).stdout)
+    # (Its child namespaces go with it, holding only those too.)
     assert set(some) == {"version", "namespaces"} and set(some["namespaces"]["team-a"]) == {"custom_metadata",
-                                                                                             "policies"}
+                                                                                             "policies", "namespaces"}
+    assert set(some["namespaces"]["team-a"]["namespaces"]["batch"]) == {"custom_metadata", "policies"}
     devices = yaml.safe_load(run_cli(["export", "--include", "audit_device"], env=env).stdout)
     assert set(devices) == {"version", "audit"} and set(devices["audit"]) == {"export"}
 

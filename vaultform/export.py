@@ -382,12 +382,11 @@ def _export_namespaces(ctx, out: Exported, wanted: List[str], secret_dir: Option
         values = secret_dir / NAMESPACE_VALUES_DIR / _file_name(name) if secret_dir is not None else None
         try:
             _export_contents(child, inner, contents, values, spec_dir)
-            nested = child.api.list("sys/namespaces")
         except PermissionDenied as exc:
             out.notes.append(f"namespace.{name}: not wholly exported ({exc.message})")
-            nested = []
-        if nested:
-            inner.notes.append("its child namespaces are not exported (vaultform manages one level)")
+        else:
+            # Its child namespaces, the same way, into its body's namespaces:.
+            _export_namespaces(child, inner, wanted, values, spec_dir)
         out.notes += [f"in namespace {name}: {note}" for note in inner.notes]
         out.put(("namespaces", name), {**body, **inner.doc})
 
