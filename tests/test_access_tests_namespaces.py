@@ -144,7 +144,8 @@ def test_a_namespace_that_does_not_exist_fails_its_tests_clearly(audited, run_cl
     server, log = audited
     env = {"VAULT_ADDR": server.address, "VAULT_TOKEN": server.root_token, "HOME": str(tmp_path),
            "VAULT_NAMESPACE": None, "BAO_ADDR": None, "BAO_TOKEN": None}
-    spec = write(tmp_path, {"version": 1, "tests": [
+    # Declared (validate requires it) but not applied yet.
+    spec = write(tmp_path, {"version": 1, "namespaces": {"nope": {}}, "tests": [
         {"name": "nowhere", "as": {"namespace": "nope", "policies": ["default"]}, "can": {"read": ["x"]}},
         {"name": "root", "as": {"policies": ["default"]}, "can": {"read": ["sys/capabilities-self"]}}]})
     mark = log.mark()
@@ -155,12 +156,32 @@ def test_a_namespace_that_does_not_exist_fails_its_tests_clearly(audited, run_cl
     assert [w for w, ns in requests_with_namespace(log, mark)] == ONE_TOKEN  # only the root test's token
 
 
-def test_validate_refuses_a_bad_namespace_name(run_cli, tmp_path):
-    spec = write(tmp_path, {"version": 1, "tests": [
-        {"name": "bad", "as": {"namespace": "a/b", "policies": ["x"]}, "can": {"read": ["x"]}}]})
-    result = run_cli(["validate", spec], env={"VAULT_ADDR": None, "VAULT_TOKEN": None, "HOME": str(tmp_path)})
+OFFLINE = {"VAULT_ADDR": None, "VAULT_TOKEN": None, "HOME": str(Path("/nonexistent"))}
+
+
+@pytest.mark.parametrize("bad", ["a//b", "/a", "a/", "a:b"])
+def test_validate_refuses_a_bad_namespace_name(run_cli, tmp_path, bad):
+    spec = write(tmp_path, {"version": 1, "namespaces": {"a": {"namespaces": {"b": {}}}}, "tests": [
+        {"name": "bad", "as": {"namespace": bad, "policies": ["x"]}, "can": {"read": ["x"]}}]})
+    result = run_cli(["validate", spec], env={**OFFLINE, "HOME": str(tmp_path)})
     assert result.exit_code == 1 and "Traceback" not in result.output, result
     assert "spec.yaml:" in result.stderr and "tests" in result.stderr, result
+
+
+def test_validate_refuses_a_namespace_the_spec_does_not_declare(run_cli, tmp_path):
+    spec = write(tmp_path, {"version": 1, "namespaces": {"a": {"namespaces": {"b": {}}}}, "tests": [
+        {"name": "top", "as": {"namespace": "a", "policies": ["x"]}, "can": {"read": ["x"]}},
+        {"name": "nested", "as": {"namespace": "a/b", "policies": ["x"]}, "can": {"read": ["x"]}},
+        {"name": "typo", "as": {"namespace": "a/c", "policies": ["x"]}, "can": {"read": ["x"]}},
+        {"name": "nowhere", "as": {"namespace": "z", "policies": ["x"]}, "can": {"read": ["x"]}}]})
+    result = run_cli(["validate", spec], env={**OFFLINE, "HOME": str(tmp_path)})
+    assert result.exit_code == 1 and "Traceback" not in result.output, result
+    lines = result.stderr.strip().splitlines()
+    problems = [line for line in lines if "is not declared" in line]
+    # One located line each, for the two undeclared ones only (the 3rd and 4th tests: lines 25 and 33).
+    assert problems == [
+        f"{spec}:25:16: tests[2].as.namespace: namespace a/c is not declared in the spec (no namespaces.a.namespaces.c)",
+        f"{spec}:33:16: tests[3].as.namespace: namespace z is not declared in the spec (no namespaces.z)"], result
 
 
 def test_the_docs_namespace_example_is_a_valid_spec(run_cli, tmp_path):

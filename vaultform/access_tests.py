@@ -234,8 +234,8 @@ class PlannedSource:
     def entity_policies(self, name: str) -> List[str]:
         spec = self.spec
         if self.namespace:
-            from vaultform.namespace_view import SpecView
-            spec = SpecView(spec, self.namespace)
+            from vaultform.namespace_view import spec_view
+            spec = spec_view(spec, self.namespace)  # "a/b": b's body inside a's
         declared = entity_policies_from_spec(spec.section("identity"), name)
         return declared if declared is not None else self.live.entity_policies(name)
 
@@ -508,13 +508,26 @@ def run_planned(ctx, plan, tests: List[AccessTest]) -> Run:
     return Run(results(tests, after, before), VAULTFORM, planned=True)
 
 
+def _existence_rules(namespace: str) -> list:
+    """Reading whether namespace "a/b" exists: b is read in a, and a at the
+    root (namespace_view.NamespaceContext.exists)."""
+    from vaultform.planner_rules import READ, Rule
+
+    rules, parent = [], ""
+    for name in namespace.split("/"):
+        made_in = f"{parent}/" if parent else ""
+        rules.append(Rule(f"{made_in}sys/namespaces/{name}", READ, f"tests: whether namespace {namespace} exists"))
+        parent = f"{made_in}{name}"
+    return rules
+
+
 def planner_rules(spec) -> list:
     """What `plan --test` (and `test`, when it may not create tokens) reads
     beyond the plan: the identities tests name, and the policies they carry
     that the spec does not hold (planner_policy.py adds these)."""
     from vaultform.planner_rules import READ, Rule
 
-    from vaultform.namespace_view import SpecView
+    from vaultform.namespace_view import spec_view
 
     tests = spec.data.get("tests") or []
     if not tests:
@@ -527,12 +540,12 @@ def planner_rules(spec) -> list:
     for test in tests:
         identity = test["as"]
         namespace = identity.get("namespace")
-        view = SpecView(spec, namespace) if namespace else spec
+        view = spec_view(spec, namespace) if namespace else spec
         prefix = f"{namespace}/" if namespace else ""
         where = f" in namespace {namespace}" if namespace else ""
         policies = wanted.setdefault(namespace, {"default"})
         if namespace:
-            rules.append(Rule(f"sys/namespaces/{namespace}", READ, f"tests: whether namespace {namespace} exists"))
+            rules += _existence_rules(namespace)
         if "policies" in identity:
             policies.update(p.lower() for p in identity["policies"])
         elif "entity" in identity:
@@ -551,7 +564,7 @@ def planner_rules(spec) -> list:
                               f"tests: role {role} as Vault holds it now{where}"))
             policies.update(role_policies((body.get("roles") or {}).get(role) or {}))
     for namespace, policies in wanted.items():
-        view = SpecView(spec, namespace) if namespace else spec
+        view = spec_view(spec, namespace) if namespace else spec
         held = {name.lower() for name in view.section("policies")}
         prefix = f"{namespace}/" if namespace else ""
         where = f" in namespace {namespace}" if namespace else ""
