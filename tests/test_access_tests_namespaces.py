@@ -177,7 +177,7 @@ def test_validate_refuses_a_namespace_the_spec_does_not_declare(run_cli, tmp_pat
     result = run_cli(["validate", spec], env={**OFFLINE, "HOME": str(tmp_path)})
     assert result.exit_code == 1 and "Traceback" not in result.output, result
     lines = result.stderr.strip().splitlines()
-    problems = [line for line in lines if "is not declared" in line]
+    problems = [line.removeprefix("Error: ") for line in lines if "is not declared" in line]
     # One located line each, for the two undeclared ones only (the 3rd and 4th tests: lines 25 and 33).
     assert problems == [
         f"{spec}:25:16: tests[2].as.namespace: namespace a/c is not declared in the spec (no namespaces.a.namespaces.c)",
