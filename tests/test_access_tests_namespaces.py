@@ -191,3 +191,95 @@ def test_the_docs_namespace_example_is_a_valid_spec(run_cli, tmp_path):
     spec.write_text("version: 1\n" + example, encoding="utf-8")
     result = run_cli(["validate", str(spec)], env={"VAULT_ADDR": None, "VAULT_TOKEN": None, "HOME": str(tmp_path)})
     assert result.exit_code == 0, str(result)
+
+
+PARENT_GRANTS = 'path "b/kv/data/app/*" {\n  capabilities = ["read"]\n}\n'
+
+
+def nested_doc(parent_grants: str = PARENT_GRANTS) -> dict:
+    return {
+        "version": 1,
+        "namespaces": {"a": {
+            # a's policy on its child's paths: "b/..." (a token made in a acts in a/b with it).
+            "policies": {"parent-reader": parent_grants},
+            "namespaces": {"b": {
+                "secrets_engines": {"kv": {"type": "kv", "options": {"version": "2"}}},
+                "policies": {"reader": READS_APP},
+                "auth": {"people": {"type": "userpass", "users": {"bob": {
+                    "password": {"env": "BOB_PASSWORD"}, "token_policies": ["reader"]}}}},
+            }},
+        }},
+        "tests": [
+            {"name": "nested policies", "as": {"namespace": "a/b", "policies": ["reader"]},
+             "can": {"read": ["kv/data/app/config"]}, "cannot": {"read": ["kv/data/other"]}},
+            {"name": "nested user", "as": {"namespace": "a/b", "auth": "people", "role": "bob"},
+             "can": {"read": ["kv/data/app/config"]}},
+            {"name": "a's token on its child's paths", "as": {"namespace": "a", "policies": ["parent-reader"]},
+             "can": {"read": ["b/kv/data/app/config"]},
+             "cannot": {"read": ["kv/data/app/config", "b/kv/data/other"]}},
+            # A token made in a/b carries a/b's policies only: a's parent-reader is not one of them.
+            {"name": "the child's tokens do not carry the parent's policy",
+             "as": {"namespace": "a/b", "policies": ["parent-reader"]},
+             "cannot": {"read": ["kv/data/app/config", "b/kv/data/app/config"]}},
+        ],
+    }
+
+
+def test_nested_namespace_identities_and_a_parents_grants_on_its_child(audited, run_cli, tmp_path):
+    server, log = audited
+    env = {"VAULT_ADDR": server.address, "VAULT_TOKEN": server.root_token, "HOME": str(tmp_path),
+           "VAULT_NAMESPACE": None, "BAO_ADDR": None, "BAO_TOKEN": None, "BOB_PASSWORD": "bob-pw-123456"}
+    spec = write(tmp_path, nested_doc())
+
+    # Before a and a/b exist: the plan's texts answer, nothing is written.
+    mark = log.mark()
+    planned = run_cli(["plan", spec, "--test", "--format", "json"], env=env)
+    assert planned.exit_code == 0, planned
+    tests = json.loads(planned.stdout)["access_tests"]["tests"]
+    assert [t["passed"] for t in tests] == [True] * 4, tests
+    assert log.writes_since(mark) == []
+
+    assert run_cli(["apply", spec, "--auto-approve"], env=env).exit_code == 0
+    root = server.client()
+    in_child = hvac.Client(url=server.address, token=server.root_token, namespace="a/b")
+    in_child.secrets.kv.v2.create_or_update_secret("app/config", {"k": "v"}, mount_point="kv")
+
+    # What Vault does (measured on OpenBao 2.7.2): a token made in a with a
+    # policy granting "b/kv/data/app/*" reads a/b's secret both from a (path
+    # b/kv/data/app/config) and inside a/b (path kv/data/app/config).
+    parent_token = hvac.Client(url=server.address, token=server.root_token, namespace="a").auth.token.create(
+        policies=["parent-reader"], no_default_policy=True, ttl="2m")["auth"]["client_token"]
+    assert hvac.Client(url=server.address, token=parent_token, namespace="a").read(
+        "b/kv/data/app/config")["data"]["data"] == {"k": "v"}
+    assert hvac.Client(url=server.address, token=parent_token, namespace="a/b").read(
+        "kv/data/app/config")["data"]["data"] == {"k": "v"}
+    hvac.Client(url=server.address, token=server.root_token, namespace="a").auth.token.revoke(parent_token)
+
+    # Live: each token made in its own namespace (a/b's three, then a's),
+    # asked about and revoked there; nothing else written.
+    mark = log.mark()
+    result = run_cli(["test", spec], env=env)
+    assert result.exit_code == 0 and "4 passed, 0 failed" in result.stdout, result
+    assert "role bob (auth/people) in namespace a/b" in result.stdout, result
+    writes = requests_with_namespace(log, mark)
+    assert writes == [(w, "a/b/") for w in ONE_TOKEN * 3] + [(w, "a/") for w in ONE_TOKEN], writes
+    assert in_child.list("auth/token/accessors") is None  # no token left in a/b
+    assert root.list("auth/token/accessors") is not None  # (the root's own token is listed there)
+
+    # plan --test sees a's grant on its child narrowed.
+    narrowed = write(tmp_path, nested_doc('path "b/kv/data/app/public" {\n  capabilities = ["read"]\n}\n'), "n.yaml")
+    mark = log.mark()
+    changed = run_cli(["plan", narrowed, "--test"], env=env)
+    assert changed.exit_code == 1, changed
+    assert ("after this change, policies parent-reader in namespace a can no longer read b/kv/data/app/config"
+            in changed.stdout), changed
+    assert log.writes_since(mark) == []
+
+    # A least-privilege planner token reads what nested tests need (b's
+    # existence is read in a, a's at the root).
+    hcl = run_cli(["planner-policy", spec], env=env).stdout
+    assert 'path "a/sys/namespaces/b"' in hcl and 'path "a/b/sys/policies/acl/parent-reader"' in hcl, hcl
+    root.sys.create_or_update_policy("planner", hcl)
+    planner = root.auth.token.create(policies=["planner"], no_default_policy=True, ttl="5m")["auth"]["client_token"]
+    planned = run_cli(["plan", spec, "--test", "--detailed-exitcode"], env={**env, "VAULT_TOKEN": planner})
+    assert planned.exit_code == 0 and "4 passed, 0 failed" in planned.stdout, planned
