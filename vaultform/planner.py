@@ -219,7 +219,41 @@ def unmanaged(ctx: Context, known: set) -> Dict[str, List[str]]:
             continue
         if addresses:
             found[kind.name] = addresses
+    for kind_name, addresses in _unmanaged_in_namespaces(ctx, known).items():
+        found[kind_name] = sorted(found.get(kind_name, []) + addresses)
     return found
+
+
+def _unmanaged_in_namespaces(ctx: Context, known: set) -> Dict[str, List[str]]:
+    """The same, inside every namespace the spec declares (to any depth), by
+    the kinds a namespace holds, addressed namespace.<name>:<address>; a
+    namespace's own `prune:` decides there, as for its prune candidates. A
+    namespace not made yet holds nothing."""
+    from vaultform.errors import VaultformError
+    from vaultform.kinds.namespace import Namespace, wrap
+    from vaultform.namespace_view import namespace_context, namespace_paths
+
+    holder = next((k for k in config_kinds() if isinstance(k, Namespace)), None)
+    if holder is None:
+        return {}
+    kinds = [k for k in holder.content_kinds() if k.prune_key]
+    found: Dict[str, List[str]] = {}
+    for name in namespace_paths(ctx.spec):
+        child = namespace_context(ctx, name)
+        try:
+            if child.vault_empty:
+                continue
+        except VaultformError:  # its existence may not be read with this token
+            continue
+        for kind in kinds:
+            if kind.pruned(child):
+                continue  # planned for deletion instead
+            try:
+                addresses = [wrap(r, name, kind).address for r in kind.discover(child)]
+            except VaultformError:
+                continue
+            found.setdefault(kind.name, []).extend(a for a in addresses if a not in known)
+    return {kind: addresses for kind, addresses in found.items() if addresses}
 
 
 def _plan_record_work(ctx: Context, plan: Plan, recorded: Dict[str, dict], gone: List[str],

@@ -135,7 +135,7 @@ class Namespace(Kind):
         from vaultform.kinds import registry
 
         sections = {k.section: k.section_schema for k in registry() if k.section in CONTENT_SECTIONS}
-        prune_keys = sorted({k.prune_key for k in self._content_kinds() if k.prune_key})
+        prune_keys = sorted({k.prune_key for k in self.content_kinds() if k.prune_key})
         return {
             "type": "object",
             "description": "OpenBao namespaces (relative to vault.namespace / VAULT_NAMESPACE), each holding "
@@ -160,7 +160,8 @@ class Namespace(Kind):
             },
         }
 
-    def _content_kinds(self) -> List[Kind]:
+    def content_kinds(self) -> List[Kind]:
+        """The kinds a namespace holds (planned, pruned and listed inside it)."""
         from vaultform.kinds import registry
 
         return [k for k in registry() if k.rank >= 10 and k is not self and not isinstance(k, Namespace)]
@@ -207,7 +208,7 @@ class Namespace(Kind):
                       Rule(f"{path}/sys/policies/acl/", LIST, f"namespace.{path}: what it holds, when deleted"),
                       Rule(f"{path}/sys/namespaces/", LIST, f"namespace.{path}: what it holds, when deleted")]
             view = SpecView(spec, name)
-            for kind in self._content_kinds():
+            for kind in self.content_kinds():
                 inner_rules, inner_notes = kind.planner_rules(view, wildcards)
                 rules += [Rule(f"{path}/{r.path}", r.capability, f"{content_prefix(path)}{r.why}")
                           for r in inner_rules]
@@ -230,7 +231,7 @@ class Namespace(Kind):
                 res.depends_on = [f"{PREFIX}{parent}"]
             out.append(res)
             child = namespace_context(ctx, path)
-            for kind in self._content_kinds():
+            for kind in self.content_kinds():
                 out += [wrap(r, path, kind) for r in kind.resources(child.spec, child)]
             out += self.resources(child.spec, ctx, path)
         return out
@@ -349,7 +350,7 @@ class Namespace(Kind):
             child = namespace_context(ctx, name)
             if child.vault_empty:
                 continue  # not made yet: it holds nothing
-            for kind in self._content_kinds():
+            for kind in self.content_kinds():
                 if not kind.pruned(child):
                     continue
                 for res in kind.discover(child):
