@@ -184,13 +184,15 @@ def test_validate_refuses_a_namespace_the_spec_does_not_declare(run_cli, tmp_pat
         f"{spec}:33:16: tests[3].as.namespace: namespace z is not declared in the spec (no namespaces.z)"], result
 
 
-def test_the_docs_namespace_example_is_a_valid_spec(run_cli, tmp_path):
+def test_the_docs_namespace_examples_are_valid_specs(run_cli, tmp_path):
     docs = (Path(__file__).resolve().parent.parent / "docs" / "access-tests.md").read_text(encoding="utf-8")
-    example = next(block.split("```", 1)[0] for block in docs.split("```yaml\n")[1:] if "namespace: team-a" in block)
-    spec = tmp_path / "vaultform.yaml"
-    spec.write_text("version: 1\n" + example, encoding="utf-8")
-    result = run_cli(["validate", str(spec)], env={"VAULT_ADDR": None, "VAULT_TOKEN": None, "HOME": str(tmp_path)})
-    assert result.exit_code == 0, str(result)
+    examples = [block.split("```", 1)[0] for block in docs.split("```yaml\n")[1:] if "namespace: team-a" in block]
+    assert len(examples) == 2  # the namespaced identity, and a parent's grants on its child
+    for example in examples:
+        spec = tmp_path / "vaultform.yaml"
+        spec.write_text("version: 1\n" + example, encoding="utf-8")
+        result = run_cli(["validate", str(spec)], env={"VAULT_ADDR": None, "VAULT_TOKEN": None, "HOME": str(tmp_path)})
+        assert result.exit_code == 0, str(result)
 
 
 PARENT_GRANTS = 'path "b/kv/data/app/*" {\n  capabilities = ["read"]\n}\n'

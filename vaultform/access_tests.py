@@ -9,10 +9,15 @@
         as: {namespace: team-a, policies: [reader]}   # also with auth+role or entity
         can:    {read: [kv/data/app]}                 # paths inside the namespace
 
-An identity with `namespace` is resolved inside that OpenBao namespace (its
-roles, entities and policies; the root's are not seen there), and its paths
-are the namespace's: the test token is made in the namespace, and a plan's
-policy texts are those the plan gives that namespace.
+An identity with `namespace` ("team-a", or "team-a/apps" for one nested in
+it; validate checks the spec declares it) is resolved inside that OpenBao
+namespace (its roles, entities and policies; the root's are not seen
+there), and its paths are the namespace's: the test token is made in the
+namespace, and a plan's policy texts are those the plan gives that
+namespace. A parent's grants on a child's paths ("apps/kv/...") are tested
+from the parent: measured on OpenBao 2.7.2, a token acts with the policies
+of the namespace it was made in only, matched against the path relative to
+that namespace, also when its request goes into a child.
 
 An identity becomes a list of policy names (`policies_of`), looked up in a
 source: `LiveSource` reads Vault, `PlannedSource` answers what Vault will
