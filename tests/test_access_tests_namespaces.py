@@ -180,7 +180,8 @@ def test_validate_refuses_a_namespace_the_spec_does_not_declare(run_cli, tmp_pat
     problems = [line.removeprefix("Error: ") for line in lines if "is not declared" in line]
     # One located line each, for the two undeclared ones only (the 3rd and 4th tests: lines 25 and 33).
     assert problems == [
-        f"{spec}:25:16: tests[2].as.namespace: namespace a/c is not declared in the spec (no namespaces.a.namespaces.c)",
+        f"{spec}:25:16: tests[2].as.namespace: namespace a/c is not declared in the spec "
+        "(no namespaces.a.namespaces.c)",
         f"{spec}:33:16: tests[3].as.namespace: namespace z is not declared in the spec (no namespaces.z)"], result
 
 
