@@ -172,7 +172,7 @@ def make_plan(ctx: Context, options: PlanOptions = PlanOptions(), show_unmanaged
                 gone.append(res.address)  # deleted by hand: its entry goes, it is never acted on
             continue
         if entry is not None and not res.kind.still_as_recorded(ctx, res, live, entry):
-            if _pruned(ctx, res.kind):
+            if res.kind.pruned(ctx):
                 # Someone else's now, but the spec prunes what it does not name.
                 res.meta["reason"] = (f"not in the spec, and prune.{res.kind.prune_key} is on "
                                       "(it was changed by hand since vaultform applied it)")
@@ -211,49 +211,12 @@ def unmanaged(ctx: Context, known: set) -> Dict[str, List[str]]:
     if ctx.vault_empty:
         return found
     for kind in config_kinds():
-        if not kind.prune_key or _pruned(ctx, kind):
-            continue
         try:
-            addresses = sorted(r.address for r in kind.discover(ctx) if r.address not in known)
+            for name, addresses in kind.unmanaged(ctx, known).items():
+                found[name] = sorted(found.get(name, []) + addresses)
         except VaultformError:
             continue
-        if addresses:
-            found[kind.name] = addresses
-    for kind_name, addresses in _unmanaged_in_namespaces(ctx, known).items():
-        found[kind_name] = sorted(found.get(kind_name, []) + addresses)
     return found
-
-
-def _unmanaged_in_namespaces(ctx: Context, known: set) -> Dict[str, List[str]]:
-    """The same, inside every namespace the spec declares (to any depth), by
-    the kinds a namespace holds, addressed namespace.<name>:<address>; a
-    namespace's own `prune:` decides there, as for its prune candidates. A
-    namespace not made yet holds nothing."""
-    from vaultform.errors import VaultformError
-    from vaultform.kinds.namespace import Namespace, wrap
-    from vaultform.namespace_view import namespace_context, namespace_paths
-
-    holder = next((k for k in config_kinds() if isinstance(k, Namespace)), None)
-    if holder is None:
-        return {}
-    kinds = [k for k in holder.content_kinds() if k.prune_key]
-    found: Dict[str, List[str]] = {}
-    for name in namespace_paths(ctx.spec):
-        child = namespace_context(ctx, name)
-        try:
-            if child.vault_empty:
-                continue
-        except VaultformError:  # its existence may not be read with this token
-            continue
-        for kind in kinds:
-            if kind.pruned(child):
-                continue  # planned for deletion instead
-            try:
-                addresses = [wrap(r, name, kind).address for r in kind.discover(child)]
-            except VaultformError:
-                continue
-            found.setdefault(kind.name, []).extend(a for a in addresses if a not in known)
-    return {kind: addresses for kind, addresses in found.items() if addresses}
 
 
 def _plan_record_work(ctx: Context, plan: Plan, recorded: Dict[str, dict], gone: List[str],
@@ -315,10 +278,6 @@ def _recorded_leftovers(ctx: Context, wanted: set) -> List[Resource]:
         if res is not None:
             out.append(res)
     return out
-
-
-def _pruned(ctx: Context, kind: Kind) -> bool:
-    return kind.pruned(ctx)
 
 
 def _prune_candidates(ctx: Context, wanted: set) -> List[Resource]:

@@ -121,6 +121,15 @@ class Kind:
         spec or the record names (a namespace answers for what it holds)."""
         return self.discover(ctx) if self.pruned(ctx) and not ctx.vault_empty else []
 
+    def unmanaged(self, ctx, known: set) -> Dict[str, List[str]]:
+        """kind name -> addresses of objects in Vault that neither the spec nor
+        the record (`known`) names and no `prune:` setting deletes: what plans
+        call unmanaged (a namespace answers for what it holds)."""
+        if not self.prune_key or self.pruned(ctx):
+            return {}
+        addresses = sorted(r.address for r in self.discover(ctx) if r.address not in known)
+        return {self.name: addresses} if addresses else {}
+
     def change_reason(self, change) -> str:
         return change.reason
 

@@ -343,6 +343,33 @@ class Namespace(Kind):
     def discover(self, ctx) -> List[Resource]:
         return []
 
+    def unmanaged(self, ctx, known: set) -> Dict[str, List[str]]:
+        """What each declared namespace holds that neither the spec nor the
+        record names, by the kinds a namespace holds, addressed
+        namespace.<name>:<address>; each namespace's own `prune:` decides
+        there. A namespace not made yet holds nothing; one this token may not
+        read, or a kind it may not list there, is left out (as at the root)."""
+        from vaultform.errors import VaultformError
+
+        kinds = [k for k in self.content_kinds() if k.prune_key]
+        found: Dict[str, List[str]] = {}
+        for name in namespace_paths(ctx.spec):
+            child = namespace_context(ctx, name)
+            try:
+                if child.vault_empty:
+                    continue
+            except VaultformError:
+                continue
+            for kind in kinds:
+                if kind.pruned(child):
+                    continue  # planned for deletion instead
+                try:
+                    addresses = [wrap(r, name, kind).address for r in kind.discover(child)]
+                except VaultformError:
+                    continue
+                found.setdefault(kind.name, []).extend(a for a in addresses if a not in known)
+        return {kind: addresses for kind, addresses in found.items() if addresses}
+
     def prune_candidates(self, ctx) -> List[Resource]:
         """What each namespace's own `prune:` would delete in it."""
         out: List[Resource] = []
