@@ -15,6 +15,7 @@ import signal
 import textwrap
 from pathlib import Path
 
+import pytest
 import requests
 
 from tests.support.audit import AuditLog, file_audit_hcl
@@ -43,6 +44,7 @@ def sys_audit(address: str, token: str) -> dict:
     return {path.rstrip("/"): entry for path, entry in response.json()["data"].items()}
 
 
+@pytest.mark.slow
 def test_local_cluster_renders_devices_into_config_and_reloads(workdir, tmp_path):
     port = free_port_run(2)
     spec = workdir / "spec.yaml"

@@ -134,6 +134,7 @@ def test_status_watch_refreshes_until_interrupted(cluster):
     assert process.returncode == 0 and "Traceback" not in errors and "Interrupted" not in errors, errors
 
 
+@pytest.mark.slow
 def test_plan_header_names_a_node_that_answers_after_the_leader_dies(cluster):
     document = cluster.status()
     active = next(i for i, n in enumerate(document["nodes"]) if n["active"])
@@ -147,6 +148,7 @@ def test_plan_header_names_a_node_that_answers_after_the_leader_dies(cluster):
     assert cluster.run("apply", "spec.yaml", "--auto-approve").returncode == 0
 
 
+@pytest.mark.slow
 def test_plan_header_without_any_leader_names_the_node_that_answers(cluster):
     for node in cluster.status()["nodes"]:
         os.kill(node["pid"], signal.SIGKILL)

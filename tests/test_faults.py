@@ -13,6 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.support.cli import VAULTFORM, Transcript, assert_no_secrets, clean_env, free_port_run
@@ -69,6 +70,7 @@ def run_until_killed(spec: Path, env: dict, after: int) -> str:
     return "".join(seen)
 
 
+@pytest.mark.slow
 def test_sigkill_at_20_points_of_a_200_object_apply_then_rerun_converges(bao, root, unique, tmp_path, run_cli):
     kv, record = unique("faultkv"), unique("faultrec")
     env = clean_env(tmp_path / "home", VAULT_ADDR=bao.address, VAULT_TOKEN=bao.root_token)
@@ -154,6 +156,7 @@ def apply_and_hit_vault(work: Path, env: dict, after: int, hit) -> subprocess.Co
     return subprocess.CompletedProcess(proc.args, proc.returncode, "".join(out) + rest, err)
 
 
+@pytest.mark.slow
 def test_leader_killed_then_stopped_mid_apply_gives_one_line_and_a_rerun_converges(workdir, tmp_path):
     port = free_port_run(6)
     env = clean_env(tmp_path / "home")

@@ -362,6 +362,7 @@ def test_token_order(tmp_path, monkeypatch):
     assert resolve_token(lambda: "cluster-root") == ("vault", "VAULT_TOKEN")
 
 
+@pytest.mark.slow
 def test_a_stale_vault_token_file_does_not_break_the_local_cluster(tmp_path, workdir):
     """The README's flow with an old dev server's ~/.vault-token left behind:
     apply, plan, status and destroy all use the cluster's own root token."""

@@ -119,6 +119,7 @@ def only_line(result: Result) -> str:
     return line
 
 
+@pytest.mark.slow
 def test_every_place_the_keys_cannot_go_fails_before_init(workdir, tmp_path):
     port = free_port_run(2)
     address = f"http://127.0.0.1:{port}"
@@ -203,6 +204,7 @@ def test_every_place_the_keys_cannot_go_fails_before_init(workdir, tmp_path):
     assert scan_files(workdir, secrets_of(keys), skip=[keys_file]) > 5
 
 
+@pytest.mark.slow
 def test_keys_whose_write_fails_after_init_are_rescued_and_unseal_the_server(workdir, tmp_path):
     port = free_port_run(2)
     address = f"http://127.0.0.1:{port}"
@@ -280,6 +282,7 @@ def test_keys_whose_directory_turns_read_only_go_to_a_private_temp_dir_or_are_re
     assert answer["sealed"] is False
 
 
+@pytest.mark.slow
 def test_what_a_crash_leaves_behind_is_found_by_the_next_run(workdir, tmp_path):
     port = free_port_run(2)
     address = f"http://127.0.0.1:{port}"

@@ -58,6 +58,7 @@ def root_get(node_address: str, token: str, path: str) -> requests.Response:
     return requests.get(f"{node_address}/v1/{path}", headers={"X-Vault-Token": token}, timeout=5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("victim", ["active", "standby"])
 def test_three_nodes_come_up_and_survive_kill_9(workdir, tmp_path, victim):
     port = free_port_run(6)
@@ -176,6 +177,7 @@ def decrypt(home: Path, encrypted_b64: str) -> str:
     return gpg(home, "--decrypt", "--quiet", stdin=base64.b64decode(encrypted_b64)).decode().strip()
 
 
+@pytest.mark.slow
 def test_pgp_custodians_unseal_every_node_one_share_at_a_time(workdir, tmp_path, custodians):
     home, _ = custodians
     port = free_port_run(6)

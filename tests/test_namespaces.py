@@ -8,6 +8,7 @@ allowed; VAULT_NAMESPACE picks the root the spec's namespaces are relative to.
 
 from __future__ import annotations
 
+import json
 import textwrap
 
 import hvac
@@ -284,3 +285,192 @@ def test_the_bulk_guard_counts_a_namespace_s_objects_by_their_own_kind():
     assert kind_of("namespace.team-a:secret.kv/a.b") == "namespace.team-a:secret"
     assert kind_of("namespace.team-a") == "namespace"
     assert kind_of("policy.reader") == "policy"
+
+
+def test_prune_in_a_namespace_deletes_only_what_it_holds_and_the_root_s_prune_stays_out(run_cli, vault_env, tmp_path):
+    """A namespace's own `prune:` deletes objects made by hand in it and
+    nothing at the root; the root's `prune:` never reaches into a namespace.
+    A server of its own: pruning at the root must know everything in it."""
+    from tests.support.bao import BaoDevServer
+
+    with BaoDevServer() as server:
+        root = server.client()
+        env = {**vault_env, "VAULT_ADDR": server.address, "VAULT_TOKEN": server.root_token}
+        spec_body = textwrap.dedent("""\
+            version: 1
+            {root_prune}
+            policies:
+              kept: 'path "a/*" {{ capabilities = ["read"] }}'
+            namespaces:
+              team:
+                {ns_prune}
+                policies:
+                  kept: 'path "a/*" {{ capabilities = ["read"] }}'
+                secrets_engines:
+                  kv: {{type: kv-v2}}
+                auth:
+                  approle:
+                    type: approle
+                    roles:
+                      ci: {{token_ttl: 1h}}
+                token_roles:
+                  deploy: {{orphan: true}}
+            """)
+
+        def spec(root_prune: str = "", ns_prune: str = "") -> str:
+            return write(tmp_path, "spec.yaml", spec_body.format(root_prune=root_prune, ns_prune=ns_prune))
+
+        assert run_cli(["apply", spec(), "--auto-approve"], env=env).exit_code == 0
+        inside = in_namespace(server, "team")
+        policy = 'path "b/*" { capabilities = ["read"] }'
+        for client in (root, inside):  # the same hand-made objects at the root and in the namespace
+            client.sys.create_or_update_policy("by-hand", policy)
+            client.sys.enable_secrets_engine("kv", path="hand-kv")
+            client.write("auth/token/roles/hand-tr", orphan=True)
+        inside.write("auth/approle/role/hand-role", token_ttl="1h")
+        assert run_cli(["plan", spec(), "--detailed-exitcode"], env=env).exit_code == 0  # opt-in
+
+        everything = ("{policies: true, secrets_engines: true, auth_roles: true, token_roles: true, "
+                      "auth_methods: true}")
+        in_ns = spec(ns_prune=f"prune: {everything}")
+        planned = run_cli(["plan", in_ns, "--allow-destroy", "--format", "json"], env=env)
+        assert planned.exit_code == 0, str(planned)
+        changes = {c["address"]: c for c in json.loads(planned.stdout)["changes"]}
+        assert set(changes) == {"namespace.team:policy.by-hand", "namespace.team:secrets_engine.hand-kv",
+                                "namespace.team:approle_role.approle/hand-role", "namespace.team:token_role.hand-tr"}, \
+            str(planned)
+        assert all(c["action"] == "delete" and "in namespace team" in c["reason"] for c in changes.values())
+        assert run_cli(["apply", in_ns, "--auto-approve", "--allow-destroy"], env=env).exit_code == 0
+        assert run_cli(["plan", in_ns, "--detailed-exitcode"], env=env).exit_code == 0
+        # Gone from the namespace; the managed ones and the built-ins kept there; the root untouched.
+        # (Measured on OpenBao 2.7.2: a namespace lists "default" but no "root" policy.)
+        assert set(inside.sys.list_acl_policies()["data"]["keys"]) == {"default", "kept"}
+        assert "hand-kv/" not in inside.read("sys/mounts")["data"] and "kv/" in inside.read("sys/mounts")["data"]
+        assert {"token/", "approle/"} <= set(inside.read("sys/auth")["data"])
+        assert inside.read("auth/approle/role/hand-role") is None and inside.read("auth/approle/role/ci")
+        assert inside.read("auth/token/roles/hand-tr") is None and inside.read("auth/token/roles/deploy")
+        assert "by-hand" in root.sys.list_acl_policies()["data"]["keys"]
+        assert "hand-kv/" in root.read("sys/mounts")["data"] and root.read("auth/token/roles/hand-tr")
+
+        # A planner token from the printed policy lists what the namespace's prune: needs.
+        printed = run_cli(["planner-policy", in_ns], env=env)
+        assert printed.exit_code == 0 and '"team/sys/policies/acl/"' in printed.stdout, str(printed)
+        root.sys.create_or_update_acl_policy("planner", printed.stdout)
+        token = root.auth.token.create(policies=["planner"], no_default_policy=True, ttl="10m")["auth"]["client_token"]
+        inside.write("auth/token/roles/hand-tr-2", orphan=True)
+        planner = run_cli(["plan", in_ns, "--allow-destroy", "--format", "json"], env={**env, "VAULT_TOKEN": token})
+        assert planner.exit_code == 0, str(planner)
+        assert [c["address"] for c in json.loads(planner.stdout)["changes"]] == ["namespace.team:token_role.hand-tr-2"]
+
+        # The root's prune: deletes the root's hand-made objects, nothing in the namespace.
+        inside.sys.create_or_update_policy("by-hand-2", policy)
+        at_root = spec(root_prune=f"prune: {everything}")
+        planned = run_cli(["plan", at_root, "--allow-destroy", "--format", "json"], env=env)
+        assert planned.exit_code == 0, str(planned)
+        addresses = {c["address"] for c in json.loads(planned.stdout)["changes"]}
+        assert addresses == {"policy.by-hand", "policy.planner", "secrets_engine.hand-kv", "token_role.hand-tr",
+                             "secrets_engine.secret"}, str(planned)  # secret/ is the dev server's own
+        assert run_cli(["apply", at_root, "--auto-approve", "--allow-destroy"], env=env).exit_code == 0
+        assert "by-hand-2" in inside.sys.list_acl_policies()["data"]["keys"]
+        assert "kept" in inside.sys.list_acl_policies()["data"]["keys"]
+
+
+def test_namespaces_nest_made_parent_first_and_deleted_child_first(run_cli, vault_env, tmp_path, bao, root, unique):
+    """`namespaces:` inside a namespace's body: namespace.<a>/<b>, made in <a>
+    after it, its objects addressed namespace.<a>/<b>:..., read and written
+    with X-Vault-Namespace <a>/<b>; removed, the child goes before its parent
+    (OpenBao refuses to delete a namespace holding another)."""
+    a, b, record = unique("outer"), unique("inner"), unique("rec")
+    text = textwrap.dedent(f"""\
+        version: 1
+        vault:
+          record: {{path: {record}}}
+        namespaces:
+          {a}:
+            policies:
+              p: 'path "x/*" {{ capabilities = ["read"] }}'
+            namespaces:
+              {b}:
+                custom_metadata: {{level: "2"}}
+                secrets_engines:
+                  kv: {{type: kv-v2}}
+                secrets:
+                  kv/app: {{user: bob}}
+                token_roles:
+                  deploy: {{orphan: true}}
+        """)
+    spec = write(tmp_path, "spec.yaml", text)
+    result = run_cli(["apply", spec, "--auto-approve"], env=vault_env)
+    assert result.exit_code == 0, str(result)
+    out = result.stdout
+    assert out.index(f"] namespace.{a}: creating") < out.index(f"] namespace.{a}/{b}: creating") \
+        < out.index(f"] namespace.{a}/{b}:secrets_engine.kv: creating"), out
+    assert run_cli(["plan", spec, "--detailed-exitcode"], env=vault_env).exit_code == 0
+
+    deep = in_namespace(bao, f"{a}/{b}")
+    assert deep.secrets.kv.v2.read_secret_version(path="app", mount_point="kv",
+                                                  raise_on_deleted_version=True)["data"]["data"] == {"user": "bob"}
+    assert deep.read("auth/token/roles/deploy")["data"]["orphan"] is True
+    assert in_namespace(bao, a).read(f"sys/namespaces/{b}")["data"]["custom_metadata"] == {"level": "2"}
+    assert not namespace_exists(root, b)  # made in its parent, not at the root
+    recorded = recorded_objects(root, path=record)
+    assert recorded[f"namespace.{a}/{b}:secret.kv/app"]["namespace"] == f"{a}/{b}"
+
+    # Drift two levels down is seen there; a planner token from the printed policy sees it too.
+    deep.write("auth/token/roles/deploy", orphan=False)
+    printed = run_cli(["planner-policy", spec], env=vault_env)
+    assert printed.exit_code == 0 and f'"{a}/sys/namespaces/{b}"' in printed.stdout, str(printed)
+    root.sys.create_or_update_acl_policy(f"planner-{a}", printed.stdout)
+    token = root.auth.token.create(policies=[f"planner-{a}"], no_default_policy=True, ttl="10m")["auth"]["client_token"]
+    drift = run_cli(["plan", spec, "--detailed-exitcode"], env={**vault_env, "VAULT_TOKEN": token})
+    assert drift.exit_code == 2 and f"~ namespace.{a}/{b}:token_role.deploy" in drift.stdout, str(drift)
+
+    # Everything removed: refused without consent, then child before parent.
+    gone = write(tmp_path, "gone.yaml", f"version: 1\nvault:\n  record: {{path: {record}}}\n")
+    refused = run_cli(["plan", gone], env=vault_env)
+    assert refused.exit_code == 1 and f"namespace.{a}" in refused.stderr, str(refused)
+    planned = run_cli(["plan", gone, "--allow-destroy"], env=vault_env)
+    assert f"deleting namespace {a} destroys everything in it: policies p; namespaces {b}" in planned.stdout, \
+        str(planned)
+    allowed = run_cli(["apply", gone, "--auto-approve", "--allow-destroy"], env=vault_env)
+    assert allowed.exit_code == 0, str(allowed)
+    out = allowed.stdout
+    assert out.index(f"namespace.{a}/{b}:secret.kv/app") < out.index(f"] namespace.{a}/{b}: destroying") \
+        < out.index(f"] namespace.{a}: destroying"), out
+    assert not namespace_exists(root, a)
+    assert not [address for address in recorded_objects(root, path=record) if a in address]
+    assert run_cli(["plan", gone, "--detailed-exitcode"], env=vault_env).exit_code == 0
+
+
+def test_a_namespace_holding_one_it_does_not_delete_is_refused_in_the_plan(run_cli, vault_env, tmp_path, bao, root,
+                                                                          unique):
+    """OpenBao refuses to delete a namespace holding another (400, measured on
+    2.7.2), so a plan that deletes one whose child stays is refused before any
+    write, whatever allows the deletion, naming the child."""
+    ns, record = unique("ns"), unique("rec")
+    spec = write(tmp_path, "spec.yaml", spec_text(record, ns, contents=False))
+    assert run_cli(["apply", spec, "--auto-approve"], env=vault_env).exit_code == 0
+    in_namespace(bao, ns).write("sys/namespaces/by-hand")
+    gone = write(tmp_path, "gone.yaml", f"version: 1\nvault:\n  record: {{path: {record}}}\n")
+    refused = run_cli(["apply", gone, "--auto-approve", "--allow-destroy"], env=vault_env)
+    assert refused.exit_code == 1, str(refused)
+    assert f"refusing to delete namespace.{ns}: it holds namespace(s) by-hand" in refused.stderr, str(refused)
+    assert namespace_exists(root, ns) and namespace_exists(in_namespace(bao, ns), "by-hand")
+
+
+def test_a_nested_namespace_is_checked_offline_like_a_top_level_one(run_cli, tmp_path):
+    """namespaces: inside a body takes the same schema (names, fields) and the
+    same checks, each problem located in the file."""
+    bad_name = write(tmp_path, "name.yaml", 'version: 1\nnamespaces:\n  team:\n    namespaces:\n      "a:b": {}\n')
+    result = run_cli(["validate", bad_name])
+    assert result.exit_code == 1 and "name.yaml:5" in result.stderr, str(result)
+    bad_field = write(tmp_path, "field.yaml", "version: 1\nnamespaces:\n  team:\n    namespaces:\n      batch:\n"
+                                              "        secrets_enignes: {}\n")
+    result = run_cli(["validate", bad_field])
+    assert result.exit_code == 1 and "field.yaml:6" in result.stderr and "secrets_enignes" in result.stderr, \
+        str(result)
+    good = write(tmp_path, "good.yaml", "version: 1\nnamespaces:\n  team:\n    namespaces:\n      batch:\n"
+                                        "        prune: {policies: true}\n        token_roles: {ci: {orphan: true}}\n")
+    result = run_cli(["validate", good])
+    assert result.exit_code == 0 and "2 namespaces" in result.stdout, str(result)
+    assert "Traceback" not in result.output

@@ -18,6 +18,9 @@ import pytest
 
 from vaultform import __version__
 
+# Builds and installs from the index: minutes. In the slow tier (`pytest -m slow`), which CI runs too.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 VERSION_LINE = f"vaultform, version {__version__}"
 

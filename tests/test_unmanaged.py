@@ -69,3 +69,60 @@ def test_show_unmanaged_with_changes_lists_them_after_the_plan(run_cli, vault_en
     plain = run_cli(["plan", str(spec)], env=vault_env)
     assert "Vault also holds" not in plain.stdout, str(plain)  # a plan with changes stays as it was
     root.sys.delete_policy(by_hand)
+
+
+def test_objects_made_by_hand_inside_declared_namespaces_are_counted_and_listed(run_cli, tmp_path):
+    """On a server of its own: namespaces on the shared one would show up in
+    other tests' exports. Inside every declared namespace, to any depth, the
+    same kinds are looked for as at the root, and a namespace's own prune:
+    decides there (not its parent's, not the root's)."""
+    import hvac
+
+    from tests.support.bao import BaoDevServer
+
+    reads = 'path "x/*" {\n  capabilities = ["read"]\n}\n'
+    doc = {"version": 1, "policies": {"mine": reads},
+           "namespaces": {"a": {"policies": {"mine-a": reads}, "namespaces": {"b": {"policies": {"mine-b": reads}}}}}}
+    spec = tmp_path / "vault.yaml"
+    spec.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    with BaoDevServer() as server:
+        env = {"VAULT_ADDR": server.address, "VAULT_TOKEN": server.root_token, "HOME": str(tmp_path),
+               "VAULT_NAMESPACE": None, "BAO_ADDR": None, "BAO_TOKEN": None}
+        assert run_cli(["apply", str(spec), "--auto-approve"], env=env).exit_code == 0
+
+        def client(namespace):
+            return hvac.Client(url=server.address, token=server.root_token, namespace=namespace)
+
+        client(None).sys.create_or_update_policy("hand-root", 'path "y/*" { capabilities = ["read"] }')
+        client("a").sys.create_or_update_policy("hand-a", 'path "y/*" { capabilities = ["read"] }')
+        client("a/b").sys.create_or_update_policy("hand-b", 'path "y/*" { capabilities = ["read"] }')
+        client("a/b").sys.enable_secrets_engine("kv", path="hand-kv")
+        client(None).sys.create_namespace("c")  # not declared: not looked into
+        client("c").sys.create_or_update_policy("hand-c", 'path "y/*" { capabilities = ["read"] }')
+
+        result = run_cli(["plan", str(spec), "--detailed-exitcode"], env=env)
+        assert result.exit_code == 0, str(result)
+        lines = result.stdout.splitlines()
+        assert lines[0] == "No changes. Vault matches the spec.", str(result)
+        # The root's hand-root and the dev server's secret/, a's hand-a, a/b's hand-b and hand-kv.
+        assert lines[1] == ("Vault also holds 5 objects that vaultform does not manage "
+                            "(policy: 3, secrets_engine: 2)."), str(result)
+        assert "in a namespace's body for those inside it" in lines[2], str(result)
+
+        listed = run_cli(["plan", str(spec), "--show-unmanaged"], env=env)
+        assert listed.exit_code == 0, str(listed)
+        shown = [line.strip() for line in listed.stdout.splitlines() if line.startswith("    ")]
+        # Per kind, sorted by address.
+        assert shown == ["namespace.a/b:policy.hand-b", "namespace.a:policy.hand-a", "policy.hand-root",
+                         "namespace.a/b:secrets_engine.hand-kv", "secrets_engine.secret"], str(listed)
+        assert "hand-c" not in listed.stdout and "mine" not in listed.stdout, str(listed)
+
+        # a's prune: deletes a's hand-made policy; a/b's and the root's stay listed.
+        doc["namespaces"]["a"]["prune"] = {"policies": True}
+        spec.write_text(yaml.safe_dump(doc), encoding="utf-8")
+        pruned = run_cli(["plan", str(spec), "--show-unmanaged", "--force"], env=env)
+        assert pruned.exit_code == 0, str(pruned)
+        plan_part, _, listing = pruned.stdout.partition("\nVault also holds ")
+        assert "- namespace.a:policy.hand-a" in plan_part and "hand-a" not in listing, str(pruned)
+        assert "    namespace.a/b:policy.hand-b" in listing and "    policy.hand-root" in listing, str(pruned)
+        assert "hand-c" not in pruned.stdout and "namespace.c" not in pruned.stdout, str(pruned)

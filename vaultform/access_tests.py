@@ -5,6 +5,19 @@
         as: {auth: kubernetes, role: webapp}     # or {policies: [a, b]}, or {entity: alice}
         can:    {read: [secret/data/webapp/config]}
         cannot: {read: [secret/data/other], update: [secret/data/webapp/config]}
+      - name: team-a's reader, inside its namespace
+        as: {namespace: team-a, policies: [reader]}   # also with auth+role or entity
+        can:    {read: [kv/data/app]}                 # paths inside the namespace
+
+An identity with `namespace` ("team-a", or "team-a/apps" for one nested in
+it; validate checks the spec declares it) is resolved inside that OpenBao
+namespace (its roles, entities and policies; the root's are not seen
+there), and its paths are the namespace's: the test token is made in the
+namespace, and a plan's policy texts are those the plan gives that
+namespace. A parent's grants on a child's paths ("apps/kv/...") are tested
+from the parent: measured on OpenBao 2.7.2, a token acts with the policies
+of the namespace it was made in only, matched against the path relative to
+that namespace, also when its request goes into a child.
 
 An identity becomes a list of policy names (`policies_of`), looked up in a
 source: `LiveSource` reads Vault, `PlannedSource` answers what Vault will
@@ -67,12 +80,17 @@ class AccessTest:
     checks: List[Check]
     location: Optional[Location] = None
 
+    @property
+    def namespace(self) -> Optional[str]:
+        return self.identity.get("namespace")
+
     def who(self) -> str:
+        where = f" in namespace {self.namespace}" if self.namespace else ""
         if "role" in self.identity:
-            return f"role {self.identity['role']} (auth/{self.identity['auth']})"
+            return f"role {self.identity['role']} (auth/{self.identity['auth']}){where}"
         if "entity" in self.identity:
-            return f"entity {self.identity['entity']}"
-        return "policies " + (", ".join(self.identity["policies"]) or "(none)")
+            return f"entity {self.identity['entity']}{where}"
+        return "policies " + (", ".join(self.identity["policies"]) or "(none)") + where
 
 
 def load_tests(spec) -> List[AccessTest]:
@@ -148,7 +166,16 @@ class LiveSource:
         self.ctx = ctx
         self.api = ctx.api
 
+    @property
+    def missing_namespace(self) -> Optional[str]:
+        """The namespace this source reads in, when Vault does not hold it:
+        then nothing is in it (any request there would answer 404)."""
+        name = getattr(self.ctx, "name", None)
+        return name if name is not None and self.ctx.vault_empty else None
+
     def role(self, mount: str, role: str) -> Dict[str, Any]:
+        if self.missing_namespace:
+            raise CannotCheck(f"namespace {self.missing_namespace} does not exist in Vault")
         mounts = self.ctx.auth_mounts()
         if mount not in mounts:
             raise CannotCheck(f"no auth method is enabled at auth/{mount}/")
@@ -159,6 +186,8 @@ class LiveSource:
         return answer["data"]
 
     def entity_policies(self, name: str) -> List[str]:
+        if self.missing_namespace:
+            raise CannotCheck(f"namespace {self.missing_namespace} does not exist in Vault")
         answer = self.api.read(f"identity/entity/name/{name}")
         if not answer or not answer.get("data"):
             raise CannotCheck(f"entity {name} does not exist in Vault")
@@ -172,6 +201,8 @@ class LiveSource:
         return _with_default(policies)
 
     def policy_text(self, name: str) -> Optional[str]:
+        if self.missing_namespace:
+            return None
         answer = self.api.read(f"sys/policies/acl/{name}")
         return ((answer or {}).get("data") or {}).get("policy") if answer else None
 
@@ -180,19 +211,19 @@ class PlannedSource:
     """Identities and policies as Vault will hold them once `plan` is applied:
     what the plan creates, updates or deletes, and the rest as it is now."""
 
-    def __init__(self, spec, plan, live: LiveSource):
+    def __init__(self, spec, plan, live: LiveSource, namespace: Optional[str] = None):
         from vaultform.kinds.auth_objects import AuthRole
         from vaultform.model import DELETE
 
-        self.spec, self.live = spec, live
+        self.spec, self.live, self.namespace = spec, live, namespace
         self.roles: Dict[str, Optional[dict]] = {}
         self.policies: Dict[str, Optional[str]] = {}
         planned = [(c.resource, c.action == DELETE) for c in plan.changes] + \
                   [(res, False) for res, _live in plan.unchanged]
         for res, deleted in planned:
-            if getattr(res.kind, "namespace", None):
-                continue  # in a child namespace: not what a root token's policies see
-            if isinstance(res.kind, AuthRole):
+            if getattr(res.kind, "namespace", None) != namespace:
+                continue  # another namespace's (or the root's): not what this one's tokens see
+            if isinstance(getattr(res.kind, "inner", res.kind), AuthRole):
                 self.roles[res.id] = None if deleted else res.desired
             elif res.kind.name == "policy":
                 self.policies[res.id.lower()] = None if deleted else (res.desired or {}).get("policy")
@@ -206,7 +237,11 @@ class PlannedSource:
         return self.roles[key]
 
     def entity_policies(self, name: str) -> List[str]:
-        declared = entity_policies_from_spec(self.spec.section("identity"), name)
+        spec = self.spec
+        if self.namespace:
+            from vaultform.namespace_view import spec_view
+            spec = spec_view(spec, self.namespace)  # "a/b": b's body inside a's
+        declared = entity_policies_from_spec(spec.section("identity"), name)
         return declared if declared is not None else self.live.entity_policies(name)
 
     def policy_text(self, name: str) -> Optional[str]:
@@ -232,6 +267,12 @@ class TokenChecker:
     TEST_TOKEN_TTL at most and cannot be renewed."""
 
     checked_by = VAULT
+
+    # The token is made, asked about and revoked with the same api, so in the
+    # test's namespace: measured on OpenBao 2.7.2, sys/capabilities-accessor
+    # asked in any other namespace (a child, or the root) answers 500 "cannot
+    # lookup token in different namespace"; asked in the token's own, a path
+    # into a child ("b/kv/data/x" from a) gets the answer the token has there.
 
     def __init__(self, api):
         self.api = api
@@ -404,28 +445,91 @@ class Run:
         return all(r.passed for r in self.results)
 
 
+def in_namespace(ctx, namespace: Optional[str]):
+    """The context a test's identity is resolved in: the root's, or its namespace's."""
+    if not namespace:
+        return ctx
+    from vaultform.namespace_view import namespace_context
+
+    return namespace_context(ctx, namespace)
+
+
+def evaluate_by_namespace(tests: List[AccessTest], make) -> List[Evaluation]:
+    """evaluate() for each namespace's tests with make(namespace) -> (source,
+    checker), results back in the tests' order. make may raise CannotCheck:
+    every test of that namespace then fails with its reason."""
+    groups: Dict[Optional[str], List[int]] = {}
+    for i, test in enumerate(tests):
+        groups.setdefault(test.namespace, []).append(i)
+    out: List[Optional[Evaluation]] = [None] * len(tests)
+    for namespace, indexes in groups.items():
+        try:
+            source, checker = make(namespace)
+            found = evaluate([tests[i] for i in indexes], source, checker)
+        except CannotCheck as exc:
+            found = [Evaluation(error=exc.message) for _ in indexes]
+        for i, evaluation in zip(indexes, found):
+            out[i] = evaluation
+    return out  # type: ignore[return-value]
+
+
+def _existing(ctx, namespace: Optional[str]):
+    child = in_namespace(ctx, namespace)
+    if namespace and child.vault_empty:
+        raise CannotCheck(f"namespace {namespace} does not exist in Vault")
+    return child
+
+
 def run_live(ctx, tests: List[AccessTest]) -> Run:
-    """`vaultform test`: Vault decides, with short-lived tokens. A token that
-    may not create them still gets an answer, from vaultform's evaluation of
-    the live policy texts, and the run says so."""
-    source = LiveSource(ctx)
+    """`vaultform test`: Vault decides, with short-lived tokens, each made in
+    the namespace its identity is in. A token that may not create them still
+    gets an answer, from vaultform's evaluation of the live policy texts, and
+    the run says so."""
+    def by_vault(namespace):
+        child = _existing(ctx, namespace)
+        return LiveSource(child), TokenChecker(child.api)
+
+    def by_text(namespace):
+        source = LiveSource(_existing(ctx, namespace))
+        return source, TextChecker(source)
+
     try:
-        return Run(results(tests, evaluate(tests, source, TokenChecker(ctx.api))), VAULT)
+        return Run(results(tests, evaluate_by_namespace(tests, by_vault)), VAULT)
     except CannotMintTokens as exc:
         note = (f"{exc.message}: the results below are vaultform's evaluation of the live policy texts, "
                 "not Vault's answer")
-        return Run(results(tests, evaluate(tests, source, TextChecker(source))), VAULTFORM, note)
+        return Run(results(tests, evaluate_by_namespace(tests, by_text)), VAULTFORM, note)
 
 
 def run_planned(ctx, plan, tests: List[AccessTest]) -> Run:
     """`plan --test`: before (now) and after (the plan applied), both
     evaluated from policy texts: the planned ones are not in Vault yet, and a
-    plan writes nothing, not even a test token."""
-    live = LiveSource(ctx)
-    planned = PlannedSource(ctx.spec, plan, live)
-    before = evaluate(tests, live, TextChecker(live))
-    after = evaluate(tests, planned, TextChecker(planned))
+    plan writes nothing, not even a test token. A namespace the plan creates
+    has no "before"; after, it holds what the plan puts in it."""
+    def now(namespace):
+        source = LiveSource(_existing(ctx, namespace))
+        return source, TextChecker(source)
+
+    def planned(namespace):
+        source = PlannedSource(ctx.spec, plan, LiveSource(in_namespace(ctx, namespace)), namespace)
+        return source, TextChecker(source)
+
+    before = evaluate_by_namespace(tests, now)
+    after = evaluate_by_namespace(tests, planned)
     return Run(results(tests, after, before), VAULTFORM, planned=True)
+
+
+def _existence_rules(namespace: str) -> list:
+    """Reading whether namespace "a/b" exists: b is read in a, and a at the
+    root (namespace_view.NamespaceContext.exists)."""
+    from vaultform.planner_rules import READ, Rule
+
+    rules, parent = [], ""
+    for name in namespace.split("/"):
+        made_in = f"{parent}/" if parent else ""
+        rules.append(Rule(f"{made_in}sys/namespaces/{name}", READ, f"tests: whether namespace {namespace} exists"))
+        parent = f"{made_in}{name}"
+    return rules
 
 
 def planner_rules(spec) -> list:
@@ -434,28 +538,48 @@ def planner_rules(spec) -> list:
     that the spec does not hold (planner_policy.py adds these)."""
     from vaultform.planner_rules import READ, Rule
 
+    from vaultform.namespace_view import spec_view
+
     tests = spec.data.get("tests") or []
     if not tests:
         return []
-    held = {name.lower() for name in spec.section("policies")}
-    rules, policies = [], {"default"}
+    # Per namespace (None: the root): the policies tests carry there. A
+    # policy in a parent namespace grants on a child's paths prefixed with
+    # its name, so a namespace's reads are "<name>/<path>" (kinds/namespace.py).
+    wanted: Dict[Optional[str], set] = {}
+    rules = []
     for test in tests:
         identity = test["as"]
+        namespace = identity.get("namespace")
+        view = spec_view(spec, namespace) if namespace else spec
+        prefix = f"{namespace}/" if namespace else ""
+        where = f" in namespace {namespace}" if namespace else ""
+        policies = wanted.setdefault(namespace, {"default"})
+        if namespace:
+            rules += _existence_rules(namespace)
         if "policies" in identity:
             policies.update(p.lower() for p in identity["policies"])
         elif "entity" in identity:
-            rules.append(Rule(f"identity/entity/name/{identity['entity']}", READ, "tests: the entity's policies"))
-            rules.append(Rule("identity/group/id/+", READ, "tests: the policies of the entity's groups"))
+            rules.append(Rule(f"{prefix}identity/entity/name/{identity['entity']}", READ,
+                              f"tests: the entity's policies{where}"))
+            rules.append(Rule(f"{prefix}identity/group/id/+", READ,
+                              f"tests: the policies of the entity's groups{where}"))
             try:
-                policies.update(entity_policies_from_spec(spec.section("identity"), identity["entity"]) or [])
+                policies.update(entity_policies_from_spec(view.section("identity"), identity["entity"]) or [])
             except CannotCheck:  # a disabled entity: its test fails on its own; nothing more to read
                 pass
         else:
             mount, role = identity["auth"], identity["role"]
-            body = spec.section("auth").get(mount) or {}
-            rules.append(Rule(f"auth/{mount}/{role_dir(body.get('type', ''))}/{role}", READ,
-                              f"tests: role {role} as Vault holds it now"))
+            body = view.section("auth").get(mount) or {}
+            rules.append(Rule(f"{prefix}auth/{mount}/{role_dir(body.get('type', ''))}/{role}", READ,
+                              f"tests: role {role} as Vault holds it now{where}"))
             policies.update(role_policies((body.get("roles") or {}).get(role) or {}))
-    rules += [Rule(f"sys/policies/acl/{name}", READ, f"tests: policy {name}, which the spec does not hold")
-              for name in sorted(policies - held)]
+    for namespace, policies in wanted.items():
+        view = spec_view(spec, namespace) if namespace else spec
+        held = {name.lower() for name in view.section("policies")}
+        prefix = f"{namespace}/" if namespace else ""
+        where = f" in namespace {namespace}" if namespace else ""
+        rules += [Rule(f"{prefix}sys/policies/acl/{name}", READ,
+                       f"tests: policy {name}{where}, which the spec does not hold")
+                  for name in sorted(policies - held)]
     return rules

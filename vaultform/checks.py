@@ -58,6 +58,7 @@ def semantic_problems(spec: Spec) -> Tuple[Problems, Warnings]:
     _check_durations(spec, problems, warnings)
     _check_role_policies(spec, warnings)
     _check_sources(spec, problems, warnings)
+    _check_test_namespaces(spec, problems)
     from vaultform.kinds import registry  # late: the kinds import most of vaultform
 
     for kind in registry():  # each kind's own checks (policy HCL, Kubernetes issuer, ...)
@@ -65,6 +66,25 @@ def semantic_problems(spec: Spec) -> Tuple[Problems, Warnings]:
         problems += kind_problems
         warnings += kind_warnings
     return problems, warnings
+
+
+def _check_test_namespaces(spec: Spec, problems: Problems) -> None:
+    """A test's `as.namespace` names a namespace the spec declares ("a", or
+    "a/b" for b under namespaces.a.namespaces): a misspelt one would only
+    fail live, with "does not exist in Vault", after a token was asked for."""
+    from vaultform.namespace_view import namespace_paths  # late: it imports the connection
+
+    tests = spec.data.get("tests") if isinstance(spec.data, dict) else None
+    if not isinstance(tests, list) or not tests:
+        return
+    declared = set(namespace_paths(spec))
+    for i, test in enumerate(tests):
+        namespace = ((test or {}).get("as") or {}).get("namespace") if isinstance(test, dict) else None
+        if isinstance(namespace, str) and namespace not in declared:
+            where = f"namespaces.{namespace.replace('/', '.namespaces.')}"
+            problems.append(SpecError(f"namespace {namespace} is not declared in the spec (no {where})",
+                                      location=spec.loc("tests", i, "as", "namespace"),
+                                      field=f"tests[{i}].as.namespace"))
 
 
 def problems_despite_schema_errors(spec: Spec) -> Problems:

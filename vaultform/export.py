@@ -16,6 +16,12 @@ Values are never written into the spec:
   back at all, so it is written as a commented-out placeholder: uncommenting
   it puts the field under management.
 
+Namespaces (`namespaces:`) are exported with what each holds, read by the
+same code through a namespace context (requests carry X-Vault-Namespace).
+Audit devices (`audit:`) come from sys/audit; an option that can carry a
+credential (an http device's `headers`, a URI with a user and password) is
+left out with a note, since sys/audit returns it in clear.
+
 Output is sorted and carries no timestamp: exporting an unchanged Vault
 again gives the same bytes.
 """
@@ -33,16 +39,22 @@ import yaml
 
 from vaultform.errors import PermissionDenied, VaultformError, VaultRequestError
 from vaultform.kinds import registry
+from vaultform.kinds.audit_device import DEFAULTS as AUDIT_DEFAULTS
+from vaultform.kinds.audit_device import carries_credential, read_devices
 from vaultform.kinds.base import Kind
 from vaultform.kinds.mounts import MOUNT_FLAGS, kv_version
 from vaultform.kinds.secrets_engine import list_kv_secrets
 from vaultform.model import Resource
+from vaultform.namespace_view import CONTENT_SECTIONS, NamespaceContext, namespace_context
 
 # Sections export can write, and the kind names that also select them.
-SECTIONS = ("secrets_engines", "auth", "policies", "secrets", "identity", "token_roles")
+SECTIONS = ("secrets_engines", "auth", "policies", "secrets", "identity", "token_roles", "audit", "namespaces")
 KIND_SECTIONS = {"secrets_engine": "secrets_engines", "auth_method": "auth", "policy": "policies",
                  "secret": "secrets", "identity_entity": "identity", "identity_group": "identity",
-                 "token_role": "token_roles"}
+                 "token_role": "token_roles", "audit_device": "audit", "namespace": "namespaces"}
+# Where each namespace's secret values go under --secret-values-to: "@" never
+# appears in a root mount's directory (_file_name turns it into "_").
+NAMESPACE_VALUES_DIR = "@namespaces"
 WRITE_ONLY_MARK = "#vaultform-write-only# "
 _DURATION_UNITS = (("h", 3600), ("m", 60), ("s", 1))
 
@@ -56,6 +68,9 @@ class Exported:
     doc: Dict[str, Any] = field(default_factory=lambda: {"version": 1})
     notes: List[str] = field(default_factory=list)
     env_placeholders: List[str] = field(default_factory=list)
+    # Leads every placeholder variable's name (a namespace's name), so one in
+    # a namespace never shares a variable with the root's object of that name.
+    env_prefix: Tuple[str, ...] = ()
 
     def put(self, path: Tuple[str, ...], value: Any) -> None:
         node = self.doc
@@ -106,9 +121,14 @@ def _body(kind: Kind, live: Dict[str, Any], res: Optional[Resource] = None) -> D
     return body
 
 
-def _write_only_placeholders(kind: Kind, res: Resource, where: str) -> Dict[str, str]:
+def _write_only_placeholders(kind: Kind, res: Resource, where: str, out: "Exported") -> Dict[str, str]:
     fields = kind.write_only_fields(res) if hasattr(kind, "write_only_fields") else {}
-    return {WRITE_ONLY_MARK + name: "{env: " + _env_name(where, name) + "}" for name in sorted(fields)}
+    return {WRITE_ONLY_MARK + name: "{env: " + _env_name(*out.env_prefix, where, name) + "}" for name in sorted(fields)}
+
+
+def _own_mount(ctx, path: str) -> bool:
+    """vaultform's record mount is the root's: a namespace's mount of that name is the user's."""
+    return not isinstance(ctx, NamespaceContext) and ctx.record.is_own_mount(path)
 
 
 def _read(kind: Kind, ctx, res: Resource, what: str, out: Exported) -> Optional[Dict[str, Any]]:
@@ -186,7 +206,7 @@ def _objects_in_mount(ctx, kind, mount: str, mount_type: str, out: Exported, sec
         live = _read_all(kind, ctx, res, out)
         if live is None:
             continue
-        body = {**_body(kind, live, res), **_write_only_placeholders(kind, res, f"{section}_{ident}")}
+        body = {**_body(kind, live, res), **_write_only_placeholders(kind, res, f"{section}_{ident}", out)}
         if many:
             out.put((section, mount, kind.spec_key, name), body)
         elif body:
@@ -209,7 +229,7 @@ def _export_mounts(ctx, out: Exported, wanted: List[str]) -> None:
     if "secrets_engines" in wanted:
         engines = by_name["secrets_engine"]
         for path, entry in sorted(ctx.secret_mounts().items()):
-            if path in engines.builtins or ctx.record.is_own_mount(path):
+            if path in engines.builtins or _own_mount(ctx, path):
                 continue
             out.put(("secrets_engines", path), _mount_body(engines, ctx, path, engines.tune_key))
             version = kv_version(entry.get("type", ""), entry.get("options"))
@@ -239,7 +259,7 @@ def _export_discovered(ctx, out: Exported, kind_name: str, where: Tuple[str, ...
         if live is None:
             continue
         value = live["policy"] if kind_name == "policy" else \
-            {**_body(kind, live, res), **_write_only_placeholders(kind, res, f"{section}_{res.id}")}
+            {**_body(kind, live, res), **_write_only_placeholders(kind, res, f"{section}_{res.id}", out)}
         out.put(where + (res.id,), value)
 
 
@@ -279,7 +299,7 @@ def _write_value(target: Path, value: str) -> None:
 def _export_secrets(ctx, out: Exported, secret_dir: Optional[Path], spec_dir: Path) -> None:
     for mount, entry in sorted(ctx.secret_mounts().items()):
         version = kv_version(entry.get("type", ""), entry.get("options"))
-        if version is None or ctx.record.is_own_mount(mount):
+        if version is None or _own_mount(ctx, mount):
             continue
         try:
             keys, complete = list_kv_secrets(ctx.api, mount, version)
@@ -302,7 +322,7 @@ def _export_secrets(ctx, out: Exported, secret_dir: Optional[Path], spec_dir: Pa
                     _write_value(target, value)
                     body[name] = {"file": os.path.relpath(target, spec_dir)}
                 else:
-                    variable = _env_name(mount, key, name)
+                    variable = _env_name(*out.env_prefix, mount, key, name)
                     body[name] = {"env": variable}
                     out.env_placeholders.append(variable)
                     if secret_dir is not None:
@@ -314,17 +334,82 @@ def _export_secrets(ctx, out: Exported, secret_dir: Optional[Path], spec_dir: Pa
 # -- the document -------------------------------------------------------------------------------
 
 
+# -- audit devices and namespaces ---------------------------------------------------------------
+
+def _export_audit(ctx, out: Exported) -> None:
+    try:
+        devices = read_devices(ctx.api)
+    except PermissionDenied:
+        out.notes.append("audit devices: not exported, this token may not read sys/audit (it needs 'sudo')")
+        return
+    for path, device in sorted(devices.items()):
+        body: Dict[str, Any] = {"type": device["type"]}
+        for name in ("description", "local"):
+            if device[name] != AUDIT_DEFAULTS[name]:
+                body[name] = device[name]
+        options = {}
+        for name, value in sorted(device["options"].items()):
+            if not carries_credential(name, value):
+                options[name] = value
+            else:
+                out.notes.append(f"audit_device.{path}: its option {name} may hold a credential and is not "
+                                 "exported; add it to the spec by hand")
+        if options:
+            body["options"] = options
+        out.put(("audit", path), body)
+
+
+def _export_namespaces(ctx, out: Exported, wanted: List[str], secret_dir: Optional[Path], spec_dir: Path) -> None:
+    """Each namespace with what it holds: the sections asked for among a
+    namespace's own (all of them when only namespaces were asked for)."""
+    try:
+        names = sorted(n.rstrip("/") for n in ctx.api.list("sys/namespaces"))
+    except PermissionDenied:
+        out.notes.append("namespaces: not listed, this token may not list sys/namespaces")
+        return
+    contents = [s for s in wanted if s in CONTENT_SECTIONS] or list(CONTENT_SECTIONS)
+    for name in names:
+        try:
+            data = ((ctx.api.read(f"sys/namespaces/{name}") or {}).get("data")) or {}
+        except PermissionDenied:
+            out.notes.append(f"namespace.{name}: its custom metadata is not exported, this token may not read it")
+            data = {}
+        body: Dict[str, Any] = {}
+        if data.get("custom_metadata"):
+            body["custom_metadata"] = dict(data["custom_metadata"])
+        child = namespace_context(ctx, name)
+        inner = Exported(doc={}, env_placeholders=out.env_placeholders, env_prefix=(*out.env_prefix, name))
+        values = secret_dir / NAMESPACE_VALUES_DIR / _file_name(name) if secret_dir is not None else None
+        try:
+            _export_contents(child, inner, contents, values, spec_dir)
+        except PermissionDenied as exc:
+            out.notes.append(f"namespace.{name}: not wholly exported ({exc.message})")
+        else:
+            # Its child namespaces, the same way, into its body's namespaces:.
+            _export_namespaces(child, inner, wanted, values, spec_dir)
+        out.notes += [f"in namespace {name}: {note}" for note in inner.notes]
+        out.put(("namespaces", name), {**body, **inner.doc})
+
+
+def _export_contents(ctx, out: Exported, wanted: List[str], secret_dir: Optional[Path], spec_dir: Path) -> None:
+    _export_mounts(ctx, out, wanted)
+    _export_discovered(ctx, out, "policy", ("policies",), wanted, "policies")
+    if "secrets" in wanted:
+        _export_secrets(ctx, out, secret_dir, spec_dir)
+    _export_discovered(ctx, out, "token_role", ("token_roles",), wanted, "token_roles")
+    _export_discovered(ctx, out, "identity_entity", ("identity", "entities"), wanted, "identity")
+    _export_discovered(ctx, out, "identity_group", ("identity", "groups"), wanted, "identity")
+
+
 def export(ctx, include: Iterable[str] = (), secret_dir: Optional[Path] = None,
            spec_dir: Optional[Path] = None) -> Exported:
     wanted = sections_for(include)
     out = Exported()
-    _export_mounts(ctx, out, wanted)
-    _export_discovered(ctx, out, "policy", ("policies",), wanted, "policies")
-    if "secrets" in wanted:
-        _export_secrets(ctx, out, secret_dir, spec_dir or Path.cwd())
-    _export_discovered(ctx, out, "token_role", ("token_roles",), wanted, "token_roles")
-    _export_discovered(ctx, out, "identity_entity", ("identity", "entities"), wanted, "identity")
-    _export_discovered(ctx, out, "identity_group", ("identity", "groups"), wanted, "identity")
+    _export_contents(ctx, out, wanted, secret_dir, spec_dir or Path.cwd())
+    if "audit" in wanted:
+        _export_audit(ctx, out)
+    if "namespaces" in wanted:
+        _export_namespaces(ctx, out, wanted, secret_dir, spec_dir or Path.cwd())
     return out
 
 

@@ -18,8 +18,11 @@ from vaultform.context import Context
 from vaultform.errors import VaultformError
 
 SECTION = "namespaces"
-# The sections a namespace holds (issue 11: its own engines, auth, policies, secrets, identity).
-CONTENT_SECTIONS = ("secrets_engines", "auth", "policies", "secrets", "identity")
+# The sections a namespace holds (issue 11: its own engines, auth, policies,
+# secrets, identity; and, as at the root, its token store's roles and generic paths).
+CONTENT_SECTIONS = ("secrets_engines", "auth", "policies", "secrets", "identity", "token_roles", "paths")
+# What else a namespace's body says about what it holds.
+PRUNE = "prune"
 
 
 def full_namespace(root: Optional[str], name: str) -> str:
@@ -32,16 +35,22 @@ def full_namespace(root: Optional[str], name: str) -> str:
 class SpecView:
     """`namespaces.<name>` read as a spec: the sections are the body's, the
     locations the real file's, settings that belong to the whole spec
-    (record, connection) the root's. Pruning is off inside a namespace."""
+    (record, connection) the root's. `prune:` is the body's own: the root's
+    prune settings never reach into a namespace, nor the other way round.
+    A body's own `namespaces:` nest the same way: the view of `a/b` is the
+    view of `b` in the view of `a`."""
 
-    def __init__(self, root, name: str):
-        self.root, self.name = root, name
-        self.path, self.doc, self.warnings = root.path, root.doc, root.warnings
+    def __init__(self, parent, name: str):
+        self.parent, self.name = parent, name
+        nested = isinstance(parent, SpecView)
+        self.root = parent.root if nested else parent
+        self.namespace_path = f"{parent.namespace_path}/{name}" if nested else name
+        self.path, self.doc, self.warnings = self.root.path, self.root.doc, self.root.warnings
 
     @property
     def data(self) -> dict:
-        body = self.root.section(SECTION).get(self.name) or {}
-        return {k: v for k, v in body.items() if k in CONTENT_SECTIONS}
+        body = self.parent.section(SECTION).get(self.name) or {}
+        return {k: v for k, v in body.items() if k in CONTENT_SECTIONS or k in (PRUNE, SECTION)}
 
     @property
     def base_dir(self):
@@ -51,10 +60,10 @@ class SpecView:
         return self.data.get(name) or {}
 
     def loc(self, *path: Any):
-        return self.root.loc(SECTION, self.name, *path)
+        return self.parent.loc(SECTION, self.name, *path)
 
     def key_loc(self, *path: Any):
-        return self.root.key_loc(SECTION, self.name, *path)
+        return self.parent.key_loc(SECTION, self.name, *path)
 
     @property
     def cluster(self) -> None:
@@ -65,7 +74,28 @@ class SpecView:
         return self.root.record_location
 
     def prune(self, kind_key: str) -> bool:
-        return False
+        # Safe with the root's record: entries of objects in this namespace
+        # carry its address prefix, so what this spec made here is known, and
+        # nothing outside the namespace is listed from inside it.
+        return bool(self.section(PRUNE).get(kind_key))
+
+
+def spec_view(root, path: str) -> SpecView:
+    """The view of namespace `path` ("a" or "a/b", relative to the spec's root)."""
+    view = root
+    for name in path.split("/"):
+        view = SpecView(view, name)
+    return view
+
+
+def namespace_paths(spec) -> List[str]:
+    """Every namespace the spec (or a namespace's view) declares, parents
+    before their children: "a", "a/b", ..."""
+    out: List[str] = []
+    for name in spec.section(SECTION):
+        out.append(name)
+        out += [f"{name}/{child}" for child in namespace_paths(SpecView(spec, name))]
+    return out
 
 
 class _RootRecord:
@@ -103,8 +133,8 @@ class NamespaceContext(Context):
     """The root context, with requests sent into one namespace."""
 
     def __init__(self, root: Context, name: str):  # noqa: the root already did Context's work
-        self.root, self.name = root, name
-        self.spec = SpecView(root.spec, name)
+        self.root, self.name = root, name  # name: the path from the spec's root, "a" or "a/b"
+        self.spec = spec_view(root.spec, name)
         self.cluster = None
         self.initialized_now = False
         self._ready_hooks: List = []
@@ -138,11 +168,23 @@ class NamespaceContext(Context):
         return _RootRecord(self.root)
 
     @property
+    def parent(self) -> Context:
+        """The context a namespace is made in: the root's, or its parent namespace's."""
+        parent = self.name.rpartition("/")[0]
+        return namespace_context(self.root, parent) if parent else self.root
+
+    @property
+    def leaf(self) -> str:
+        return self.name.rpartition("/")[2]
+
+    @property
     def exists(self) -> bool:
         """Whether the namespace is in Vault (read once per run, then kept
         up to date by the namespace kind's create and delete)."""
         key = f"namespace-exists:{self.name}"
-        return self.root.cached(key, lambda: self.root.api.read(f"sys/namespaces/{self.name}") is not None)
+        parent = self.parent
+        return self.root.cached(key, lambda: not parent.vault_empty and
+                                parent.api.read(f"sys/namespaces/{self.leaf}") is not None)
 
     def set_exists(self, value: bool) -> None:
         key = f"namespace-exists:{self.name}"
@@ -176,7 +218,8 @@ class NamespaceContext(Context):
 
 def namespace_context(root: Context, name: str) -> NamespaceContext:
     """One NamespaceContext per namespace and run (its caches are shared by
-    every object in the namespace)."""
+    every object in the namespace). `name` is a path ("a/b" is b inside a),
+    relative to `root`, which may itself be a namespace's context."""
     if isinstance(root, NamespaceContext):
-        raise ValueError("namespaces inside namespaces are not supported")
+        root, name = root.root, f"{root.name}/{name}"
     return root.cached(f"namespace-context:{name}", lambda: NamespaceContext(root, name))

@@ -41,7 +41,8 @@ def config_kinds() -> List[Kind]:
 
 def _changes_for(ctx: Context, res: Resource, live: Optional[dict]) -> Optional[Change]:
     if live is None:
-        return Change(CREATE, res, reason="not in Vault")
+        # A kind may know better (an audit device missing from a node's configuration only).
+        return Change(CREATE, res, reason=res.meta.get("create_reason", "not in Vault"))
     fields = res.kind.diff(ctx, res, live)
     if not fields:
         return None
@@ -200,7 +201,7 @@ def make_plan(ctx: Context, options: PlanOptions = PlanOptions(), show_unmanaged
                 gone.append(res.address)  # deleted by hand: its entry goes, it is never acted on
             continue
         if entry is not None and not res.kind.still_as_recorded(ctx, res, live, entry):
-            if _pruned(ctx, res.kind):
+            if res.kind.pruned(ctx):
                 # Someone else's now, but the spec prunes what it does not name.
                 res.meta["reason"] = (f"not in the spec, and prune.{res.kind.prune_key} is on "
                                       "(it was changed by hand since vaultform applied it)")
@@ -239,14 +240,11 @@ def unmanaged(ctx: Context, known: set) -> Dict[str, List[str]]:
     if ctx.vault_empty:
         return found
     for kind in config_kinds():
-        if not kind.prune_key or _pruned(ctx, kind):
-            continue
         try:
-            addresses = sorted(r.address for r in kind.discover(ctx) if r.address not in known)
+            for name, addresses in kind.unmanaged(ctx, known).items():
+                found[name] = sorted(found.get(name, []) + addresses)
         except VaultformError:
             continue
-        if addresses:
-            found[kind.name] = addresses
     return found
 
 
@@ -311,18 +309,15 @@ def _recorded_leftovers(ctx: Context, wanted: set) -> List[Resource]:
     return out
 
 
-def _pruned(ctx: Context, kind: Kind) -> bool:
-    return bool(kind.prune_key) and bool(ctx.spec.prune(kind.prune_key))
-
-
 def _prune_candidates(ctx: Context, wanted: set) -> List[Resource]:
     out = []
+    if ctx.vault_empty:
+        return out
     for kind in config_kinds():
-        if _pruned(ctx, kind) and not ctx.vault_empty:
-            for res in kind.discover(ctx):
-                if res.address not in wanted and res.address not in ctx.record.objects:
-                    res.meta["reason"] = f"not in the spec, and prune.{kind.prune_key} is on"
-                    out.append(res)
+        for res in kind.prune_candidates(ctx):
+            if res.address not in wanted and res.address not in ctx.record.objects:
+                res.meta.setdefault("reason", f"not in the spec, and prune.{res.kind.prune_key} is on")
+                out.append(res)
     return out
 
 

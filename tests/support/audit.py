@@ -7,6 +7,20 @@ writes one JSON object per line, a ``request`` and a ``response`` entry per
 call, with ``request.operation`` and ``request.path`` in clear (values are
 HMACed), and it writes the request entry before Vault handles the request:
 a write that Vault then refused is still seen.
+
+Measured on OpenBao 2.7.2: a request into a namespace (header
+``X-Vault-Namespace: team``, or the path ``team/sys/...``) is logged with the
+path relative to that namespace (``sys/policies/acl/p``) and the namespace in
+``request.namespace`` as ``{"id": ..., "path": "team/"}``; one in the root
+namespace carries ``{"id": "root"}`` and no ``path``. A :class:`Write` puts
+the two together again, so a namespaced write reads ``team/sys/policies/acl/p``
+and can never pass for the root's ``sys/policies/acl/p``.
+
+A request Vault refused is logged too, and its ``response`` entry (same
+``request.id``) carries a top-level ``error`` (measured: a DELETE of a
+namespace holding another answers 400 and logs "unable to delete namespace
+containing child namespaces"). :attr:`Write.refused` says so: such a request
+changed nothing.
 """
 
 from __future__ import annotations
@@ -28,11 +42,24 @@ def file_audit_hcl(log_path: str, name: str = "file") -> str:
 
 @dataclass(frozen=True)
 class Write:
-    operation: str   # create, update or delete
-    path: str        # as Vault logs it: no /v1/ prefix, e.g. "sys/policies/acl/web"
+    operation: str       # create, update or delete
+    path: str            # the full path from the root namespace, no /v1/ prefix: "sys/policies/acl/web",
+                         # or "team/sys/policies/acl/web" for one made in namespace team
+    namespace: str = ""  # the namespace it was made in ("team", "team/child"); "" for the root
+    refused: bool = False  # Vault answered it with an error: nothing changed
 
     def __str__(self) -> str:
         return f"{self.operation} {self.path}"
+
+
+def namespace_of(request: dict) -> str:
+    """The namespace a logged request was made in, without its trailing "/"."""
+    return ((request.get("namespace") or {}).get("path") or "").strip("/")
+
+
+def full_path(request: dict) -> str:
+    namespace = namespace_of(request)
+    return f"{namespace}/{request['path']}" if namespace else request["path"]
 
 
 class AuditLog:
@@ -48,21 +75,20 @@ class AuditLog:
         except FileNotFoundError:
             return 0
 
-    def requests_since(self, offset: int) -> List[dict]:
-        """The ``request`` entries logged after ``offset``, in order."""
+    def _entries_since(self, offset: int) -> List[dict]:
         with open(self.path, "rb") as f:
             f.seek(offset)
             data = f.read()
-        entries = []
         # Only whole lines: a line still being written belongs to a later call.
-        for line in data.split(b"\n")[:-1]:
-            if not line.strip():
-                continue
-            entry = json.loads(line)
-            if entry.get("type") == "request":
-                entries.append(entry["request"])
-        return entries
+        return [json.loads(line) for line in data.split(b"\n")[:-1] if line.strip()]
+
+    def requests_since(self, offset: int) -> List[dict]:
+        """The ``request`` entries logged after ``offset``, in order."""
+        return [e["request"] for e in self._entries_since(offset) if e.get("type") == "request"]
 
     def writes_since(self, offset: int) -> List[Write]:
-        return [Write(r["operation"], r["path"]) for r in self.requests_since(offset)
+        entries = self._entries_since(offset)
+        refused = {e["request"].get("id") for e in entries if e.get("type") == "response" and e.get("error")}
+        return [Write(r["operation"], full_path(r), namespace_of(r), r.get("id") in refused)
+                for r in (e["request"] for e in entries if e.get("type") == "request")
                 if r.get("operation") in WRITE_OPERATIONS]

@@ -17,7 +17,8 @@ from vaultform.yamlpos import load_located
 @click.option("--output", "output", metavar="SPEC", type=click.Path(dir_okay=False),
               help="Write the spec to SPEC (default: stdout).")
 @click.option("--include", "include", multiple=True, metavar="KIND",
-              help="Only this section or kind (secrets_engines, auth, policies, secrets, identity, token_roles). "
+              help="Only this section or kind (secrets_engines, auth, policies, secrets, identity, token_roles, audit, "
+                   "namespaces; or a kind name such as audit_device or namespace). "
                    "Repeatable.")
 @click.option("--secret-values-to", "secret_dir", metavar="DIR", type=click.Path(file_okay=False),
               help="Write each secret value to a 0600 file under DIR (0700, refused if others can read it) and "
@@ -41,7 +42,8 @@ def export(output: Optional[str], include: Tuple[str, ...], secret_dir: Optional
         temporary = spec_path.with_name(spec_path.name + ".tmp")
         temporary.write_text(text, encoding="utf-8")
         os.replace(temporary, spec_path)
-        counts = {key: len(result.doc.get(key) or {}) for key in ("secrets_engines", "auth", "policies", "secrets")}
+        counts = {key: len(result.doc.get(key) or {})
+                  for key in ("secrets_engines", "auth", "policies", "secrets", "audit", "namespaces")}
         out(f"Wrote {output} ({', '.join(f'{n} {k.replace(chr(95), chr(32))}' for k, n in counts.items())}).",
             err=True)
     else:

@@ -14,6 +14,8 @@ one of three ways (audit_mode):
   server configuration and sends each node SIGHUP: OpenBao adds the devices
   the configuration gained and disables those it lost, on the active node
   (standbys only compare). No restart, so quorum and seal state are untouched.
+  The plan reads the nodes' configuration too (cluster/audit_blocks.py): a
+  device changed or removed there by hand is drift even before a reload.
 - For any other OpenBao that refuses, vaultform cannot change them: the plan
   says, per device, that it must be set in the server's configuration and
   whether it is there as the spec says.
@@ -24,8 +26,9 @@ audit devices are not allowed"), so every field forces a replace: the device
 is removed, then added again. Its log file stays where it was.
 
 A relative file_path is relative to the spec file (the server gets an
-absolute one). Options are not secret: a path or a format is printed in
-plans like any other field.
+absolute one). Options are printed in plans like any other field (a path,
+a format), unless one can carry a credential (an http device's headers):
+sys/audit returns those in clear, so the whole options field is masked.
 """
 
 from __future__ import annotations
@@ -34,7 +37,9 @@ import json
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
+from urllib.parse import urlsplit
 
+from vaultform.cluster.audit_blocks import AuditConfigError, audit_devices_in
 from vaultform.errors import ClusterError, SpecError, VaultformError
 from vaultform.kinds.base import Kind, KindDoc
 from vaultform.model import Resource
@@ -49,6 +54,26 @@ DEFAULTS = {"description": "", "local": False, "options": {}}
 # The file device writes to these instead of a file (OpenBao's audit/file).
 NOT_FILES = ("stdout", "discard")
 RELOAD_TIMEOUT = 15.0
+# Options sys/audit returns in clear that can carry a credential (measured on
+# OpenBao 2.7.2: an http device's headers, say an Authorization bearer token,
+# come back verbatim; a URI may hold a user and password).
+CREDENTIAL_OPTIONS = frozenset({"headers"})
+
+
+def carries_credential(name: str, value: str) -> bool:
+    if name in CREDENTIAL_OPTIONS:
+        return True
+    if "://" in value:
+        try:
+            parts = urlsplit(value)
+            return parts.username is not None or parts.password is not None
+        except ValueError:
+            return True  # cannot tell: treated as one
+    return False
+
+
+def options_carry_credential(device: Optional[dict]) -> bool:
+    return any(carries_credential(k, str(v)) for k, v in ((device or {}).get("options") or {}).items())
 
 
 def option_text(value: Any) -> str:
@@ -125,6 +150,27 @@ def read_devices(api) -> Dict[str, Dict[str, Any]]:
                                "local": bool(entry.get("local")),
                                "options": {k: option_text(v) for k, v in (entry.get("options") or {}).items()}}
             for path, entry in data.items() if isinstance(entry, dict)}
+
+
+def configured_devices(ctx) -> List[Tuple[str, Dict[str, Dict[str, Any]]]]:
+    """(node name, its configuration's audit devices) for each local node
+    that has a configuration file (one never started has none yet)."""
+    def read_all():
+        out = []
+        for node in ctx.cluster.nodes:
+            try:
+                text = node.config_path.read_text(encoding="utf-8")
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise ClusterError(f"cannot read {node.config_path}: {exc.strerror}") from None
+            try:
+                out.append((node.name, audit_devices_in(text)))
+            except AuditConfigError as exc:
+                raise ClusterError(f"{node.config_path}: {exc}; vaultform renders its audit blocks itself: "
+                                   "put the file back as it was (or remove the broken block)") from None
+        return out
+    return ctx.cached("audit-config", read_all)
 
 
 def config_block(path: str, device: Dict[str, Any]) -> str:
@@ -223,8 +269,44 @@ class AuditDevice(Kind):
         return out
 
     # -- against Vault ------------------------------------------------------------
+    def sensitive_fields(self, res) -> Tuple[str, ...]:
+        """Options are shown in plans, unless the spec's or the server's
+        (read below) hold a credential: then they are masked whole."""
+        if res.meta.get("credential_options") or options_carry_credential(res.desired):
+            return ("options",)
+        return ()
+
     def read(self, ctx, res) -> Optional[Dict[str, Any]]:
-        return live_devices(ctx).get(res.meta["path"])
+        live = self._read(ctx, res)
+        if options_carry_credential(live):
+            res.meta["credential_options"] = True
+        return live
+
+    def _read(self, ctx, res) -> Optional[Dict[str, Any]]:
+        path = res.meta["path"]
+        table = live_devices(ctx).get(path)
+        if audit_mode(ctx)[0] != LOCAL or ctx.vault_empty:
+            return table
+        # The nodes' configuration is what a reload or restart applies: a
+        # device changed or removed there by hand is drift even while the
+        # table still shows it (a changed one is refused on reload, and a
+        # node whose configuration differs from its table cannot unseal).
+        # The first place that differs from the spec is what the plan shows.
+        for name, devices in configured_devices(ctx):
+            held = devices.get(path)
+            if held != table and (res.desired is None and table is None or table == res.desired):
+                res.meta["config_drift"] = name
+                if held is None:
+                    res.meta["create_reason"] = (f"not in {name}'s server configuration (removed by hand), though "
+                                                 "OpenBao's audit table still shows it")
+                return held
+        return table
+
+    def change_reason(self, change) -> str:
+        node = change.resource.meta.get("config_drift")
+        if node:
+            return f"{node}'s server configuration was changed by hand: it differs from OpenBao's audit table"
+        return change.reason
 
     def create(self, ctx, res) -> None:
         path = res.meta["path"]
@@ -260,6 +342,7 @@ class AuditDevice(Kind):
         while True:
             if read_devices(ctx.api).get(path) == want:
                 ctx.forget("sys/audit")
+                ctx.forget("audit-config")
                 return
             refused = _reload_error(ctx.cluster.nodes, marks)
             if refused or time.monotonic() > deadline:

@@ -118,6 +118,25 @@ class Kind:
         """Objects of this kind that exist in Vault (for pruning); built-ins excluded."""
         return []
 
+    def pruned(self, ctx) -> bool:
+        """Whether the spec's `prune:` opts this kind in: what exists in Vault
+        but neither the spec nor the record names is deleted."""
+        return bool(self.prune_key) and bool(ctx.spec.prune(self.prune_key))
+
+    def prune_candidates(self, ctx) -> List[Resource]:
+        """What pruning would delete, before the planner leaves out what the
+        spec or the record names (a namespace answers for what it holds)."""
+        return self.discover(ctx) if self.pruned(ctx) and not ctx.vault_empty else []
+
+    def unmanaged(self, ctx, known: set) -> Dict[str, List[str]]:
+        """kind name -> addresses of objects in Vault that neither the spec nor
+        the record (`known`) names and no `prune:` setting deletes: what plans
+        call unmanaged (a namespace answers for what it holds)."""
+        if not self.prune_key or self.pruned(ctx):
+            return {}
+        addresses = sorted(r.address for r in self.discover(ctx) if r.address not in known)
+        return {self.name: addresses} if addresses else {}
+
     def change_reason(self, change) -> str:
         return change.reason
 

@@ -12,7 +12,13 @@ Measured on OpenBao 2.7.2:
   destroys them all, asynchronously ({"status": "in-progress"}; the namespace
   reads 404 once it is gone); only one holding child namespaces is refused;
 - POST to an existing namespace replaces its custom_metadata (POST {} empties it);
-- names may not contain "/" (nesting is a namespace inside a namespace).
+- names may not contain "/" (nesting is a namespace inside a namespace);
+- DELETE of a namespace holding another is refused (400 "unable to delete
+  namespace containing child namespaces").
+
+A namespace's body may hold `namespaces:` of its own: namespace.a/b is b,
+made in a (sys/namespaces/b with X-Vault-Namespace a) after a, deleted
+before it; what it holds is addressed namespace.a/b:<address>.
 
 So deleting a namespace that holds anything is refused unless allowed
 (--allow-destroy or `allow_destroy:`), like a mount, and
@@ -22,12 +28,13 @@ of objects in a namespace carry its name and the object's own kind.
 
 from __future__ import annotations
 
+import copy
 import time
 from typing import Any, Dict, List, Optional
 
 from vaultform.kinds.base import Kind, KindDoc, prevent_destroy_change, record_only
 from vaultform.model import FieldChange, Resource
-from vaultform.namespace_view import CONTENT_SECTIONS, SECTION, SpecView, namespace_context
+from vaultform.namespace_view import CONTENT_SECTIONS, PRUNE, SECTION, SpecView, namespace_context, namespace_paths
 from vaultform.planner_rules import LIST, READ, Rule
 
 PREFIX = "namespace."
@@ -50,7 +57,7 @@ class InNamespace(Kind):
         self.name, self.rank, self.recorded = inner.name, inner.rank, inner.recorded
         self.defaults, self.replace_fields = inner.defaults, inner.replace_fields
         self.destroys_contents = inner.destroys_contents
-        self.prune_key = None
+        self.prune_key = inner.prune_key
 
     def __getattr__(self, name: str) -> Any:  # refusal, destroy_verb, auth_type, ...
         return getattr(self.inner, name)
@@ -93,8 +100,11 @@ class InNamespace(Kind):
         entry.update({"kind": Namespace.name, "namespace": self.namespace, "content_kind": self.inner.name})
         return entry
 
+    def pruned(self, ctx) -> bool:
+        return self.inner.pruned(self._ctx(ctx))  # the namespace's prune:, never the root's
+
     def discover(self, ctx):
-        return []
+        return []  # the namespace kind lists what it holds (Namespace.prune_candidates)
 
 
 def wrap(res: Resource, namespace: str, inner: Kind) -> Resource:
@@ -115,8 +125,9 @@ class Namespace(Kind):
     section = SECTION
     defaults = {"custom_metadata": {}}
     doc = KindDoc("namespaces.<name>", "sys/namespaces/<name>",
-                  "an OpenBao namespace holding its own secrets_engines, auth, policies, secrets and identity "
-                  "(addressed namespace.<name>:<address>); deleting one that holds anything needs consent",
+                  "an OpenBao namespace holding its own secrets_engines, auth, policies, secrets, identity, "
+                  "token_roles, paths, prune and namespaces (addressed namespace.<name>:<address>, a nested one "
+                  "namespace.<parent>/<name>); deleting one that holds anything needs consent",
                   address="namespace.<name>")
 
     @property
@@ -124,6 +135,7 @@ class Namespace(Kind):
         from vaultform.kinds import registry
 
         sections = {k.section: k.section_schema for k in registry() if k.section in CONTENT_SECTIONS}
+        prune_keys = sorted({k.prune_key for k in self.content_kinds() if k.prune_key})
         return {
             "type": "object",
             "description": "OpenBao namespaces (relative to vault.namespace / VAULT_NAMESPACE), each holding "
@@ -137,18 +149,40 @@ class Namespace(Kind):
                                         "description": "the namespace's custom metadata (string values)"},
                     "prevent_destroy": {"type": "boolean"},
                     **{name: sections[name] for name in CONTENT_SECTIONS if name in sections},
+                    # Namespaces inside it: the same schema again, one level down.
+                    SECTION: {"$ref": "#/properties/namespaces"},
+                    PRUNE: {"type": "object", "additionalProperties": False,
+                            "description": "Opt in, per kind, to deleting objects in this namespace that are "
+                                           "neither in its body nor recorded as managed (the root's prune: "
+                                           "does not reach into it).",
+                            "properties": {key: {"type": "boolean"} for key in prune_keys}},
                 },
             },
         }
 
-    def _content_kinds(self) -> List[Kind]:
+    def content_kinds(self) -> List[Kind]:
+        """The kinds a namespace holds (planned, pruned and listed inside it)."""
         from vaultform.kinds import registry
 
         return [k for k in registry() if k.rank >= 10 and k is not self and not isinstance(k, Namespace)]
 
+    def at_depth(self, path: str) -> "Namespace":
+        """The kind of the namespace at `path`: a child namespace is made
+        after its parent and deleted before it (OpenBao refuses to delete a
+        namespace holding another), and both before what they hold (rank 30
+        and up), so a nested one ranks a hundredth above its parent."""
+        depth = path.count("/")
+        if not depth:
+            return self
+        kind = _NESTED.get(depth)
+        if kind is None:
+            kind = _NESTED[depth] = copy.copy(self)
+            kind.rank = Namespace.rank + depth / 100
+        return kind
+
     # -- offline ---------------------------------------------------------------
     def summary(self, spec) -> Optional[str]:
-        count = len(spec.section(SECTION))
+        count = len(namespace_paths(spec))
         return f"{count} namespace{'s' if count != 1 else ''}" if count else None
 
     def checks(self, spec):
@@ -161,42 +195,55 @@ class Namespace(Kind):
             warnings += said
         return problems, warnings
 
-    def planner_rules(self, spec, wildcards):
+    def planner_rules(self, spec, wildcards, parent: str = ""):
         rules, notes = [], []
+        made_in = f"{parent}/" if parent else ""
         for name in sorted(spec.section(SECTION)):
             # A policy in a parent namespace grants on a child's paths prefixed
-            # with its name (measured on OpenBao 2.7.2).
-            rules += [Rule(f"sys/namespaces/{name}", READ, f"namespace.{name}"),
-                      Rule(f"{name}/sys/mounts", READ, f"namespace.{name}: its secrets engines"),
-                      Rule(f"{name}/sys/auth", READ, f"namespace.{name}: its auth methods"),
-                      Rule(f"{name}/sys/policies/acl/", LIST, f"namespace.{name}: what it holds, when deleted"),
-                      Rule(f"{name}/sys/namespaces/", LIST, f"namespace.{name}: what it holds, when deleted")]
+            # with its name (measured on OpenBao 2.7.2), grandchildren included.
+            path = f"{made_in}{name}"
+            rules += [Rule(f"{made_in}sys/namespaces/{name}", READ, f"namespace.{path}"),
+                      Rule(f"{path}/sys/mounts", READ, f"namespace.{path}: its secrets engines"),
+                      Rule(f"{path}/sys/auth", READ, f"namespace.{path}: its auth methods"),
+                      Rule(f"{path}/sys/policies/acl/", LIST, f"namespace.{path}: what it holds, when deleted"),
+                      Rule(f"{path}/sys/namespaces/", LIST, f"namespace.{path}: what it holds, when deleted")]
             view = SpecView(spec, name)
-            for kind in self._content_kinds():
+            for kind in self.content_kinds():
                 inner_rules, inner_notes = kind.planner_rules(view, wildcards)
-                rules += [Rule(f"{name}/{r.path}", r.capability, f"{content_prefix(name)}{r.why}")
+                rules += [Rule(f"{path}/{r.path}", r.capability, f"{content_prefix(path)}{r.why}")
                           for r in inner_rules]
-                notes += [f"in namespace {name}: {n}" for n in inner_notes]
+                notes += [f"in namespace {path}: {n}" for n in inner_notes]
+            more, said = self.planner_rules(view, wildcards, path)
+            rules += more
+            notes += said
         return rules, notes
 
     # -- from the spec -----------------------------------------------------------
-    def resources(self, spec, ctx) -> List[Resource]:
+    def resources(self, spec, ctx, parent: str = "") -> List[Resource]:
         out: List[Resource] = []
         for name, body in spec.section(SECTION).items():
             body = body or {}
-            out.append(Resource(kind=self, address=f"{PREFIX}{name}", id=name,
-                                desired={"custom_metadata": dict(body.get("custom_metadata") or {})},
-                                location=spec.key_loc(SECTION, name),
-                                prevent_destroy=bool(body.get("prevent_destroy"))))
-            child = namespace_context(ctx, name)
-            for kind in self._content_kinds():
-                out += [wrap(res, name, kind) for res in kind.resources(child.spec, child)]
+            path = f"{parent}/{name}" if parent else name
+            res = Resource(kind=self.at_depth(path), address=f"{PREFIX}{path}", id=path,
+                           desired={"custom_metadata": dict(body.get("custom_metadata") or {})},
+                           location=spec.key_loc(SECTION, name), prevent_destroy=bool(body.get("prevent_destroy")))
+            if parent:
+                res.depends_on = [f"{PREFIX}{parent}"]
+            out.append(res)
+            child = namespace_context(ctx, path)
+            for kind in self.content_kinds():
+                out += [wrap(r, path, kind) for r in kind.resources(child.spec, child)]
+            out += self.resources(child.spec, ctx, path)
         return out
 
     def from_record(self, address: str, entry: dict) -> Optional[Resource]:
         inner_name = entry.get("content_kind")
         if not inner_name:
-            return super().from_record(address, entry)
+            res = super().from_record(address, entry)
+            res.kind = self.at_depth(res.id)
+            parent = res.id.rpartition("/")[0]
+            res.depends_on = [f"{PREFIX}{parent}"] if parent else []
+            return res
         from vaultform.kinds import by_name
 
         inner = by_name().get(inner_name)
@@ -207,10 +254,14 @@ class Namespace(Kind):
         return wrap(res, namespace, inner) if res is not None else None
 
     # -- against Vault -------------------------------------------------------------
+    # A namespace is made, read and deleted in its parent (the root's context
+    # for a top-level one), by its own name there: OpenBao's sys/namespaces/
+    # takes one segment.
     def read(self, ctx, res) -> Optional[Dict[str, Any]]:
-        if ctx.vault_empty:
+        here = namespace_context(ctx, res.id)
+        if here.parent.vault_empty:
             return None
-        response = ctx.api.read(f"sys/namespaces/{res.id}")
+        response = here.parent.api.read(f"sys/namespaces/{here.leaf}")
         data = (response or {}).get("data")
         if not data:
             return None  # absent, or being deleted (OpenBao answers {"errors": []} meanwhile)
@@ -225,48 +276,115 @@ class Namespace(Kind):
         return change.reason
 
     def create(self, ctx, res) -> None:
-        ctx.api.write(f"sys/namespaces/{res.id}", {"custom_metadata": res.desired["custom_metadata"]})
-        namespace_context(ctx, res.id).set_exists(True)
+        here = namespace_context(ctx, res.id)
+        here.parent.api.write(f"sys/namespaces/{here.leaf}", {"custom_metadata": res.desired["custom_metadata"]})
+        here.set_exists(True)
 
     def update(self, ctx, res, live, changes) -> None:
         if any(c.name == "custom_metadata" for c in changes):
             # POST replaces custom_metadata on an existing namespace (measured).
-            ctx.api.write(f"sys/namespaces/{res.id}", {"custom_metadata": res.desired["custom_metadata"]})
+            here = namespace_context(ctx, res.id)
+            here.parent.api.write(f"sys/namespaces/{here.leaf}", {"custom_metadata": res.desired["custom_metadata"]})
 
     def delete(self, ctx, res) -> None:
-        ctx.api.delete(f"sys/namespaces/{res.id}")
+        from vaultform.errors import VaultRequestError
+
+        here = namespace_context(ctx, res.id)
+        api = here.parent.api
+        api.delete(f"sys/namespaces/{here.leaf}")
         # OpenBao deletes a namespace in the background: done when it reads 404.
         deadline = time.monotonic() + DELETE_WAIT
-        while ctx.api.read(f"sys/namespaces/{res.id}") is not None:
+        while api.read(f"sys/namespaces/{here.leaf}") is not None:
             if time.monotonic() > deadline:
-                from vaultform.errors import VaultRequestError
                 raise VaultRequestError(f"namespace {res.id} was still being deleted after {DELETE_WAIT:.0f} s")
             time.sleep(0.1)
-        namespace_context(ctx, res.id).set_exists(False)
+        here.set_exists(False)
 
     def destroy_notes(self, ctx, res) -> List[str]:
-        held = self.holdings(ctx, res.id)
+        held = self.holdings(ctx, res.id, res.meta)
         if not held:
             res.meta["deletable"] = True  # an empty namespace takes nothing with it
             return [f"namespace {res.id} holds nothing"]
         return [f"deleting namespace {res.id} destroys everything in it: {'; '.join(held)}"]
 
-    def holdings(self, ctx, name: str) -> List[str]:
-        """What the namespace holds, by what OpenBao lists in it (built-ins left out)."""
+    def holdings(self, ctx, name: str, meta: Optional[dict] = None) -> List[str]:
+        """What the namespace holds, by what OpenBao lists in it (built-ins
+        left out); its child namespaces also go into `meta` (for refusal)."""
         api = namespace_context(ctx, name).api
         held = []
         mounts = _table(api, "sys/mounts", {"sys", "identity", "cubbyhole"})
         auths = _table(api, "sys/auth", {"token"})
         policies = [p for p in api.list("sys/policies/acl") if p not in ("default", "root")]
         children = [c.rstrip("/") for c in api.list("sys/namespaces")]
+        if meta is not None:
+            meta["children"] = children
         for what, names in (("secrets engines", mounts), ("auth methods", auths), ("policies", policies),
                             ("namespaces", children)):
             if names:
                 held.append(f"{what} {', '.join(sorted(names))}")
         return held
 
+    def refusal(self, change, changes) -> str:
+        """OpenBao refuses to delete a namespace holding another (400 "unable
+        to delete namespace containing child namespaces", measured on 2.7.2):
+        every child must go in this plan too, before it."""
+        if change.action != "delete":
+            return ""
+        going = {c.address for c in changes if c.action == "delete"}
+        kept = sorted(child for child in change.resource.meta.get("children") or ()
+                      if f"{PREFIX}{change.resource.id}/{child}" not in going)
+        if not kept:
+            return ""
+        return (f"refusing to delete {change.address}: it holds namespace(s) {', '.join(kept)} that this plan does "
+                "not delete (made by hand, or left alone after a change by hand), and OpenBao refuses to delete a "
+                "namespace holding another; delete them first, or add them to the spec under "
+                f"namespaces.{change.resource.id.replace('/', '.namespaces.')}.namespaces")
+
     def discover(self, ctx) -> List[Resource]:
         return []
+
+    def unmanaged(self, ctx, known: set) -> Dict[str, List[str]]:
+        """What each declared namespace holds that neither the spec nor the
+        record names, by the kinds a namespace holds, addressed
+        namespace.<name>:<address>; each namespace's own `prune:` decides
+        there. A namespace not made yet holds nothing; one this token may not
+        read, or a kind it may not list there, is left out (as at the root)."""
+        from vaultform.errors import VaultformError
+
+        kinds = [k for k in self.content_kinds() if k.prune_key]
+        found: Dict[str, List[str]] = {}
+        for name in namespace_paths(ctx.spec):
+            child = namespace_context(ctx, name)
+            try:
+                if child.vault_empty:
+                    continue
+            except VaultformError:
+                continue
+            for kind in kinds:
+                if kind.pruned(child):
+                    continue  # planned for deletion instead
+                try:
+                    addresses = [wrap(r, name, kind).address for r in kind.discover(child)]
+                except VaultformError:
+                    continue
+                found.setdefault(kind.name, []).extend(a for a in addresses if a not in known)
+        return {kind: addresses for kind, addresses in found.items() if addresses}
+
+    def prune_candidates(self, ctx) -> List[Resource]:
+        """What each namespace's own `prune:` would delete in it."""
+        out: List[Resource] = []
+        for name in namespace_paths(ctx.spec):
+            child = namespace_context(ctx, name)
+            if child.vault_empty:
+                continue  # not made yet: it holds nothing
+            for kind in self.content_kinds():
+                if not kind.pruned(child):
+                    continue
+                for res in kind.discover(child):
+                    res = wrap(res, name, kind)
+                    res.meta["reason"] = f"not in the spec, and prune.{kind.prune_key} is on in namespace {name}"
+                    out.append(res)
+        return out
 
 
 def _table(api, path: str, builtins) -> List[str]:
@@ -274,5 +392,7 @@ def _table(api, path: str, builtins) -> List[str]:
     data = data.get("data") or {k: v for k, v in data.items() if k.endswith("/")}
     return [k.rstrip("/") for k in data if k.endswith("/") and k.rstrip("/") not in builtins]
 
+
+_NESTED: Dict[int, Namespace] = {}  # depth -> the kind of namespaces that deep (Namespace.at_depth)
 
 KINDS = [Namespace()]

@@ -223,14 +223,18 @@ def unmanaged_note(plan: Plan, listed: bool = False) -> List[str]:
     counts = ", ".join(f"{kind}: {len(addresses)}" for kind, addresses in sorted(plan.unmanaged.items()))
     prune = ", ".join(f"{key}: true" for key in sorted(set(plan.prune_keys.get(k, k) for k in plan.unmanaged)))
     what = f"{total} object{'s' if total != 1 else ''}"
+    # Objects inside a namespace are pruned by that namespace's own prune:
+    # (namespaces.<name>.prune), never the root's.
+    inside = any(a.startswith("namespace.") for addresses in plan.unmanaged.values() for a in addresses)
+    where = " (at the root, or in a namespace's body for those inside it)" if inside else ""
     lines = [f"Vault also holds {what} that vaultform does not manage ({counts})."]
     if listed:
         for kind, addresses in sorted(plan.unmanaged.items()):
             lines.extend(f"    {address}" for address in addresses)
-        lines.append(f"Add them to the spec to manage them, or set `prune: {{{prune}}}` to delete them.")
+        lines.append(f"Add them to the spec to manage them, or set `prune: {{{prune}}}`{where} to delete them.")
     else:
         lines.append(f"List them with `vaultform plan --show-unmanaged`; add them to the spec, or set "
-                     f"`prune: {{{prune}}}` to delete them.")
+                     f"`prune: {{{prune}}}`{where} to delete them.")
     return lines
 
 
