@@ -112,6 +112,28 @@ def test_hostile_yaml_is_refused_fast_and_small(tmp_path, home, name):
     assert peak < 64 * 1024 * 1024, f"{name}: {peak / 2**20:.0f} MiB"
 
 
+def test_size_limits_are_for_aliases_not_for_large_honest_specs(monkeypatch):
+    """A bomb is refused by what its aliases add; a spec written out in full
+    (bench/scale.py --large: 100,000 objects) is as large as its file."""
+    from vaultform import yamlpos
+    from vaultform.errors import SpecError
+    from vaultform.yamlpos import ALIAS_GROWTH, load_located
+
+    MAX_VALUES = 2_000  # the real limit's logic at a size that loads in milliseconds
+    monkeypatch.setattr(yamlpos, "MAX_VALUES", MAX_VALUES)
+    rows = MAX_VALUES + 10  # more mappings than the alias allowance alone
+    written = "version: 1\nx:\n" + "".join(f"  - {{a: {i}}}\n" for i in range(rows))
+    assert len(load_located(written, "big.yaml").data["x"]) == rows
+    # The same size reached through anchors that many rows share is honest too...
+    shared = ("version: 1\nd: &d {a: 1, b: 2, c: 3}\nx:\n" +
+              "".join(f"  - {{<<: *d, n: {i}}}\n" for i in range(rows // 10)))
+    assert load_located(shared, "shared.yaml").data["x"][-1]["c"] == 3
+    # ... while a bomb grows far past its allowance of ALIAS_GROWTH values per value written.
+    with pytest.raises(SpecError, match="alias bomb"):
+        load_located(alias_bomb(levels=8), "bomb.yaml")
+    assert 9 ** 8 > MAX_VALUES + ALIAS_GROWTH * 20  # (the bomb's ~20 written values)
+
+
 def test_spec_files_that_are_not_regular_files_are_refused(tmp_path, home):
     fifo = tmp_path / "fifo.yaml"
     os.mkfifo(fifo)
