@@ -13,9 +13,10 @@ import stat
 
 from vaultform.errors import SpecError
 
-# A spec describing thousands of objects is a few hundred KiB; 4 MiB leaves
-# room for generous policy text while keeping parsing under a second or two.
-MAX_BYTES = 4 * 1024 * 1024
+# A spec of 10,000 objects is about 1.3 MB and one of 100,000 (bench/scale.py
+# --large) about 13 MB, loaded in about 10 s; 64 MiB leaves room for generous
+# policy text while refusing what no one writes by hand or by generator.
+MAX_BYTES = 64 * 1024 * 1024
 
 
 def read_bytes(path: str, what: str = "spec file") -> bytes:
