@@ -42,11 +42,40 @@ def bao_binary() -> str:
         return found
 
 
+# Ports handed to a server that binds them later (bao, PostgreSQL) are picked
+# below the kernel's ephemeral range: inside it, any test's outgoing
+# connection may take the port in between (seen: a raft node's cluster port
+# lost that way, "bind: address already in use", and its cluster never formed).
+_PORT_FLOOR = 10000
+
+
+def _ephemeral_start() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
+
+def free_ports(count: int = 1) -> int:
+    """A port P on 127.0.0.1 with P..P+count-1 all free a moment ago, outside
+    the ephemeral range where the system allows it."""
+    top = _ephemeral_start() - count
+    for _ in range(200):
+        if top > _PORT_FLOOR + 1000:
+            port = _PORT_FLOOR + secrets.randbelow(top - _PORT_FLOOR)
+        else:  # no room below the ephemeral range on this system: let the kernel pick
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+        if port + count <= 65535 and all(port_is_free(port + i) for i in range(count)):
+            return port
+    raise RuntimeError(f"could not find {count} adjacent free ports")
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    return free_ports(1)
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:

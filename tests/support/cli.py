@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Union
 
-from tests.support.bao import port_is_free
+from tests.support.bao import free_ports
 
 VAULTFORM = [sys.executable, "-m", "vaultform"]
 RUN_TIMEOUT = 120.0
@@ -109,13 +108,7 @@ def assert_no_secrets(text: Union[str, bytes], secrets: Iterable[str], where: st
 def free_port_run(count: int = 2) -> int:
     """A port P with P..P+count-1 all free (node i of a local cluster uses
     P+2i for its API and P+2i+1 for cluster traffic)."""
-    for _ in range(100):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port + count <= 65535 and all(port_is_free(port + i) for i in range(count)):
-            return port
-    raise RuntimeError(f"could not find {count} adjacent free ports")
+    return free_ports(count)
 
 
 def bao_pids_under(path: Union[str, Path]) -> List[int]:
