@@ -519,19 +519,6 @@ def run_planned(ctx, plan, tests: List[AccessTest]) -> Run:
     return Run(results(tests, after, before), VAULTFORM, planned=True)
 
 
-def _existence_rules(namespace: str) -> list:
-    """Reading whether namespace "a/b" exists: b is read in a, and a at the
-    root (namespace_view.NamespaceContext.exists)."""
-    from vaultform.planner_rules import READ, Rule
-
-    rules, parent = [], ""
-    for name in namespace.split("/"):
-        made_in = f"{parent}/" if parent else ""
-        rules.append(Rule(f"{made_in}sys/namespaces/{name}", READ, f"tests: whether namespace {namespace} exists"))
-        parent = f"{made_in}{name}"
-    return rules
-
-
 def planner_rules(spec) -> list:
     """What `plan --test` (and `test`, when it may not create tokens) reads
     beyond the plan: the identities tests name, and the policies they carry
@@ -546,6 +533,8 @@ def planner_rules(spec) -> list:
     # Per namespace (None: the root): the policies tests carry there. A
     # policy in a parent namespace grants on a child's paths prefixed with
     # its name, so a namespace's reads are "<name>/<path>" (kinds/namespace.py).
+    # Whether the namespace exists is read by the namespace kind's rules:
+    # validate refuses a test naming a namespace the spec does not declare.
     wanted: Dict[Optional[str], set] = {}
     rules = []
     for test in tests:
@@ -555,8 +544,6 @@ def planner_rules(spec) -> list:
         prefix = f"{namespace}/" if namespace else ""
         where = f" in namespace {namespace}" if namespace else ""
         policies = wanted.setdefault(namespace, {"default"})
-        if namespace:
-            rules += _existence_rules(namespace)
         if "policies" in identity:
             policies.update(p.lower() for p in identity["policies"])
         elif "entity" in identity:
