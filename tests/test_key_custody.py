@@ -30,6 +30,7 @@ from typing import List, Optional
 import pytest
 import requests
 
+from tests.support.bao import wait_until
 from tests.support.cli import (
     VAULTFORM,
     Result,
@@ -233,6 +234,10 @@ def test_keys_whose_write_fails_after_init_are_rescued_and_unseal_the_server(wor
     for share in keys["unseal_keys_b64"][:2]:
         answer = requests.put(f"{address}/v1/sys/unseal", json={"key": share}, timeout=10).json()
     assert answer["sealed"] is False
+    # Unsealed is not yet active: the raft node elects itself a moment later, and until then
+    # every request with a token answers 500.
+    wait_until(lambda: requests.get(f"{address}/v1/sys/health", timeout=10).status_code == 200, 30,
+               what="the unsealed node to become active")
     lookup = requests.get(f"{address}/v1/auth/token/lookup-self", headers={"X-Vault-Token": keys["root_token"]},
                           timeout=10)
     assert lookup.status_code == 200 and lookup.json()["data"]["policies"] == ["root"]
