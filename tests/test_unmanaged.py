@@ -97,24 +97,25 @@ def test_objects_made_by_hand_inside_declared_namespaces_are_counted_and_listed(
         client("a").sys.create_or_update_policy("hand-a", 'path "y/*" { capabilities = ["read"] }')
         client("a/b").sys.create_or_update_policy("hand-b", 'path "y/*" { capabilities = ["read"] }')
         client("a/b").sys.enable_secrets_engine("kv", path="hand-kv")
-        client(None).sys.create_namespace("c")  # not declared: not looked into
+        client(None).sys.create_namespace("c")  # not declared: listed itself, not looked into
         client("c").sys.create_or_update_policy("hand-c", 'path "y/*" { capabilities = ["read"] }')
 
         result = run_cli(["plan", str(spec), "--detailed-exitcode"], env=env)
         assert result.exit_code == 0, str(result)
         lines = result.stdout.splitlines()
         assert lines[0] == "No changes. Vault matches the spec.", str(result)
-        # The root's hand-root and the dev server's secret/, a's hand-a, a/b's hand-b and hand-kv.
-        assert lines[1] == ("Vault also holds 5 objects that vaultform does not manage "
-                            "(policy: 3, secrets_engine: 2)."), str(result)
+        # The root's hand-root, c and the dev server's secret/, a's hand-a, a/b's hand-b and hand-kv.
+        assert lines[1] == ("Vault also holds 6 objects that vaultform does not manage "
+                            "(namespace: 1, policy: 3, secrets_engine: 2)."), str(result)
         assert "in a namespace's body for those inside it" in lines[2], str(result)
 
         listed = run_cli(["plan", str(spec), "--show-unmanaged"], env=env)
         assert listed.exit_code == 0, str(listed)
         shown = [line.strip() for line in listed.stdout.splitlines() if line.startswith("    ")]
         # Per kind, sorted by address.
-        assert shown == ["namespace.a/b:policy.hand-b", "namespace.a:policy.hand-a", "policy.hand-root",
-                         "namespace.a/b:secrets_engine.hand-kv", "secrets_engine.secret"], str(listed)
+        assert shown == ["namespace.c", "namespace.a/b:policy.hand-b", "namespace.a:policy.hand-a",
+                         "policy.hand-root", "namespace.a/b:secrets_engine.hand-kv", "secrets_engine.secret"], \
+            str(listed)
         assert "hand-c" not in listed.stdout and "mine" not in listed.stdout, str(listed)
 
         # a's prune: deletes a's hand-made policy; a/b's and the root's stay listed.
@@ -125,4 +126,5 @@ def test_objects_made_by_hand_inside_declared_namespaces_are_counted_and_listed(
         plan_part, _, listing = pruned.stdout.partition("\nVault also holds ")
         assert "- namespace.a:policy.hand-a" in plan_part and "hand-a" not in listing, str(pruned)
         assert "    namespace.a/b:policy.hand-b" in listing and "    policy.hand-root" in listing, str(pruned)
-        assert "hand-c" not in pruned.stdout and "namespace.c" not in pruned.stdout, str(pruned)
+        assert "hand-c" not in pruned.stdout and "- namespace.c" not in plan_part, str(pruned)
+        assert "    namespace.c" in listing, str(pruned)  # the root's prune: decides for c, not a's

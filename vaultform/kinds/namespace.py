@@ -22,15 +22,27 @@ before it; what it holds is addressed namespace.a/b:<address>.
 
 So deleting a namespace that holds anything is refused unless allowed
 (--allow-destroy or `allow_destroy:`), like a mount, and
-the plan says what it holds. The ownership record stays the root's: entries
+the plan says what it holds.
+
+Namespaces made by hand (neither declared nor recorded) are listed as
+unmanaged where they are: at the root, or in the declared namespace they
+were made in. `prune: {namespaces: true}` deletes them there, the root's at
+the root and a namespace's in it; never one holding a namespace of its own
+(that prune never reaches into it, and OpenBao refuses), nor one whose name
+no spec could declare: those are left alone, listed, with a warning.
+Measured on OpenBao 2.7.2: no built-in namespace is listed (the root's
+sys/namespaces LIST answers 404 on a fresh server); a namespace being
+deleted is no longer listed; names with ":" or non-ASCII letters are
+accepted. The ownership record stays the root's: entries
 of objects in a namespace carry its name and the object's own kind.
 """
 
 from __future__ import annotations
 
 import copy
+import re
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from vaultform.kinds.base import Kind, KindDoc, prevent_destroy_change, record_only
 from vaultform.model import FieldChange, Resource
@@ -122,6 +134,8 @@ class Namespace(Kind):
     rank = 20            # before every mount: what lives in it needs it
     destroys_contents = True
     destroy_verb = "delete"
+    prune_key = "namespaces"
+    parent = ""          # the namespace it is made in ("" the root), whose prune: governs it
     section = SECTION
     defaults = {"custom_metadata": {}}
     doc = KindDoc("namespaces.<name>", "sys/namespaces/<name>",
@@ -135,7 +149,7 @@ class Namespace(Kind):
         from vaultform.kinds import registry
 
         sections = {k.section: k.section_schema for k in registry() if k.section in CONTENT_SECTIONS}
-        prune_keys = sorted({k.prune_key for k in self.content_kinds() if k.prune_key})
+        prune_keys = sorted({k.prune_key for k in self.content_kinds() + [self] if k.prune_key})
         return {
             "type": "object",
             "description": "OpenBao namespaces (relative to vault.namespace / VAULT_NAMESPACE), each holding "
@@ -170,15 +184,22 @@ class Namespace(Kind):
         """The kind of the namespace at `path`: a child namespace is made
         after its parent and deleted before it (OpenBao refuses to delete a
         namespace holding another), and both before what they hold (rank 30
-        and up), so a nested one ranks a hundredth above its parent."""
-        depth = path.count("/")
-        if not depth:
+        and up), so a nested one ranks a hundredth above its parent. One
+        kind per parent: its `prune:` decides whether one made by hand goes."""
+        parent = path.rpartition("/")[0]
+        if not parent:
             return self
-        kind = _NESTED.get(depth)
+        kind = _NESTED.get(parent)
         if kind is None:
-            kind = _NESTED[depth] = copy.copy(self)
-            kind.rank = Namespace.rank + depth / 100
+            kind = _NESTED[parent] = copy.copy(self)
+            kind.rank = Namespace.rank + (parent.count("/") + 1) / 100
+            kind.parent = parent
         return kind
+
+    def pruned(self, ctx) -> bool:
+        """The prune: of the namespace it is made in (the root's for a top-level one)."""
+        where = namespace_context(ctx, self.parent) if self.parent else ctx
+        return bool(where.spec.prune(self.prune_key))
 
     # -- offline ---------------------------------------------------------------
     def summary(self, spec) -> Optional[str]:
@@ -198,6 +219,15 @@ class Namespace(Kind):
     def planner_rules(self, spec, wildcards, parent: str = ""):
         rules, notes = [], []
         made_in = f"{parent}/" if parent else ""
+        if spec.prune(self.prune_key):
+            # Namespaces made by hand here, and what each holds (the consent it needs).
+            why = f"prune.{self.prune_key}" + (f" in namespace {parent}" if parent else "")
+            rules += [Rule(f"{made_in}sys/namespaces/", LIST, f"{why}: find namespaces not in the spec"),
+                      Rule(f"{made_in}sys/namespaces/*", READ, f"{why}: every namespace, in the spec or not"),
+                      Rule(f"{made_in}+/sys/mounts", READ, f"{why}: what a namespace made by hand holds"),
+                      Rule(f"{made_in}+/sys/auth", READ, f"{why}: what a namespace made by hand holds"),
+                      Rule(f"{made_in}+/sys/policies/acl/", LIST, f"{why}: what a namespace made by hand holds"),
+                      Rule(f"{made_in}+/sys/namespaces/", LIST, f"{why}: what a namespace made by hand holds")]
         for name in sorted(spec.section(SECTION)):
             # A policy in a parent namespace grants on a child's paths prefixed
             # with its name (measured on OpenBao 2.7.2), grandchildren included.
@@ -344,8 +374,9 @@ class Namespace(Kind):
         return []
 
     def unmanaged(self, ctx, known: set) -> Dict[str, List[str]]:
-        """What each declared namespace holds that neither the spec nor the
-        record names, by the kinds a namespace holds, addressed
+        """Namespaces made by hand (at the root and in every declared
+        namespace), and what each declared namespace holds that neither the
+        spec nor the record names, by the kinds a namespace holds, addressed
         namespace.<name>:<address>; each namespace's own `prune:` decides
         there. A namespace not made yet holds nothing; one this token may not
         read, or a kind it may not list there, is left out (as at the root)."""
@@ -353,6 +384,14 @@ class Namespace(Kind):
 
         kinds = [k for k in self.content_kinds() if k.prune_key]
         found: Dict[str, List[str]] = {}
+        for parent in [""] + namespace_paths(ctx.spec):
+            try:
+                # Those prune: deletes are planned instead; those it leaves alone stay listed.
+                found.setdefault(self.name, []).extend(
+                    res.address for res, kept in self.made_by_hand(ctx, parent)
+                    if res.address not in known and (kept or not res.kind.pruned(ctx)))
+            except VaultformError:
+                pass
         for name in namespace_paths(ctx.spec):
             child = namespace_context(ctx, name)
             try:
@@ -371,8 +410,19 @@ class Namespace(Kind):
         return {kind: addresses for kind, addresses in found.items() if addresses}
 
     def prune_candidates(self, ctx) -> List[Resource]:
-        """What each namespace's own `prune:` would delete in it."""
+        """What each `prune:` would delete: namespaces made by hand where it
+        is (the root's, or a declared namespace's), and what each declared
+        namespace's own `prune:` deletes in it."""
         out: List[Resource] = []
+        for parent in [""] + namespace_paths(ctx.spec):
+            ctx.forget(f"namespaces-by-hand:{parent}")  # first of a plan's looks: a plan again sees anew
+            if not self.at_depth(f"{parent}/x" if parent else "x").pruned(ctx):
+                continue
+            for res, kept in self.made_by_hand(ctx, parent):
+                if not kept:
+                    if parent:
+                        res.meta["reason"] = f"not in the spec, and prune.{self.prune_key} is on in namespace {parent}"
+                    out.append(res)
         for name in namespace_paths(ctx.spec):
             child = namespace_context(ctx, name)
             if child.vault_empty:
@@ -386,6 +436,55 @@ class Namespace(Kind):
                     out.append(res)
         return out
 
+    def plan_warnings(self, ctx) -> List[str]:
+        """Namespaces made by hand that a `prune: {namespaces: true}` leaves alone, and why."""
+        from vaultform.errors import VaultformError
+
+        said = []
+        for parent in [""] + namespace_paths(ctx.spec):
+            try:
+                left = [(res, kept) for res, kept in self.made_by_hand(ctx, parent) if kept and res.kind.pruned(ctx)]
+            except VaultformError:
+                continue
+            where = f" in namespace {parent}" if parent else ""
+            said += [f"{res.address} is not pruned (prune.{self.prune_key} is on{where}): {kept}" for res, kept in left]
+        return said
+
+    def made_by_hand(self, ctx, parent: str) -> List[Tuple[Resource, str]]:
+        """The namespaces in `parent` ("" the root) that neither the spec
+        nor the record names, each with why prune would leave it alone ("" if
+        it would not). Listed once per run (LIST sys/namespaces there)."""
+        def load() -> List[Tuple[Resource, str]]:
+            where = namespace_context(ctx, parent) if parent else ctx
+            if where.vault_empty:
+                return []
+            known = {f"{PREFIX}{path}" for path in namespace_paths(ctx.spec)} | set(ctx.record.objects)
+            out = []
+            for key in sorted(where.api.list("sys/namespaces")):
+                leaf = key.rstrip("/")
+                path = f"{parent}/{leaf}" if parent else leaf
+                if f"{PREFIX}{path}" in known:
+                    continue
+                res = Resource(kind=self.at_depth(path), address=f"{PREFIX}{path}", id=path,
+                               depends_on=[f"{PREFIX}{parent}"] if parent else [])
+                out.append((res, self._kept(ctx, path)))
+            return out
+
+        return ctx.cached(f"namespaces-by-hand:{parent}", load)
+
+    def _kept(self, ctx, path: str) -> str:
+        """Why prune leaves the namespace at `path` alone, or ""."""
+        leaf = path.rpartition("/")[2]
+        if not re.fullmatch(NAME_PATTERN, leaf):
+            return "no spec could name it (names are letters, digits, _, - and .)"
+        if not self.at_depth(path).pruned(ctx):
+            return ""  # not asked: only listed, no need to look inside
+        children = sorted(c.rstrip("/") for c in namespace_context(ctx, path).api.list("sys/namespaces"))
+        if children:
+            return (f"it holds namespace(s) {', '.join(children)}, which that prune never reaches into, and OpenBao "
+                    "refuses to delete a namespace holding another; delete them first")
+        return ""
+
 
 def _table(api, path: str, builtins) -> List[str]:
     data = api.read(path) or {}
@@ -393,6 +492,6 @@ def _table(api, path: str, builtins) -> List[str]:
     return [k.rstrip("/") for k in data if k.endswith("/") and k.rstrip("/") not in builtins]
 
 
-_NESTED: Dict[int, Namespace] = {}  # depth -> the kind of namespaces that deep (Namespace.at_depth)
+_NESTED: Dict[str, Namespace] = {}  # parent path -> the kind of namespaces made in it (Namespace.at_depth)
 
 KINDS = [Namespace()]

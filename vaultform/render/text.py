@@ -225,7 +225,9 @@ def unmanaged_note(plan: Plan, listed: bool = False) -> List[str]:
     what = f"{total} object{'s' if total != 1 else ''}"
     # Objects inside a namespace are pruned by that namespace's own prune:
     # (namespaces.<name>.prune), never the root's.
-    inside = any(a.startswith("namespace.") for addresses in plan.unmanaged.values() for a in addresses)
+    # (A namespace made by hand at the root, namespace.<name>, is the root's.)
+    inside = any(a.startswith("namespace.") and (":" in a or "/" in a)
+                 for addresses in plan.unmanaged.values() for a in addresses)
     where = " (at the root, or in a namespace's body for those inside it)" if inside else ""
     lines = [f"Vault also holds {what} that vaultform does not manage ({counts})."]
     if listed:
