@@ -399,6 +399,10 @@ class Walk:
         # leaves them alone, so their parents can never be deleted (OpenBao
         # refuses a namespace holding another, and the plan says so).
         self.abandoned: set = set()
+        # Namespaces made by hand ("h", or "a/h" inside declared a): left alone
+        # unless the prune: where they are has namespaces; their parents are
+        # never deleted meanwhile (OpenBao refuses a namespace holding another).
+        self.handmade_namespaces: set = set()
 
     def new_round(self) -> None:
         # Transit keys Vault may delete now: deletion_allowed as last applied.
@@ -702,7 +706,10 @@ class Walk:
         return f"set local on {path} (replace)"
 
     def toggle_prune(self) -> str:
-        key = self.rng.choice(["policies", "secrets_engines", "auth_roles", "token_roles"])
+        return self.toggle_prune_key(self.rng.choice(["policies", "secrets_engines", "auth_roles", "token_roles",
+                                                      "namespaces"]))
+
+    def toggle_prune_key(self, key: str) -> str:
         if self.model.prune.pop(key, False):
             return f"prune.{key} off"
         self.model.prune[key] = True
@@ -1035,7 +1042,7 @@ class Walk:
 
     def remove_namespace(self) -> Optional[str]:
         # One deleted by hand this round is planned as nothing when removed: not a removal to prove.
-        left_alone = self.abandoned | self.edited_by_hand
+        left_alone = self.abandoned | self.edited_by_hand | self.handmade_namespaces
         name = self.pick(p for p in self.model.namespace_paths()
                          if not self.protected(p) and p not in self.destroyed_now
                          and not any(d.startswith(p + "/") for d in left_alone))
@@ -1062,6 +1069,17 @@ class Walk:
         namespace.prevent_destroy = True
         return f"set prevent_destroy on namespace {name} (record only)"
 
+    def toggle_namespace_prune(self) -> Optional[str]:
+        """prune.namespaces at the root or in a declared namespace: mostly
+        where namespaces were made by hand, so that some are pruned."""
+        where = sorted({h.rpartition("/")[0] for h in self.handmade_namespaces})
+        levels = [p for p in where if not p or self.model.namespace_at(p) is not None]
+        level = self.pick(levels) if levels and self.rng.random() < 0.8 else \
+            self.pick([""] + self.model.namespace_paths())
+        model = self.model.namespace_at(level) if level else self.model
+        done = Walk(self.rng, model).toggle_prune_key("namespaces")
+        return f"in namespace {level}: {done}" if level else done
+
     NAMESPACED = ["add_policy", "edit_policy", "remove_policy", "add_kv_mount", "tune_mount", "remove_mount",
                   "add_secret", "edit_secret", "remove_secret", "add_auth", "add_role", "edit_role", "remove_role",
                   "remove_auth", "upgrade_kv", "add_token_role", "edit_token_role", "remove_token_role", "add_path",
@@ -1083,7 +1101,8 @@ class Walk:
     # edit and delete some and change what they hold.
     NAMESPACE_MUTATIONS = ["add_namespace", "edit_namespace", "edit_namespace", "remove_namespace",
                            "remove_namespace", "toggle_namespace_protection", "edit_in_a_namespace",
-                           "edit_in_a_namespace", "remove_in_a_namespace"] + ["in_a_namespace"] * 3
+                           "edit_in_a_namespace", "remove_in_a_namespace", "toggle_namespace_prune"] + \
+        ["in_a_namespace"] * 2
     EDITS = ["edit_policy", "edit_secret", "edit_role", "edit_token_role", "edit_path"]
     REMOVALS = ["remove_policy", "remove_secret", "remove_role", "remove_token_role", "remove_path", "remove_mount"]
 
@@ -1129,7 +1148,9 @@ class Walk:
             parent.write(f"sys/namespaces/{leaf}", custom_metadata={"changed": "by-hand"})
             self.edited_by_hand.add(name)
             return f"set the custom_metadata of namespace {name}"
-        if what == "delete" and not self.model.namespace_at(name).namespaces:  # OpenBao refuses one holding another
+        holds_one = self.model.namespace_at(name).namespaces or any(h.startswith(name + "/")
+                                                                     for h in self.handmade_namespaces)
+        if what == "delete" and not holds_one:  # OpenBao refuses one holding another
             parent.delete(f"sys/namespaces/{leaf}")
             wait_until_namespace_gone(parent, leaf)
             self.destroyed_now.add(name)
@@ -1138,7 +1159,10 @@ class Walk:
         inside = hvac.Client(url=client.url, token=client.token, namespace=name)
         for _ in range(6):
             drift = self.rng.choice(["policy_text", "policy_delete", "secret_value", "secret_delete", "mount_tune",
-                                     "role_field", "token_role_field", "unmanaged_policy", "unmanaged_mount"])
+                                     "role_field", "token_role_field", "unmanaged_policy", "unmanaged_mount",
+                                     "unmanaged_namespace"])
+            if drift == "unmanaged_namespace":  # tracked here, where the walk knows every namespace
+                return f"in namespace {name}: {self.drift_unmanaged_namespace(client, name)}"
             done = getattr(walk, f"drift_{drift}")(inside)
             if done:
                 return f"in namespace {name}: {done}"
@@ -1172,7 +1196,7 @@ class Walk:
         drifts = ["policy_text", "policy_delete", "secret_value", "secret_same", "secret_delete", "secret_destroy",
                   "mount_tune", "mount_listing", "auth_tune", "role_field", "role_audience", "k8s_config",
                   "unmanaged_policy", "unmanaged_mount", "deleted_and_removed", "mount_disable", "auth_disable",
-                  "user_field", "token_role_field"]
+                  "user_field", "token_role_field", "unmanaged_namespace"]
         while True:
             done = getattr(self, f"drift_{self.rng.choice(drifts)}")(client)
             if done:
@@ -1334,6 +1358,21 @@ class Walk:
         self.handmade[name] = "policies"
         client.sys.create_or_update_policy(name, 'path "handmade/*" {\n  capabilities = ["read"]\n}\n')
         return f"create policy {name}, not in the spec (touched only by prune.policies)"
+
+    def drift_unmanaged_namespace(self, client, parent: str = "") -> str:
+        """A namespace made by hand at the root or in declared namespace
+        `parent`, empty or holding a policy (so pruning it needs consent)."""
+        leaf = self.new("handns")
+        path = f"{parent}/{leaf}" if parent else leaf
+        made_in = hvac.Client(url=client.url, token=client.token, namespace=parent) if parent else client
+        made_in.write(f"sys/namespaces/{leaf}")
+        self.handmade_namespaces.add(path)
+        held = ""
+        if self.rng.random() < 0.5:
+            inside = hvac.Client(url=client.url, token=client.token, namespace=path)
+            inside.sys.create_or_update_policy("by-hand", 'path "handmade/*" {\n  capabilities = ["read"]\n}\n')
+            held = " holding policy by-hand"
+        return f"create namespace {path}{held}, not in the spec (touched only by prune.namespaces there)"
 
     def drift_deleted_and_removed(self, client) -> Optional[str]:
         name = self.pick(self.model.policies)
@@ -1502,6 +1541,16 @@ def check_handmade(client, walk: Walk, fidelity: Fidelity) -> None:
             del walk.handmade[name]
         else:
             assert exists, f"{name} was made by hand and prune.{prune_key} is off\n{fidelity.context()}"
+    for path in sorted(walk.handmade_namespaces):
+        parent, _, leaf = path.rpartition("/")
+        made_in = hvac.Client(url=client.url, token=client.token, namespace=parent) if parent else client
+        exists = f"{leaf}/" in ((made_in.list("sys/namespaces") or {}).get("data") or {}).get("keys", [])
+        where = walk.model.namespace_at(parent) if parent else walk.model
+        if where.prune.get("namespaces"):
+            assert not exists, f"namespace {path} survived prune.namespaces\n{fidelity.context()}"
+            walk.handmade_namespaces.discard(path)
+        else:
+            assert exists, f"namespace {path} was made by hand and prune.namespaces is off\n{fidelity.context()}"
 
 
 def test_the_audit_log_tells_a_namespaced_write_from_the_root_s(audited):
