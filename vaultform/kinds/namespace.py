@@ -198,7 +198,11 @@ class Namespace(Kind):
 
     def pruned(self, ctx) -> bool:
         """The prune: of the namespace it is made in (the root's for a top-level one)."""
-        where = namespace_context(ctx, self.parent) if self.parent else ctx
+        return self.pruned_in(ctx, self.parent)
+
+    def pruned_in(self, ctx, parent: str) -> bool:
+        """Whether `prune: {namespaces: true}` is on in `parent` ("" the root)."""
+        where = namespace_context(ctx, parent) if parent else ctx
         return bool(where.spec.prune(self.prune_key))
 
     # -- offline ---------------------------------------------------------------
@@ -389,7 +393,7 @@ class Namespace(Kind):
                 # Those prune: deletes are planned instead; those it leaves alone stay listed.
                 found.setdefault(self.name, []).extend(
                     res.address for res, kept in self.made_by_hand(ctx, parent)
-                    if res.address not in known and (kept or not res.kind.pruned(ctx)))
+                    if res.address not in known and (kept or not self.pruned_in(ctx, parent)))
             except VaultformError:
                 pass
         for name in namespace_paths(ctx.spec):
@@ -416,7 +420,7 @@ class Namespace(Kind):
         out: List[Resource] = []
         for parent in [""] + namespace_paths(ctx.spec):
             ctx.forget(f"namespaces-by-hand:{parent}")  # first of a plan's looks: a plan again sees anew
-            if not self.at_depth(f"{parent}/x" if parent else "x").pruned(ctx):
+            if not self.pruned_in(ctx, parent):
                 continue
             for res, kept in self.made_by_hand(ctx, parent):
                 if not kept:
@@ -442,8 +446,10 @@ class Namespace(Kind):
 
         said = []
         for parent in [""] + namespace_paths(ctx.spec):
+            if not self.pruned_in(ctx, parent):
+                continue
             try:
-                left = [(res, kept) for res, kept in self.made_by_hand(ctx, parent) if kept and res.kind.pruned(ctx)]
+                left = [(res, kept) for res, kept in self.made_by_hand(ctx, parent) if kept]
             except VaultformError:
                 continue
             where = f" in namespace {parent}" if parent else ""
@@ -477,7 +483,7 @@ class Namespace(Kind):
         leaf = path.rpartition("/")[2]
         if not re.fullmatch(NAME_PATTERN, leaf):
             return "no spec could name it (names are letters, digits, _, - and .)"
-        if not self.at_depth(path).pruned(ctx):
+        if not self.pruned_in(ctx, path.rpartition("/")[0]):
             return ""  # not asked: only listed, no need to look inside
         children = sorted(c.rstrip("/") for c in namespace_context(ctx, path).api.list("sys/namespaces"))
         if children:
