@@ -32,6 +32,19 @@ FOLLOW_UP = "follow_up"
 CREATE, UPDATE, DELETE, REPLACE = "create", "update", "delete", "replace"
 SYMBOLS = {CREATE: "+", UPDATE: "~", DELETE: "-", REPLACE: "-/+"}
 
+# Why an existing object differs, when the ownership record cannot tell which side moved.
+EITHER_MOVED = "changed in the spec or drifted in Vault"
+
+
+def which_side_moved(spec_moved: bool, vault_moved: bool) -> str:
+    """Why an existing object differs, when the record's fingerprints of what
+    the last apply left can tell which side moved since."""
+    if spec_moved and vault_moved:
+        return "changed in the spec and in Vault since the last apply"
+    if vault_moved:
+        return "changed in Vault since the last apply"
+    return "changed in the spec" if spec_moved else EITHER_MOVED
+
 
 @dataclass
 class Resource:
