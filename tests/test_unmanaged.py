@@ -116,6 +116,11 @@ def test_objects_made_by_hand_inside_declared_namespaces_are_counted_and_listed(
         assert shown == ["namespace.a/b:policy.hand-b", "namespace.a:policy.hand-a", "policy.hand-root",
                          "namespace.a/b:secrets_engine.hand-kv", "secrets_engine.secret"], str(listed)
         assert "hand-c" not in listed.stdout and "mine" not in listed.stdout, str(listed)
+        # The JSON plan lists the same, by kind, each with the key its namespace's (or the root's) prune: takes.
+        document = _document(run_cli(["plan", str(spec), "--format", "json"], env=env))
+        assert document["unmanaged"] == {
+            "policy": {"addresses": shown[:3], "prune_key": "policies"},
+            "secrets_engine": {"addresses": shown[3:], "prune_key": "secrets_engines"}}
 
         # a's prune: deletes a's hand-made policy; a/b's and the root's stay listed.
         doc["namespaces"]["a"]["prune"] = {"policies": True}
