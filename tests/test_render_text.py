@@ -195,7 +195,10 @@ def test_no_changes_counts_unmanaged_objects_per_kind():
 def test_show_unmanaged_lists_every_address():
     lines = render_plan(unmanaged_plan(), show_unmanaged=True).splitlines()
     assert lines[2:5] == ["    policy.handmade", "    policy.other", "    secrets_engine.legacy"]
-    assert render_plan(Plan(), show_unmanaged=True).splitlines()[-1] == "No object in Vault is left unmanaged."
+    looked = Plan(unmanaged={})
+    assert render_plan(looked, show_unmanaged=True).splitlines()[-1] == "No object in Vault is left unmanaged."
+    # A plan that did not look (deferred: the cluster could not be read) does not claim there are none.
+    assert "unmanaged" not in render_plan(Plan(deferred="the cluster is sealed"), show_unmanaged=True)
 
 
 def test_the_readme_walkthrough_shows_the_plan_as_rendered():

@@ -111,8 +111,11 @@ class Plan:
     # every rendering shows; None for a destroy plan, which takes none.
     options: Optional[Any] = None
     # Objects in Vault that vaultform does not manage, kind name -> addresses:
-    # counted under "No changes", listed by `plan --show-unmanaged`.
-    unmanaged: Dict[str, List[str]] = field(default_factory=dict)
+    # counted under "No changes", listed by `plan --show-unmanaged`, and in
+    # the JSON plan's "unmanaged". None when the plan did not look for them
+    # (it made changes and --show-unmanaged was not given, or was deferred);
+    # {} when it looked and found none.
+    unmanaged: Optional[Dict[str, List[str]]] = None
     prune_keys: Dict[str, str] = field(default_factory=dict)   # kind name -> its `prune:` key
 
     def count(self, *actions: str) -> int:
