@@ -60,6 +60,20 @@ def test_a_role_changed_by_hand_in_the_spec_or_both(run_cli, vault_env, root, tm
     _apply(run_cli, spec, vault_env)
     assert _reasons(run_cli, spec, vault_env) == {}
 
+    # A field the spec sets for the first time, and a policy's text.
+    policy = unique("reasons-policy")
+    grown = sections("3h")
+    grown["auth"][mount]["roles"]["ci"]["token_max_ttl"] = "4h"
+    _write(spec, yaml.safe_load(spec_text)["vault"]["record"]["path"],
+           {**grown, "policies": {policy: 'path "a/*" {\n  capabilities = ["read"]\n}\n'}})
+    _apply(run_cli, spec, vault_env)
+    grown["auth"][mount]["roles"]["ci"]["token_num_uses"] = 5
+    _write(spec, yaml.safe_load(spec_text)["vault"]["record"]["path"],
+           {**grown, "policies": {policy: 'path "b/*" {\n  capabilities = ["read"]\n}\n'}})
+    assert _reasons(run_cli, spec, vault_env) == {address: SPEC_MOVED, f"policy.{policy}": SPEC_MOVED}
+    root.sys.create_or_update_policy(policy, 'path "c/*" { capabilities = ["list"] }')
+    assert _reasons(run_cli, spec, vault_env) == {address: SPEC_MOVED, f"policy.{policy}": BOTH_MOVED}
+
 
 def test_a_role_vaultform_never_applied_cannot_tell(run_cli, vault_env, root, tmp_path, unique):
     mount = unique("reasons-unrecorded")

@@ -209,9 +209,9 @@ def test_the_readme_walkthrough_shows_the_plan_as_rendered():
     plan = Plan(changes=[
         Change(UPDATE, res(role, "kubernetes_role.kubernetes/webapp"),
                fields=[FieldChange("token_ttl", 86400, 43200)], live={},
-               reason="changed in the spec or drifted in Vault"),
+               reason="changed in the spec"),
         Change(UPDATE, res(POLICY, "policy.webapp", {"policy": new}), fields=[FieldChange("policy", old, new)],
-               live={"policy": old}, reason="changed in the spec or drifted in Vault")])
+               live={"policy": old}, reason="changed in the spec")])
     shown = render_plan(plan).split("\n", 2)[2]  # without the header, which names the address
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     assert f"```\n{shown}\n```" in readme, shown

@@ -55,13 +55,15 @@ def _changes_for(ctx: Context, res: Resource, live: Optional[dict]) -> Optional[
 def _which_side_moved(ctx: Context, res: Resource, live: dict, fields) -> str:
     """Why an object differs: the spec changed, Vault was changed by hand, or
     both, told apart by the fingerprint of the state vaultform last applied
-    (kept in the ownership record). Only where the record fingerprints every
-    field that differs: a sensitive one never is, so there it cannot tell."""
+    (kept in the ownership record). Only where every field that differs is
+    fingerprinted, or newly set by the spec: a sensitive one never is, so
+    there it cannot tell."""
     entry = ctx.record.objects.get(res.address) if ctx.record is not None else None
     state = (entry or {}).get("state") or {}
-    if not state.get("fields") or any(f.name not in state["fields"] for f in fields):
+    in_spec = res.kind.applied_state(res)
+    if not state.get("fields") or any(f.name not in state["fields"] and f.name not in in_spec for f in fields):
         return EITHER_MOVED
-    spec_moved = state_fingerprint(res.kind.applied_state(res)) != state.get("fingerprint")
+    spec_moved = state_fingerprint(in_spec) != state.get("fingerprint")
     return which_side_moved(spec_moved, not res.kind.still_as_recorded(ctx, res, live, entry))
 
 
