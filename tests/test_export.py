@@ -207,6 +207,16 @@ def test_unknown_include_is_a_one_line_error(run_cli, tmp_path, audited):
     assert result.exit_code == 1 and "--include bogus" in result.stderr and len(result.stderr.splitlines()) == 1
 
 
+def test_no_address_is_a_one_line_error_naming_no_file(run_cli, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {"VAULT_ADDR": None, "BAO_ADDR": None, "VAULT_TOKEN": None, "BAO_TOKEN": None, "HOME": str(home)}
+    result = run_cli(["export"], env=env)
+    # There is no spec file to name: export writes to stdout, and none was read.
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr == "Error: no Vault address: pass --address, or set VAULT_ADDR (or BAO_ADDR)\n"
+
+
 def test_include_namespace_and_audit_device_like_the_other_kinds(run_cli, tmp_path, audited):
     server, _ = audited
     build_namespaces(server)

@@ -98,7 +98,7 @@ def test_plan_json_from_a_real_plan_validates_and_masks(setup):
                        secret=SECRET_NEW)
     assert result.exit_code == 2, str(result)
     document = parse_json_stdout(result)
-    assert document["format_version"] == "1.3"
+    assert document["format_version"] == "1.4"
     assert document["options"] == {"targets": [], "allow_destroy": True, "force": False}
     changes = {c["address"]: c for c in document["changes"]}
     assert {a: c["action"] for a, c in changes.items()} == setup.expected_actions()

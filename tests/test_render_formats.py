@@ -131,7 +131,15 @@ def deferred_plan() -> Plan:
                 deferred="the cluster is sealed: the configuration is planned once it is unsealed")
 
 
-PLANS = {"full": full_plan, "deferred": deferred_plan, "empty": Plan}
+def unmanaged_plan() -> Plan:
+    """No changes, and objects in Vault that vaultform does not manage (given
+    out of order: the renderer sorts them)."""
+    return Plan(unmanaged={"secrets_engine": ["secrets_engine.legacy"],
+                           "policy": ["policy.other", "namespace.team-a:policy.handmade", "policy.handmade"]},
+                prune_keys={"policy": "policies", "secrets_engine": "secrets_engines"}, options=PlanOptions())
+
+
+PLANS = {"full": full_plan, "deferred": deferred_plan, "empty": Plan, "unmanaged": unmanaged_plan}
 
 
 def check_golden(name: str, text: str) -> None:
@@ -176,9 +184,19 @@ def test_json_output_validates_against_schema(name):
     lambda d: d["options"].update(extra=1),
     lambda d: d["options"].update(force="yes"),
     lambda d: d["options"].pop("targets"),
+    lambda d: d.update(unmanaged=[]),
+    lambda d: d["unmanaged"].update(extra=1),
+    lambda d: d["unmanaged"]["policy"].update(extra=1),
+    lambda d: d["unmanaged"]["policy"].pop("prune_key"),
+    lambda d: d["unmanaged"]["policy"].update(prune_key=None),
+    lambda d: d["unmanaged"]["policy"].update(addresses=[]),
+    lambda d: d["unmanaged"]["policy"]["addresses"].append("policy.other"),   # listed twice
+    lambda d: d["unmanaged"]["policy"]["addresses"].append({"name": "x"}),
 ])
 def test_schema_is_strict(mutate):
     document = plan_to_json(full_plan(), ADDRESS)
+    document["unmanaged"] = plan_to_json(unmanaged_plan())["unmanaged"]
+    jsonschema.Draft202012Validator(SCHEMA).validate(document)  # valid before the mutation
     mutate(document)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.Draft202012Validator(SCHEMA).validate(document)
@@ -240,6 +258,36 @@ def test_vault_address_drops_credentials():
     assert doc["vault_address"] == "https://vault.example:8200/x"
     assert plan_to_json(Plan())["vault_address"] is None
     assert "hunter2" not in render_markdown(full_plan(), "https://user:hunter2-pass@vault.example:8200")
+
+
+# -- objects vaultform does not manage -----------------------------------------------
+
+def test_json_lists_unmanaged_objects_by_kind_sorted_with_their_prune_key():
+    document = plan_to_json(unmanaged_plan(), ADDRESS)
+    assert document["unmanaged"] == {
+        "policy": {"addresses": ["namespace.team-a:policy.handmade", "policy.handmade", "policy.other"],
+                   "prune_key": "policies"},
+        "secrets_engine": {"addresses": ["secrets_engine.legacy"], "prune_key": "secrets_engines"}}
+    assert document["changes"] == [] and document["summary"] == {"add": 0, "change": 0, "destroy": 0}
+    # The same objects the text plan lists (render/text.py), and nothing else from the plan.
+    listed = render_plan(unmanaged_plan(), ADDRESS, show_unmanaged=True).splitlines()
+    shown = sorted(line.strip() for line in listed if line.startswith("    "))
+    assert shown == sorted(a for entry in document["unmanaged"].values() for a in entry["addresses"])
+
+
+def test_json_unmanaged_is_null_when_not_looked_for_and_empty_when_none_found():
+    assert plan_to_json(full_plan(), ADDRESS)["unmanaged"] is None       # changes, no --show-unmanaged
+    assert plan_to_json(deferred_plan(), ADDRESS)["unmanaged"] is None   # the cluster could not be read
+    assert plan_to_json(Plan(unmanaged={}), ADDRESS)["unmanaged"] == {}
+    jsonschema.Draft202012Validator(SCHEMA).validate(plan_to_json(Plan(unmanaged={}), ADDRESS))
+
+
+def test_json_older_consumers_keys_are_unchanged():
+    """1.4 only adds "unmanaged": every key a 1.3 consumer reads is still there, as it was."""
+    document = plan_to_json(full_plan(), ADDRESS)
+    assert set(document) == {"format_version", "vault_address", "options", "changes", "deferred", "warnings",
+                             "summary", "unmanaged"}
+    assert document["format_version"] == "1.4"
 
 
 # -- the options a plan was made with ------------------------------------------------

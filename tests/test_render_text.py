@@ -195,7 +195,10 @@ def test_no_changes_counts_unmanaged_objects_per_kind():
 def test_show_unmanaged_lists_every_address():
     lines = render_plan(unmanaged_plan(), show_unmanaged=True).splitlines()
     assert lines[2:5] == ["    policy.handmade", "    policy.other", "    secrets_engine.legacy"]
-    assert render_plan(Plan(), show_unmanaged=True).splitlines()[-1] == "No object in Vault is left unmanaged."
+    looked = Plan(unmanaged={})
+    assert render_plan(looked, show_unmanaged=True).splitlines()[-1] == "No object in Vault is left unmanaged."
+    # A plan that did not look (deferred: the cluster could not be read) does not claim there are none.
+    assert "unmanaged" not in render_plan(Plan(deferred="the cluster is sealed"), show_unmanaged=True)
 
 
 def test_the_readme_walkthrough_shows_the_plan_as_rendered():
@@ -206,9 +209,9 @@ def test_the_readme_walkthrough_shows_the_plan_as_rendered():
     plan = Plan(changes=[
         Change(UPDATE, res(role, "kubernetes_role.kubernetes/webapp"),
                fields=[FieldChange("token_ttl", 86400, 43200)], live={},
-               reason="changed in the spec or drifted in Vault"),
+               reason="changed in the spec"),
         Change(UPDATE, res(POLICY, "policy.webapp", {"policy": new}), fields=[FieldChange("policy", old, new)],
-               live={"policy": old}, reason="changed in the spec or drifted in Vault")])
+               live={"policy": old}, reason="changed in the spec")])
     shown = render_plan(plan).split("\n", 2)[2]  # without the header, which names the address
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     assert f"```\n{shown}\n```" in readme, shown

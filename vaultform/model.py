@@ -32,6 +32,19 @@ FOLLOW_UP = "follow_up"
 CREATE, UPDATE, DELETE, REPLACE = "create", "update", "delete", "replace"
 SYMBOLS = {CREATE: "+", UPDATE: "~", DELETE: "-", REPLACE: "-/+"}
 
+# Why an existing object differs, when the ownership record cannot tell which side moved.
+EITHER_MOVED = "changed in the spec or drifted in Vault"
+
+
+def which_side_moved(spec_moved: bool, vault_moved: bool) -> str:
+    """Why an existing object differs, when the record's fingerprints of what
+    the last apply left can tell which side moved since."""
+    if spec_moved and vault_moved:
+        return "changed in the spec and in Vault since the last apply"
+    if vault_moved:
+        return "changed in Vault since the last apply"
+    return "changed in the spec" if spec_moved else EITHER_MOVED
+
 
 @dataclass
 class Resource:
@@ -98,8 +111,11 @@ class Plan:
     # every rendering shows; None for a destroy plan, which takes none.
     options: Optional[Any] = None
     # Objects in Vault that vaultform does not manage, kind name -> addresses:
-    # counted under "No changes", listed by `plan --show-unmanaged`.
-    unmanaged: Dict[str, List[str]] = field(default_factory=dict)
+    # counted under "No changes", listed by `plan --show-unmanaged`, and in
+    # the JSON plan's "unmanaged". None when the plan did not look for them
+    # (it made changes and --show-unmanaged was not given, or was deferred);
+    # {} when it looked and found none.
+    unmanaged: Optional[Dict[str, List[str]]] = None
     prune_keys: Dict[str, str] = field(default_factory=dict)   # kind name -> its `prune:` key
 
     def count(self, *actions: str) -> int:

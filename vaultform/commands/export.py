@@ -29,8 +29,13 @@ from vaultform.yamlpos import load_located
 def export(output: Optional[str], include: Tuple[str, ...], secret_dir: Optional[str], address, debug: bool) -> None:
     """Write a spec for what a live Vault holds (plan against it is empty)."""
     from vaultform import export as exporting  # the kinds load only when a command needs them
+    from vaultform.connection import resolve_address
+    from vaultform.errors import VaultConnectionError
 
     wanted = exporting.sections_for(include)
+    if not resolve_address(address, None, None):
+        # There is no spec to point at: the one below is a stand-in.
+        raise VaultConnectionError("no Vault address: pass --address, or set VAULT_ADDR (or BAO_ADDR)")
     spec_path = Path(output).resolve() if output else Path.cwd() / "exported.yaml"
     empty = Spec(path=spec_path, doc=load_located("version: 1\n", str(spec_path)))
     ctx = build_context(empty, address)

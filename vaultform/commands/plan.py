@@ -47,7 +47,8 @@ def show_plan(ctx: Context, the_plan: Plan, output_format: str, show_unmanaged: 
               help="Also evaluate the spec's `tests:` against the planned policies, beside their result now "
                    "(docs/access-tests.md). Exits 1 if a test fails after the plan.")
 @click.option("--show-unmanaged", is_flag=True,
-              help="List the objects in Vault that vaultform does not manage (policies, mounts, auth roles).")
+              help="List the objects in Vault that vaultform does not manage: of every kind `prune:` can delete "
+                   "(in JSON: the \"unmanaged\" key).")
 @target_option
 @safety_options
 @no_colour_option

@@ -23,7 +23,7 @@ from vaultform import values
 from vaultform.errors import PermissionDenied, SpecError
 from vaultform.kinds.base import Kind, KindDoc
 from vaultform.kinds.mounts import kv_version, mount_splits
-from vaultform.model import ABSENT, ALL_FIELDS, FieldChange, Resource
+from vaultform.model import ABSENT, ALL_FIELDS, FieldChange, Resource, which_side_moved
 from vaultform.planner_rules import READ, Rule
 
 
@@ -288,7 +288,24 @@ class KVSecret(Kind):
             want, have = res.desired.get(name, ABSENT), live.get(name, ABSENT)
             if want != have:
                 changes.append(FieldChange(name, have, want, sensitive=True))
+        if changes:
+            self._say_which_side_moved(ctx, res)
         return changes
+
+    def _say_which_side_moved(self, ctx, res) -> None:
+        """The spec's values against the fingerprints recorded at the last
+        apply, and what Vault holds now against the same: which side moved.
+        Only fingerprints are compared; no value reaches the reason."""
+        recorded = (ctx.record.objects.get(res.address) or {}).get("fingerprints")
+        observed = (ctx.record.observed.get(res.address) or {}).get("fingerprints")
+        if recorded is None or observed is None or not ctx.record.has_fingerprint_key(ctx.api):
+            return  # never applied with fingerprints: it cannot tell
+        generated = res.meta.get("generated") or set()
+        spec = {n: f for n, f in value_fingerprints(ctx, res, res.desired).items() if n not in generated}
+        spec_moved = spec != {n: f for n, f in recorded.items() if n not in generated}
+        vault_moved = observed != recorded
+        if spec_moved or vault_moved:
+            res.meta["plan_reason"] = which_side_moved(spec_moved, vault_moved)
 
     def _diff_by_fingerprint(self, ctx, res) -> List[FieldChange]:
         """The diff for a token that cannot read the values: the spec's values

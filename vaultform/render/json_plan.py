@@ -3,7 +3,7 @@
 Display only, like render/text.py: the Plan is already diffed, this module
 just lays it out. The shape is a public contract (schemas/plan-output.schema.json):
 
-    {"format_version": "1.3",
+    {"format_version": "1.4",
      "vault_address": str | null,
      "options": {"targets": [str], "allow_destroy": bool,  (1.2; null for destroy)
                  "force": bool},
@@ -12,6 +12,8 @@ just lays it out. The shape is a public contract (schemas/plan-output.schema.jso
      "deferred": str | null,
      "warnings": [str],                                   (1.1)
      "summary": {"add", "change", "destroy"},
+     "unmanaged": {kind: {"addresses": [str],             (1.4; null when the
+                          "prune_key": str}} | null,       plan did not look)
      "apply": {"status", "done", "failed", "not_done",    (1.1; apply only)
                "error", "summary": {"added", "changed", "destroyed"}}}
 
@@ -38,8 +40,9 @@ from vaultform.render.masking import displayable_change, field_is_sensitive
 from vaultform.render.options import options_to_json
 
 # 1.1 added the optional "warnings" and "apply" keys; 1.2 the optional "options";
-# 1.3 the refusal document (commands/common.py) printed when nothing could be planned.
-FORMAT_VERSION = "1.3"
+# 1.3 the refusal document (commands/common.py) printed when nothing could be planned;
+# 1.4 the optional "unmanaged".
+FORMAT_VERSION = "1.4"
 MASK = "(sensitive)"
 
 
@@ -121,6 +124,18 @@ def change_to_json(change: Change) -> Dict[str, Any]:
     }
 
 
+def unmanaged_to_json(plan: Plan) -> Optional[Dict[str, Any]]:
+    """What `plan --show-unmanaged` lists, by kind: the addresses (names only,
+    as the text plan prints them: no kind that holds secret values is ever
+    listed) sorted, and the key under `prune:` that would delete them instead.
+    None when the plan did not look (it has changes and --show-unmanaged was
+    not given); {} when it looked and Vault holds nothing unmanaged."""
+    if plan.unmanaged is None:
+        return None
+    return {kind: {"addresses": _sorted(addresses), "prune_key": plan.prune_keys.get(kind)}
+            for kind, addresses in plan.unmanaged.items() if addresses}
+
+
 def plan_to_json(plan: Plan, address: str = "") -> Dict[str, Any]:
     return {
         "format_version": FORMAT_VERSION,
@@ -131,6 +146,7 @@ def plan_to_json(plan: Plan, address: str = "") -> Dict[str, Any]:
         "deferred": plan.deferred or None,
         "warnings": [str(w) for w in plan.warnings],
         "summary": dict(plan.summary),
+        "unmanaged": unmanaged_to_json(plan),
     }
 
 

@@ -70,8 +70,15 @@ def plan_from_document(document: Dict[str, Any]) -> Plan:
 
     kinds = by_name()
     options = document.get("options")
+    # Absent before format 1.4, null when the plan did not look: None either way.
+    unmanaged = document.get("unmanaged")
+    unmanaged = None if not isinstance(unmanaged, dict) else {
+        kind: list(entry.get("addresses") or []) for kind, entry in unmanaged.items()}
+    prune_keys = {kind: entry["prune_key"] for kind, entry in (document.get("unmanaged") or {}).items()
+                  if isinstance(entry, dict) and entry.get("prune_key")}
     return Plan(changes=[_change(entry, kinds) for entry in document.get("changes") or []],
                 warnings=list(document.get("warnings") or []), deferred=document.get("deferred"),
                 options=None if options is None else PlanOptions(
                     targets=tuple(options.get("targets") or ()), allow_destroy=bool(options.get("allow_destroy")),
-                    force=bool(options.get("force"))))
+                    force=bool(options.get("force"))),
+                unmanaged=unmanaged, prune_keys=prune_keys)

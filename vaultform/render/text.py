@@ -216,7 +216,10 @@ def options_line(plan: Plan) -> List[str]:
 
 def unmanaged_note(plan: Plan, listed: bool = False) -> List[str]:
     """Under "No changes": what Vault holds beside the spec, counted per kind,
-    and how to list or prune it. With `listed`, every address."""
+    and how to list or prune it. With `listed`, every address. Nothing when
+    the plan did not look (a deferred plan: the cluster could not be read)."""
+    if plan.unmanaged is None:
+        return []
     if not plan.unmanaged:
         return ["No object in Vault is left unmanaged."] if listed else []
     total = sum(len(addresses) for addresses in plan.unmanaged.values())
