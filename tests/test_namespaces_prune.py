@@ -96,6 +96,8 @@ def test_namespaces_made_by_hand_are_unmanaged_where_they_are_and_pruned_only_by
     shown = run_cli(["plan", spec, "--show-unmanaged"], env=env)
     assert listed(shown) == ["namespace.a/b/deep", "namespace.a/h", "namespace.empty", "namespace.full",
                              "namespace.parent"], str(shown)
+    document = json.loads(run_cli(["plan", spec, "--format", "json"], env=env).stdout)
+    assert document["unmanaged"] == {"namespace": {"addresses": listed(shown), "prune_key": "namespaces"}}, document
 
     # The root's prune: the root's hand-made namespaces, never those inside a.
     doc["prune"] = {"namespaces": True}
