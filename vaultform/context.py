@@ -101,6 +101,13 @@ class Context:
         with self._lock:
             self._cache.pop(key, None)
 
+    def forget_all(self) -> None:
+        """Every plan reads Vault anew: a plan made again under the apply lock
+        (another run held it since the first plan) must see what that run
+        changed, in mount tables, namespaces and identity names alike."""
+        with self._lock:
+            self._cache.clear()
+
     def _mount_table(self, path: str) -> Dict[str, dict]:
         if self.vault_empty or self.api is None:
             return {}

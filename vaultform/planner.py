@@ -185,6 +185,7 @@ def make_plan(ctx: Context, options: PlanOptions = PlanOptions(), show_unmanaged
     listed when `show_unmanaged` asks."""
     targets = options.targets
     plan = Plan(options=options)
+    ctx.forget_all()
     plan_cluster(ctx, plan)
     if plan.deferred:
         return _finish(plan, targets, [])

@@ -216,9 +216,7 @@ def plan_again_under_lock(ctx: Context, confirmed: Plan, make: Callable[[], Plan
                           question: str, text: bool = True) -> Plan:
     """Another run held the lock between our plan and our apply (or destroy):
     plan again from what it left. A different plan is shown and confirmed again."""
-    for mounts in ("sys/mounts", "sys/auth"):
-        ctx.forget(mounts)
-    fresh = make()
+    fresh = make()  # reads Vault anew (make_plan forgets what the first plan read)
     if _shape(fresh) == _shape(confirmed):
         return fresh
     if text:

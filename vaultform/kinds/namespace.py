@@ -419,7 +419,6 @@ class Namespace(Kind):
         namespace's own `prune:` deletes in it."""
         out: List[Resource] = []
         for parent in [""] + namespace_paths(ctx.spec):
-            ctx.forget(f"namespaces-by-hand:{parent}")  # first of a plan's looks: a plan again sees anew
             if not self.pruned_in(ctx, parent):
                 continue
             for res, kept in self.made_by_hand(ctx, parent):
