@@ -185,7 +185,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--large", action="store_true", help="also N = 100,000")
     parser.add_argument("--sizes", default="1000,10000")
-    parser.add_argument("--baseline", help="another vaultform checkout whose validate is timed on the same spec")
+    parser.add_argument("--baseline", help="another vaultform checkout whose validate, and plan behind latency, "
+                                           "are timed on the same spec, alternated with this one's")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")] + ([100_000] if args.large else [])
 
@@ -246,9 +247,16 @@ def main() -> None:
         spec.write_text(yaml.safe_dump(objects_spec(n)))
         run_measured(work, env, "apply", spec.name, "--auto-approve", "--force")
         slow_env = {**env, "VAULT_ADDR": f"http://127.0.0.1:{proxy.port}"}
-        plan_s, _ = run_measured(work, slow_env, "plan", spec.name, "--detailed-exitcode")
-        print(f"no-op plan of {n} objects behind 20 ms of latency: {plan_s:.1f} s "
-              f"({n * 0.020 / plan_s:.1f}x faster than one request at a time, {n * 0.020:.0f} s)")
+        slow_runs = [("this vaultform", slow_env)]
+        if args.baseline:
+            slow_runs.append((f"--baseline {args.baseline}",
+                              {**slow_env, "PYTHONPATH": str(Path(args.baseline).resolve())}))
+        for _ in range(2 if args.baseline else 1):  # alternated, so both see the same load
+            for name, run_env in slow_runs:
+                plan_s, _ = run_measured(work, run_env, "plan", spec.name, "--detailed-exitcode")
+                print(f"no-op plan of {n} objects behind 20 ms of latency ({name}): {plan_s:.1f} s "
+                      f"({n * 0.020 / plan_s:.1f}x faster than one request at a time, {n * 0.020:.0f} s)",
+                      flush=True)
         run_measured(work, env, "destroy", spec.name, "--auto-approve")
         proxy.close()
         spec = work / f"n{sizes[-1]}.yaml"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
 import yaml
 
 from vaultform.concurrency import MOST
@@ -120,3 +121,61 @@ def test_a_rate_limit_quota_is_waited_out_and_lowers_the_concurrency(
                                                       raise_on_deleted_version=True)["data"]["data"] == {"k": str(i)}
     again = run_cli(["plan", str(spec), "--detailed-exitcode"], env=vault_env)
     assert again.exit_code == 0, str(again)
+
+
+def test_reads_run_with_as_many_in_flight_as_pay_in_order_and_never_more_than_the_limit():
+    """vaultform/concurrency.adaptive_map (a plan's reads, the record's shards)
+    against a model server 10 ms away: each read takes its round trip, so the
+    more in flight the faster, and the limit grows from READ_START to MOST."""
+    from vaultform.concurrency import MOST, READ_START, adaptive_map
+
+    in_flight, peak, lock = [0], [0], threading.Lock()
+
+    def read(item: int) -> int:
+        with lock:
+            in_flight[0] += 1
+            peak[0] = max(peak[0], in_flight[0])
+        time.sleep(0.010)
+        with lock:
+            in_flight[0] -= 1
+        return item * 2
+
+    items = list(range(4000))
+    assert adaptive_map(read, items, pushback=lambda: 0) == [i * 2 for i in items]
+    assert READ_START < peak[0] <= MOST, peak
+
+
+def test_a_failed_read_is_raised_after_the_others_finished():
+    from vaultform.concurrency import adaptive_map
+
+    done = []
+
+    def read(item: int) -> int:
+        if item == 7:
+            raise ValueError("the seventh read failed")
+        done.append(item)
+        return item
+
+    with pytest.raises(ValueError, match="seventh"):
+        adaptive_map(read, range(50), pushback=lambda: 0)
+    assert sorted(done) == [i for i in range(50) if i != 7]
+
+
+def test_pushback_lowers_the_reads_in_flight():
+    from vaultform.concurrency import READ_START, adaptive_map
+
+    pushback, in_flight, after, lock = [0], [0], [], threading.Lock()
+
+    def read(item: int) -> None:
+        with lock:
+            in_flight[0] += 1
+            if item == 100:
+                pushback[0] += 1   # a 429 answered here: the connection counted it
+            if item > 300:
+                after.append(in_flight[0])
+        time.sleep(0.002)
+        with lock:
+            in_flight[0] -= 1
+
+    adaptive_map(read, range(400), pushback=lambda: pushback[0])
+    assert max(after) <= READ_START // 2, max(after)

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
+from vaultform.concurrency import adaptive_map
 from vaultform.connection import POOL_SIZE
 from vaultform.context import Context
 from vaultform.errors import SpecError, VaultformError
@@ -72,9 +73,10 @@ def _read_all(ctx: Context, resources: Sequence[Resource]) -> List[Optional[dict
         return [None] * len(resources)
     if len(resources) <= 1:
         return [r.kind.read(ctx, r) for r in resources]
-    with ThreadPoolExecutor(max_workers=POOL_SIZE, thread_name_prefix="vaultform-read") as pool:
+    with ThreadPoolExecutor(max_workers=POOL_SIZE, thread_name_prefix="vaultform-list") as pool:
         absent = _listed_absent(ctx, resources, pool)
-        return list(pool.map(lambda r: None if id(r) in absent else r.kind.read(ctx, r), resources))
+    return adaptive_map(lambda r: None if id(r) in absent else r.kind.read(ctx, r), resources,
+                        pushback=lambda: ctx.api.pushback, name="vaultform-read")
 
 
 def _listed_absent(ctx: Context, resources: Sequence[Resource], pool: ThreadPoolExecutor) -> set:

@@ -33,6 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, Optional, Tuple
 
 from vaultform import __version__
+from vaultform.concurrency import adaptive_map
 from vaultform.errors import VaultformError, VaultRequestError
 
 FORMAT = 2
@@ -40,7 +41,6 @@ FORMAT = 2
 # its own envelope, so a shard must stay well below.
 MAX_SHARD_BYTES = 768 * 1024
 _CAS_MISMATCH = "check-and-set parameter did not match"
-_READERS = 8
 # Shard writes are raft commits: more in flight share fsyncs (the apply's own
 # writes find the best number as they go, vaultform/concurrency.py).
 _WRITERS = 16
@@ -121,11 +121,8 @@ class Record:
 
     def _load(self, api) -> None:
         names = [n for n in api.list(f"{self.mount}/metadata/{self.path}/") if _is_shard_name(n)]
-        if len(names) > 1:
-            with ThreadPoolExecutor(max_workers=_READERS, thread_name_prefix="vaultform-record") as pool:
-                shards = list(pool.map(lambda n: self._read_shard(api, n), names))
-        else:
-            shards = [self._read_shard(api, n) for n in names]
+        shards = adaptive_map(lambda n: self._read_shard(api, n), names,
+                              pushback=lambda: getattr(api, "pushback", 0), name="vaultform-record")
         for shard in shards:
             if shard.version:
                 self._shards[shard.name] = shard
