@@ -12,6 +12,12 @@ import re
 import yaml
 
 
+def _own_server_env(server, home) -> dict:
+    """The environment for a test on a server of its own (exact listings need one)."""
+    return {"VAULT_ADDR": server.address, "VAULT_TOKEN": server.root_token, "HOME": str(home),
+            "VAULT_NAMESPACE": None, "BAO_ADDR": None, "BAO_TOKEN": None}
+
+
 def _spec(tmp_path, unique, sections: dict):
     path = tmp_path / "vault.yaml"
     path.write_text(yaml.safe_dump({"version": 1, "vault": {"record": {"path": unique("unmanaged-record")}},
@@ -86,8 +92,7 @@ def test_objects_made_by_hand_inside_declared_namespaces_are_counted_and_listed(
     spec = tmp_path / "vault.yaml"
     spec.write_text(yaml.safe_dump(doc), encoding="utf-8")
     with BaoDevServer() as server:
-        env = {"VAULT_ADDR": server.address, "VAULT_TOKEN": server.root_token, "HOME": str(tmp_path),
-               "VAULT_NAMESPACE": None, "BAO_ADDR": None, "BAO_TOKEN": None}
+        env = _own_server_env(server, tmp_path)
         assert run_cli(["apply", str(spec), "--auto-approve"], env=env).exit_code == 0
 
         def client(namespace):
@@ -178,8 +183,7 @@ def test_json_plan_lists_unmanaged_objects_like_the_text_plan(run_cli, tmp_path)
     spec = tmp_path / "vault.yaml"
     spec.write_text(yaml.safe_dump(doc), encoding="utf-8")
     with BaoDevServer() as server:
-        env = {"VAULT_ADDR": server.address, "VAULT_TOKEN": server.root_token, "HOME": str(tmp_path),
-               "VAULT_NAMESPACE": None, "BAO_ADDR": None, "BAO_TOKEN": None}
+        env = _own_server_env(server, tmp_path)
         assert run_cli(["apply", str(spec), "--auto-approve"], env=env).exit_code == 0
         client = hvac.Client(url=server.address, token=server.root_token)
         client.sys.create_or_update_policy("hand-b", 'path "y/*" { capabilities = ["read"] }')
