@@ -24,6 +24,16 @@ left out with a note, since sys/audit returns it in clear.
 
 Output is sorted and carries no timestamp: exporting an unchanged Vault
 again gives the same bytes.
+
+Reads run concurrently (concurrency.adaptive_map, as the plan's do): each
+section is listed first, then its objects are read with as many requests in
+flight as pay, which across a WAN link is what makes a Vault of thousands of
+objects take seconds instead of thousands of round trips. The reads only
+read: every result (and every error, kept as the object's outcome) is then
+applied on the calling thread in the order the objects were listed — put in
+the document, noted, a secret value written to its file — so the output,
+the notes and the point where an error stops the export are those of
+reading one object after another.
 """
 
 from __future__ import annotations
@@ -37,13 +47,14 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import yaml
 
+from vaultform.concurrency import adaptive_map
 from vaultform.errors import PermissionDenied, VaultformError, VaultRequestError
 from vaultform.kinds import registry
 from vaultform.kinds.audit_device import DEFAULTS as AUDIT_DEFAULTS
 from vaultform.kinds.audit_device import carries_credential, read_devices
 from vaultform.kinds.base import Kind
 from vaultform.kinds.mounts import MOUNT_FLAGS, kv_version
-from vaultform.kinds.secrets_engine import list_kv_secrets
+from vaultform.kinds.secrets_engine import KV_LIST_LIMIT, list_kv_secrets
 from vaultform.model import Resource
 from vaultform.namespace_view import CONTENT_SECTIONS, NamespaceContext, namespace_context
 
@@ -104,6 +115,38 @@ def _env_name(*parts: str) -> str:
     return "VF_" + re.sub(r"[^A-Za-z0-9]+", "_", "_".join(parts)).strip("_").upper()
 
 
+# -- reading concurrently -----------------------------------------------------------------
+
+
+class _Failed:
+    """What a read raised, kept as its item's outcome."""
+
+    __slots__ = ("exc",)
+
+    def __init__(self, exc: BaseException):
+        self.exc = exc
+
+
+def _gather(ctx, fn, items: Iterable[Any]) -> List[Any]:
+    """fn over items, concurrently, outcomes in the items' order. An exception
+    is the item's outcome instead of being raised here: the caller applies
+    the outcomes in order (_ok) and so raises it where reading one item after
+    another would have, after everything before it was applied. fn only
+    reads: it must not touch the Exported, the files or anything shared."""
+    def attempt(item):
+        try:
+            return fn(item)
+        except Exception as exc:  # noqa: BLE001 -- raised again by _ok, in order
+            return _Failed(exc)
+    return adaptive_map(attempt, items, pushback=lambda: getattr(ctx.api, "pushback", 0), name="vaultform-export")
+
+
+def _ok(outcome: Any) -> Any:
+    if isinstance(outcome, _Failed):
+        raise outcome.exc
+    return outcome
+
+
 # -- objects of one kind ------------------------------------------------------------------
 
 
@@ -121,9 +164,9 @@ def _body(kind: Kind, live: Dict[str, Any], res: Optional[Resource] = None) -> D
     return body
 
 
-def _write_only_placeholders(kind: Kind, res: Resource, where: str, out: "Exported") -> Dict[str, str]:
+def _write_only_placeholders(kind: Kind, res: Resource, where: str, env_prefix: Tuple[str, ...]) -> Dict[str, str]:
     fields = kind.write_only_fields(res) if hasattr(kind, "write_only_fields") else {}
-    return {WRITE_ONLY_MARK + name: "{env: " + _env_name(*out.env_prefix, where, name) + "}" for name in sorted(fields)}
+    return {WRITE_ONLY_MARK + name: "{env: " + _env_name(*env_prefix, where, name) + "}" for name in sorted(fields)}
 
 
 def _own_mount(ctx, path: str) -> bool:
@@ -131,17 +174,17 @@ def _own_mount(ctx, path: str) -> bool:
     return not isinstance(ctx, NamespaceContext) and ctx.record.is_own_mount(path)
 
 
-def _read(kind: Kind, ctx, res: Resource, what: str, out: Exported) -> Optional[Dict[str, Any]]:
+def _read(kind: Kind, ctx, res: Resource, what: str, notes: List[str]) -> Optional[Dict[str, Any]]:
     try:
         return kind.read(ctx, res)
     except PermissionDenied:
-        out.notes.append(f"{what}: not exported, this token may not read it")
+        notes.append(f"{what}: not exported, this token may not read it")
     except VaultRequestError as exc:
-        out.notes.append(f"{what}: not exported ({exc})")
+        notes.append(f"{what}: not exported ({exc})")
     return None
 
 
-def _read_all(kind: Kind, ctx, res: Resource, out: Exported) -> Optional[Dict[str, Any]]:
+def _read_all(kind: Kind, ctx, res: Resource, notes: List[str]) -> Optional[Dict[str, Any]]:
     """Every field Vault returns for the object, in the kind's normal form: a
     kind's read keeps only the fields a plan compares (the spec's and the
     defaults), which would leave out the ones without a default (a Kubernetes
@@ -149,15 +192,15 @@ def _read_all(kind: Kind, ctx, res: Resource, out: Exported) -> Optional[Dict[st
     try:
         data = ((ctx.api.read(res.meta["path"]) or {}).get("data"))
     except PermissionDenied:
-        out.notes.append(f"{res.address}: not exported, this token may not read it")
+        notes.append(f"{res.address}: not exported, this token may not read it")
         return None
     except VaultRequestError as exc:
-        out.notes.append(f"{res.address}: not exported ({exc})")
+        notes.append(f"{res.address}: not exported ({exc})")
         return None
     if data is None:
         return None
     if not hasattr(kind, "live_from") or getattr(kind, "engine", None):
-        return _read(kind, ctx, res, res.address, out)  # engine objects know their own reads
+        return _read(kind, ctx, res, res.address, notes)  # engine objects know their own reads
     res.meta["state_fields"] = list(data)
     return kind.live_from(res, data)
 
@@ -182,8 +225,9 @@ def _mount_body(kind, ctx, path: str, tune_key: str) -> Dict[str, Any]:
     return body
 
 
-def _objects_in_mount(ctx, kind, mount: str, mount_type: str, out: Exported, section: str) -> None:
-    """Config (one per mount) or named objects (roles, users, keys) of one typed kind."""
+def _mount_paths(kind, mount: str, section: str):
+    """Whether the kind has named objects in a mount (roles, users, keys) or
+    one config, where they are listed, and the path of each."""
     many = getattr(kind, "many", kind.spec_key not in ("config", "kv", "urls", "root_ca", "intermediate_ca"))
     if section == "auth":
         base = f"auth/{mount}"
@@ -192,25 +236,37 @@ def _objects_in_mount(ctx, kind, mount: str, mount_type: str, out: Exported, sec
     else:
         path_of = lambda name: kind.object_path(mount, name)  # noqa: E731
         listing = f"{mount}/{getattr(kind, 'object_dir', '')}"
-    names: List[Optional[str]] = [None]
+    return many, listing, path_of
+
+
+def _list_in_mount(ctx, kind, mount: str, section: str) -> Tuple[Optional[List[Optional[str]]], List[str]]:
+    """The names of the kind's objects in the mount ([None] for its one
+    config), or None with a note when this token may not list them."""
+    many, listing, _ = _mount_paths(kind, mount, section)
+    if not many:
+        return [None], []
+    try:
+        return sorted(n for n in ctx.api.list(listing) if not n.endswith("/")), []
+    except PermissionDenied:
+        return None, [f"{listing}/: not listed, this token may not list it"]
+
+
+def _read_in_mount(ctx, kind, mount: str, mount_type: str, section: str, name: Optional[str],
+                   env_prefix: Tuple[str, ...]) -> Tuple[Optional[Tuple[str, ...]], Any, List[str]]:
+    """One object (or config) of a typed kind: where it goes in the document
+    (None: nowhere), its body, and notes. Only reads."""
+    many, _, path_of = _mount_paths(kind, mount, section)
+    ident = f"{mount}/{name}" if many else mount
+    res = Resource(kind=kind, address=f"{kind.name}.{ident}", id=ident,
+                   meta={"path": path_of(name), "auth_type": mount_type})
+    notes: List[str] = []
+    live = _read_all(kind, ctx, res, notes)
+    if live is None:
+        return None, None, notes
+    body = {**_body(kind, live, res), **_write_only_placeholders(kind, res, f"{section}_{ident}", env_prefix)}
     if many:
-        try:
-            names = sorted(n for n in ctx.api.list(listing) if not n.endswith("/"))
-        except PermissionDenied:
-            out.notes.append(f"{listing}/: not listed, this token may not list it")
-            return
-    for name in names:
-        ident = f"{mount}/{name}" if many else mount
-        res = Resource(kind=kind, address=f"{kind.name}.{ident}", id=ident,
-                       meta={"path": path_of(name), "auth_type": mount_type})
-        live = _read_all(kind, ctx, res, out)
-        if live is None:
-            continue
-        body = {**_body(kind, live, res), **_write_only_placeholders(kind, res, f"{section}_{ident}", out)}
-        if many:
-            out.put((section, mount, kind.spec_key, name), body)
-        elif body:
-            out.put((section, mount, kind.spec_key), body)
+        return (section, mount, kind.spec_key, name), body, notes
+    return ((section, mount, kind.spec_key) if body else None), body, notes
 
 
 def _typed(section: str, mount_type: str, kv2: bool = False) -> List[Kind]:
@@ -226,27 +282,57 @@ def _typed(section: str, mount_type: str, kv2: bool = False) -> List[Kind]:
 
 def _export_mounts(ctx, out: Exported, wanted: List[str]) -> None:
     by_name = {k.name: k for k in registry()}
+    # What reading mount after mount would do, in its order: a mount's body
+    # (from the mount table, already read), a note, the objects of a kind.
+    steps: List[Tuple[str, Any]] = []
     if "secrets_engines" in wanted:
         engines = by_name["secrets_engine"]
         for path, entry in sorted(ctx.secret_mounts().items()):
             if path in engines.builtins or _own_mount(ctx, path):
                 continue
-            out.put(("secrets_engines", path), _mount_body(engines, ctx, path, engines.tune_key))
+            steps.append(("put", (("secrets_engines", path), _mount_body(engines, ctx, path, engines.tune_key))))
             version = kv_version(entry.get("type", ""), entry.get("options"))
             for kind in _typed("secrets_engines", "kv" if version else entry.get("type", ""), kv2=version == "2"):
-                _objects_in_mount(ctx, kind, path, entry.get("type", ""), out, "secrets_engines")
+                steps.append(("kind", (kind, path, entry.get("type", ""), "secrets_engines")))
     if "auth" in wanted:
         methods = by_name["auth_method"]
         for path, entry in sorted(ctx.auth_mounts().items()):
             if path in methods.builtins:
                 continue
-            out.put(("auth", path), _mount_body(methods, ctx, path, methods.tune_key))
+            steps.append(("put", (("auth", path), _mount_body(methods, ctx, path, methods.tune_key))))
             kinds = _typed("auth", entry.get("type", ""))
             if not kinds:
-                out.notes.append(f"auth/{path}/ is of type {entry.get('type')}, which vaultform does not type: "
-                                 "its config and roles are not exported")
+                steps.append(("note", f"auth/{path}/ is of type {entry.get('type')}, which vaultform does not "
+                                      "type: its config and roles are not exported"))
             for kind in kinds:
-                _objects_in_mount(ctx, kind, path, entry.get("type", ""), out, "auth")
+                steps.append(("kind", (kind, path, entry.get("type", ""), "auth")))
+
+    # Every kind's listing, then every object's read: concurrently, each.
+    kinds = [what for step, what in steps if step == "kind"]
+    listings = _gather(ctx, lambda k: _list_in_mount(ctx, k[0], k[1], k[3]), kinds)
+    # Past a listing that failed, reading in order would have stopped.
+    failed = next((i for i, o in enumerate(listings) if isinstance(o, _Failed)), len(listings))
+    objects = [(i, name) for i, outcome in enumerate(listings[:failed]) for name in (outcome[0] or [])]
+    reads = _gather(ctx, lambda item: _read_in_mount(ctx, *kinds[item[0]], item[1], out.env_prefix), objects)
+    by_kind: Dict[int, List[Any]] = {}
+    for (i, _), outcome in zip(objects, reads):
+        by_kind.setdefault(i, []).append(outcome)
+
+    index = 0
+    for step, what in steps:
+        if step == "put":
+            out.put(*what)
+        elif step == "note":
+            out.notes.append(what)
+        else:
+            names, notes = _ok(listings[index])
+            out.notes += notes
+            for outcome in by_kind.get(index, []):
+                where, body, notes = _ok(outcome)
+                out.notes += notes
+                if where is not None:
+                    out.put(where, body)
+            index += 1
 
 
 def _export_discovered(ctx, out: Exported, kind_name: str, where: Tuple[str, ...], wanted: List[str],
@@ -254,12 +340,19 @@ def _export_discovered(ctx, out: Exported, kind_name: str, where: Tuple[str, ...
     if section not in wanted:
         return
     kind = next(k for k in registry() if k.name == kind_name)
-    for res in kind.discover(ctx):
-        live = _read(kind, ctx, res, res.address, out)
+
+    def read(res: Resource) -> Tuple[Optional[Dict[str, Any]], List[str]]:
+        notes: List[str] = []
+        return _read(kind, ctx, res, res.address, notes), notes
+
+    found = kind.discover(ctx)
+    for res, outcome in zip(found, _gather(ctx, read, found)):
+        live, notes = _ok(outcome)
+        out.notes += notes
         if live is None:
             continue
         value = live["policy"] if kind_name == "policy" else \
-            {**_body(kind, live, res), **_write_only_placeholders(kind, res, f"{section}_{res.id}", out)}
+            {**_body(kind, live, res), **_write_only_placeholders(kind, res, f"{section}_{res.id}", out.env_prefix)}
         out.put(where + (res.id,), value)
 
 
@@ -296,22 +389,62 @@ def _write_value(target: Path, value: str) -> None:
     os.replace(temporary, target)
 
 
+def _list_kv(ctx, mount: str, version: str) -> Tuple[List[str], bool]:
+    """list_kv_secrets, with each level's directories listed concurrently.
+    Where its walk would stop part way (KV_LIST_LIMIT secrets or more) or a
+    listing fails, list_kv_secrets walks again one directory at a time, so
+    which secrets are returned, and what is raised, are exactly its."""
+    base = f"{mount}/metadata" if version == "2" else mount
+    found: List[str] = []
+    level = [""]
+    while level:
+        listings = _gather(ctx, lambda prefix: ctx.api.list(f"{base}/{prefix}".rstrip("/")), level)
+        if any(isinstance(outcome, _Failed) for outcome in listings):
+            return list_kv_secrets(ctx.api, mount, version)
+        deeper = []
+        for prefix, keys in zip(level, listings):
+            for key in keys:
+                (deeper if key.endswith("/") else found).append(prefix + key)
+        if len(found) >= KV_LIST_LIMIT:
+            return list_kv_secrets(ctx.api, mount, version)
+        level = deeper
+    return found, True
+
+
+def _read_secret(ctx, mount: str, version: str, key: str) -> Dict[str, Any]:
+    response = ctx.api.read(f"{mount}/data/{key}" if version == "2" else f"{mount}/{key}")
+    data = ((response or {}).get("data") or {})
+    return (data.get("data") or {}) if version == "2" else data
+
+
 def _export_secrets(ctx, out: Exported, secret_dir: Optional[Path], spec_dir: Path) -> None:
+    # Every mount's listing (each concurrent inside), then every secret's read.
+    mounts: List[Tuple[str, str, Any]] = []
     for mount, entry in sorted(ctx.secret_mounts().items()):
         version = kv_version(entry.get("type", ""), entry.get("options"))
         if version is None or _own_mount(ctx, mount):
             continue
         try:
-            keys, complete = list_kv_secrets(ctx.api, mount, version)
+            listed: Any = _list_kv(ctx, mount, version)
+        except Exception as exc:  # noqa: BLE001 -- raised again below, in order
+            listed = _Failed(exc)
+        mounts.append((mount, version, listed))
+        if isinstance(listed, _Failed) and not isinstance(listed.exc, PermissionDenied):
+            break  # reading in order would have stopped here
+    wanted = [(mount, version, key) for mount, version, listed in mounts if not isinstance(listed, _Failed)
+              for key in sorted(listed[0])]
+    values = iter(_gather(ctx, lambda item: _read_secret(ctx, *item), wanted))
+
+    for mount, version, listed in mounts:
+        try:
+            keys, complete = _ok(listed)
         except PermissionDenied:
             out.notes.append(f"{mount}/: secrets not listed, this token may not list them")
             continue
         if not complete:
             out.notes.append(f"{mount}/: more than {len(keys)} secrets; the first {len(keys)} are exported")
         for key in sorted(keys):
-            response = ctx.api.read(f"{mount}/data/{key}" if version == "2" else f"{mount}/{key}")
-            data = ((response or {}).get("data") or {})
-            data = (data.get("data") or {}) if version == "2" else data
+            data = _ok(next(values))
             if not data:
                 continue  # a deleted latest version: nothing to manage
             body = {}
@@ -368,9 +501,12 @@ def _export_namespaces(ctx, out: Exported, wanted: List[str], secret_dir: Option
         out.notes.append("namespaces: not listed, this token may not list sys/namespaces")
         return
     contents = [s for s in wanted if s in CONTENT_SECTIONS] or list(CONTENT_SECTIONS)
-    for name in names:
+    # Every namespace's metadata at once; what each holds, namespace after
+    # namespace (the reads inside each are concurrent).
+    metadata = _gather(ctx, lambda name: ctx.api.read(f"sys/namespaces/{name}"), names)
+    for name, outcome in zip(names, metadata):
         try:
-            data = ((ctx.api.read(f"sys/namespaces/{name}") or {}).get("data")) or {}
+            data = ((_ok(outcome) or {}).get("data")) or {}
         except PermissionDenied:
             out.notes.append(f"namespace.{name}: its custom metadata is not exported, this token may not read it")
             data = {}

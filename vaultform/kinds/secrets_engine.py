@@ -50,7 +50,11 @@ class SecretsEngine(MountKind):
         return [f"disabling {res.id}/ destroys {count} secret(s) stored under it"]
 
 
-def list_kv_secrets(api, mount: str, version: str, limit: int = 10000) -> Tuple[List[str], bool]:
+# How many secrets a walk of one KV mount returns at most.
+KV_LIST_LIMIT = 10000
+
+
+def list_kv_secrets(api, mount: str, version: str, limit: int = KV_LIST_LIMIT) -> Tuple[List[str], bool]:
     """The secrets' paths under the mount, and whether that is all of them
     (the walk stops after `limit`)."""
     base = f"{mount}/metadata" if version == "2" else mount
