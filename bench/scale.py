@@ -14,6 +14,9 @@ Kubernetes roles), for N = 1,000 and 10,000 (and 100,000 with --large):
              used for GET instead of the Python loop
   plan       no-op plan of the applied spec (objects/s, ratio of GET ceiling)
   apply      apply of N creates (objects/s, ratio of PUT ceiling)
+  export     `vaultform export --secret-values-to DIR` of the N objects just
+             applied (objects/s, ratio of GET ceiling); with --baseline DIR
+             the baseline's export too, alternated with this one's
   update     apply of N/10 updates
   destroy    destroy of the N objects
   rss        peak RSS of the no-op plan process
@@ -21,6 +24,8 @@ Kubernetes roles), for N = 1,000 and 10,000 (and 100,000 with --large):
   validate   CPU seconds (user + system) of `vaultform validate` of the
              largest spec; with --baseline DIR, also of the vaultform in DIR
              (another checkout, e.g. before a change) on the same spec
+  latency    no-op plan and export of 1,000 objects behind a 20 ms proxy
+             (a WAN link), with --baseline alternated with the baseline's
 
 Prints a table; nothing is asserted (figures vary with the machine: compare
 the ratios). Only the loopback server this script starts is contacted.
@@ -149,6 +154,17 @@ class LatencyProxy:
         self.listener.close()
 
 
+def export_seconds(work: Path, env: dict, label: str) -> float:
+    """Seconds of one `vaultform export` of the whole Vault, its secret values
+    to a fresh private directory under the bench's own temporary one."""
+    values = work / f"values-{label}"
+    shutil.rmtree(values, ignore_errors=True)
+    seconds, _ = run_measured(work, env, "export", "--output", f"exported-{label}.yaml",
+                              "--secret-values-to", str(values))
+    shutil.rmtree(values, ignore_errors=True)
+    return seconds
+
+
 def ceiling(address: str, token: str, method: str, seconds: float = 3.0, connections: int = WORKERS) -> float:
     """Requests per second the server answers on `connections` keep-alive connections."""
     if shutil.which("wrk") and method == "GET":
@@ -205,7 +221,8 @@ def main() -> None:
         print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
               f"{platform.platform()}; load average at start {os.getloadavg()[0]:.1f}")
         header = (f"{'N':>7}  {'plan obj/s':>10} {'÷GET':>5}  {'apply obj/s':>11} {'÷PUT':>5}  "
-                  f"{'update obj/s':>12}  {'destroy obj/s':>13}  {'plan RSS':>8}")
+                  f"{'export obj/s':>12} {'÷GET':>5}  {'update obj/s':>12}  {'destroy obj/s':>13}  {'plan RSS':>8}")
+        baseline_env = {**env, "PYTHONPATH": str(Path(args.baseline).resolve())} if args.baseline else None
         per_object, rates, best = {}, {}, {"GET": 0.0, "PUT": 0.0}
         for n in sizes:
             # The ceilings just before this N's runs: the machine's load moves
@@ -222,6 +239,21 @@ def main() -> None:
             spec.write_text(yaml.safe_dump(objects_spec(n)))
             apply_s, _ = run_measured(work, env, "apply", spec.name, "--auto-approve", "--force")
             plan_s, rss = run_measured(work, env, "plan", spec.name, "--detailed-exitcode")
+            # Export of the N objects just applied; with a baseline, alternated
+            # with its export, so both see the same load (the fastest of each).
+            exports = {"this vaultform": []}
+            for _ in range(2 if args.baseline else 1):
+                exports["this vaultform"].append(export_seconds(work, env, f"{n}-this"))
+                if args.baseline:
+                    exports.setdefault("baseline", []).append(export_seconds(work, baseline_env, f"{n}-base"))
+            export_s = min(exports["this vaultform"])
+            if args.baseline:
+                base_s = min(exports["baseline"])
+                print(f"export of {n} objects: this vaultform {n / export_s:.0f} obj/s "
+                      f"({n / export_s / get_ceiling:.2f} of GET; runs {', '.join(f'{t:.1f}' for t in exports['this vaultform'])} s), "
+                      f"--baseline {n / base_s:.0f} obj/s ({n / base_s / get_ceiling:.2f} of GET; runs "
+                      f"{', '.join(f'{t:.1f}' for t in exports['baseline'])} s): {base_s / export_s:.1f}x faster",
+                      flush=True)
             spec.write_text(yaml.safe_dump(objects_spec(n, rev=1, updated_every=10)))
             update_s, _ = run_measured(work, env, "apply", spec.name, "--auto-approve", "--force")
             destroy_s, _ = run_measured(work, env, "destroy", spec.name, "--auto-approve")
@@ -229,7 +261,8 @@ def main() -> None:
             rates[n] = (n / plan_s, n / apply_s)
             print(header)
             print(f"{n:>7}  {n / plan_s:>10.0f} {n / plan_s / get_ceiling:>5.2f}  {n / apply_s:>11.0f} "
-                  f"{n / apply_s / put_ceiling:>5.2f}  {n / 10 / update_s:>12.0f}  {n / destroy_s:>13.0f}  "
+                  f"{n / apply_s / put_ceiling:>5.2f}  {n / export_s:>12.0f} {n / export_s / get_ceiling:>5.2f}  "
+                  f"{n / 10 / update_s:>12.0f}  {n / destroy_s:>13.0f}  "
                   f"{rss:>6.0f}MB", flush=True)
         print()
         print(f"against the best ceilings of the whole run (GET {best['GET']:.0f}, PUT {best['PUT']:.0f} req/s): "
@@ -257,6 +290,11 @@ def main() -> None:
                 print(f"no-op plan of {n} objects behind 20 ms of latency ({name}): {plan_s:.1f} s "
                       f"({n * 0.020 / plan_s:.1f}x faster than one request at a time, {n * 0.020:.0f} s)",
                       flush=True)
+        for _ in range(2 if args.baseline else 1):
+            for k, (name, run_env) in enumerate(slow_runs):
+                export_s = export_seconds(work, run_env, f"slow-{k}")
+                print(f"export of {n} objects behind 20 ms of latency ({name}): {export_s:.1f} s "
+                      f"({n / export_s:.0f} obj/s; N x 20 ms would be {n * 0.020:.0f} s)", flush=True)
         run_measured(work, env, "destroy", spec.name, "--auto-approve")
         proxy.close()
         spec = work / f"n{sizes[-1]}.yaml"
