@@ -125,6 +125,7 @@ class KVSecret(Kind):
     name = "secret"
     rank = 50
     section = "secrets"
+    counted_as = ("secret", "secrets")
     section_schema = {
         "type": "object",
         "description": "KV secrets keyed by <mount>/<path>; values come from env, files or generators.",
