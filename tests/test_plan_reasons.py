@@ -1,4 +1,5 @@
-"""A plan says which side moved: the spec, Vault (by hand), or both.
+"""A plan says which side moved: the spec, Vault (by hand), or both (in
+words, and in the JSON plan's "moved" for a drift check to act on).
 
 The ownership record keeps a fingerprint of what the last apply left
 (non-sensitive fields' state; HMACs of secret values). A reviewer reading a
@@ -13,10 +14,11 @@ import json
 
 import yaml
 
-SPEC_MOVED = "changed in the spec"
-VAULT_MOVED = "changed in Vault since the last apply"
-BOTH_MOVED = "changed in the spec and in Vault since the last apply"
-CANNOT_TELL = "changed in the spec or drifted in Vault"
+# (the plan's reason, the JSON plan's "moved")
+SPEC_MOVED = ("changed in the spec", "spec")
+VAULT_MOVED = ("changed in Vault since the last apply", "vault")
+BOTH_MOVED = ("changed in the spec and in Vault since the last apply", "both")
+CANNOT_TELL = ("changed in the spec or drifted in Vault", None)
 
 
 def _write(path, unique_record: str, sections: dict) -> None:
@@ -27,7 +29,7 @@ def _write(path, unique_record: str, sections: dict) -> None:
 def _reasons(run_cli, spec, env) -> dict:
     result = run_cli(["plan", str(spec), "--format", "json"], env=env)
     assert result.exit_code == 0, str(result)
-    return {c["address"]: c["reason"] for c in json.loads(result.stdout)["changes"]}
+    return {c["address"]: (c["reason"], c["moved"]) for c in json.loads(result.stdout)["changes"]}
 
 
 def _apply(run_cli, spec, env) -> None:
@@ -104,7 +106,8 @@ def test_a_secret_changed_by_hand_in_the_spec_or_both_says_no_value(run_cli, vau
 
     (values / "password").write_text("second value")
     result = run_cli(["plan", str(spec), "--format", "json"], env=vault_env)
-    assert {c["address"]: c["reason"] for c in json.loads(result.stdout)["changes"]} == {address: BOTH_MOVED}
+    assert {c["address"]: (c["reason"], c["moved"]) for c in json.loads(result.stdout)["changes"]} == \
+        {address: BOTH_MOVED}
     assert by_hand not in result.output and "second value" not in result.output, str(result)
 
     _apply(run_cli, spec, vault_env)

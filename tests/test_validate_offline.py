@@ -556,3 +556,40 @@ def test_pre_commit_runs_the_hook_on_the_matching_files(tmp_path):
     assert "vault.yaml is valid" in output, output
     assert "Error: infra/vault-prod.yml:3:3: policies.Bad: policy names are case-insensitive" in output, output
     assert "workflows" not in output and "values.yaml" not in output, output
+
+
+def test_the_count_says_one_policy_and_two_secrets_engines(check):
+    result, path = check("""\
+        version: 1
+        secrets_engines:
+          kv: {type: kv-v2}
+          transit: {type: transit}
+        auth:
+          approle: {type: approle}
+        policies:
+          a: 'path "a" { capabilities = ["read"] }'
+        secrets:
+          kv/app: {user: alice}
+        token_roles:
+          ci: {allowed_policies: [a]}
+        """)
+    assert result.exit_code == 0, str(result)
+    assert result.stdout == (f"{path} is valid (1 auth method, 2 secrets engines, 1 token role, 1 policy, "
+                             "1 secret).\n"), str(result)
+
+
+def test_a_name_that_would_not_stay_a_name_is_reported_beside_schema_errors(check):
+    result, path = check("""\
+        version: 1
+        secrets:
+          secret/../sys/policies/acl/x: {policy: {env: HOME}}
+          "secret/a\\nb": {k: {env: HOME}}
+        auth:
+          approle: {type: approle, roles: {r: {token_ttl: 1 hour}}}
+        """)
+    assert result.exit_code == 1 and result.stdout == "", str(result)
+    lines = result.stderr.splitlines()
+    assert lines[0] == (f"Error: {path}:3:3: secrets.secret/../sys/policies/acl/x: the name has a '..' part, "
+                        "which a URL would resolve away"), str(result)
+    assert lines[1].startswith(f"Error: {path}:4:3: secrets.secret/a b: ") and len(lines) == 3, str(result)
+    assert lines[2].startswith(f"Error: {path}:6:") and "token_ttl" in lines[2], str(result)

@@ -16,7 +16,7 @@ import os
 import re
 from pathlib import Path
 from functools import lru_cache
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 
 
 from vaultform import names, policy_hcl, values
@@ -87,13 +87,24 @@ def _check_test_namespaces(spec: Spec, problems: Problems) -> None:
                                       field=f"tests[{i}].as.namespace"))
 
 
-def problems_despite_schema_errors(spec: Spec) -> Problems:
+def problems_despite_schema_errors(spec: Spec, reported: Set[str]) -> Problems:
     """The checks that stand on their own, run even when the schema failed
-    elsewhere, so one run reports a bad policy beside a bad field."""
+    elsewhere, so one run reports a bad policy or a name that would not stay
+    a name in a URL (`kv/../sys/...`) beside a bad field. `reported`: the
+    fields the schema already has an error for (said once)."""
     problems: Problems = []
     policies = spec.data.get("policies") if isinstance(spec.data, dict) else None
     if isinstance(policies, dict) and all(isinstance(v, str) for v in policies.values()):
         problems += policy_problems(spec)
+    from vaultform.kinds import registry
+
+    for section in sorted({k.section for k in registry() if k.section and k.section_keys_are_names}):
+        body = spec.data.get(section) if isinstance(spec.data, dict) else None
+        for key in (body if isinstance(body, dict) else ()):
+            problem = names.path_problem(key) if isinstance(key, str) else None
+            if problem and f"{section}.{key}" not in reported:
+                problems.append(SpecError(f"the name {problem}", location=spec.key_loc(section, key),
+                                          field=f"{section}.{key}"))
     return problems
 
 

@@ -52,7 +52,7 @@ from vaultform.errors import PermissionDenied, VaultformError, VaultRequestError
 from vaultform.kinds import registry
 from vaultform.kinds.audit_device import DEFAULTS as AUDIT_DEFAULTS
 from vaultform.kinds.audit_device import carries_credential, read_devices
-from vaultform.kinds.base import Kind
+from vaultform.kinds.base import Kind, counted
 from vaultform.kinds.mounts import MOUNT_FLAGS, kv_version
 from vaultform.kinds.secrets_engine import KV_LIST_LIMIT, list_kv_secrets
 from vaultform.model import Resource
@@ -559,6 +559,13 @@ def _str(dumper, value: str):
 
 
 _Dumper.add_representer(str, _str)
+
+
+def counts(out: Exported) -> str:
+    """What was written, counted by the kinds of the root's sections: "3 secrets engines, 1 policy"."""
+    by_section = {k.section: k.counted_as for k in registry() if k.counted_as}
+    return ", ".join(counted(len(out.doc.get(section) or {}), *by_section[section])
+                     for section in ("secrets_engines", "auth", "policies", "secrets", "audit", "namespaces"))
 
 
 def render(out: Exported, address: str) -> str:

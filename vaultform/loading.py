@@ -33,7 +33,7 @@ def load_spec(path: str) -> Spec:
         errors.extend(problems)
         spec.warnings.extend(warnings)
     elif isinstance(doc.data, dict):
-        errors.extend(problems_despite_schema_errors(spec))
+        errors.extend(problems_despite_schema_errors(spec, {e.field for e in errors if e.field}))
         errors.sort(key=lambda e: (e.location.line, e.location.column) if e.location else (0, 0))
     if errors:
         failure = SpecErrors(errors)

@@ -32,18 +32,18 @@ FOLLOW_UP = "follow_up"
 CREATE, UPDATE, DELETE, REPLACE = "create", "update", "delete", "replace"
 SYMBOLS = {CREATE: "+", UPDATE: "~", DELETE: "-", REPLACE: "-/+"}
 
-# Why an existing object differs, when the ownership record cannot tell which side moved.
-EITHER_MOVED = "changed in the spec or drifted in Vault"
+# Which side moved since the last apply, when an existing object differs
+# (Change.moved, the JSON plan's "moved"), and how the plan words it.
+SPEC, VAULT, BOTH = "spec", "vault", "both"
+MOVED_REASONS = {SPEC: "changed in the spec", VAULT: "changed in Vault since the last apply",
+                 BOTH: "changed in the spec and in Vault since the last apply",
+                 None: "changed in the spec or drifted in Vault"}   # the record cannot tell
 
 
-def which_side_moved(spec_moved: bool, vault_moved: bool) -> str:
-    """Why an existing object differs, when the record's fingerprints of what
-    the last apply left can tell which side moved since."""
+def moved_side(spec_moved: bool, vault_moved: bool) -> Optional[str]:
     if spec_moved and vault_moved:
-        return "changed in the spec and in Vault since the last apply"
-    if vault_moved:
-        return "changed in Vault since the last apply"
-    return "changed in the spec" if spec_moved else EITHER_MOVED
+        return BOTH
+    return VAULT if vault_moved else SPEC if spec_moved else None
 
 
 @dataclass
@@ -83,6 +83,9 @@ class Change:
     live: Optional[Dict[str, Any]] = None
     reason: str = ""
     notes: List[str] = field(default_factory=list)
+    # An update's side that moved since the last apply (SPEC, VAULT, BOTH),
+    # None where the ownership record cannot tell or for other actions.
+    moved: Optional[str] = None
 
     @property
     def address(self) -> str:

@@ -18,7 +18,7 @@ from vaultform.context import Context
 from vaultform.errors import SpecError, VaultformError
 from vaultform.kinds import registry
 from vaultform.kinds.base import Kind, state_fingerprint
-from vaultform.model import CREATE, DELETE, EITHER_MOVED, REPLACE, UPDATE, Change, Plan, Resource, which_side_moved
+from vaultform.model import CREATE, DELETE, MOVED_REASONS, REPLACE, UPDATE, Change, Plan, Resource, moved_side
 from vaultform.record import Record
 from vaultform.safety import check_destroy, check_plan
 
@@ -48,24 +48,27 @@ def _changes_for(ctx: Context, res: Resource, live: Optional[dict]) -> Optional[
     if not fields:
         return None
     action = REPLACE if any(f.forces_replace for f in fields) else UPDATE
-    change = Change(action, res, fields=fields, live=live, reason=_which_side_moved(ctx, res, live, fields))
-    change.reason = res.kind.change_reason(change)  # a kind may know which (e.g. from KV metadata)
+    side = _which_side_moved(ctx, res, live, fields)
+    change = Change(action, res, fields=fields, live=live, reason=MOVED_REASONS[side])
+    change.reason = res.kind.change_reason(change)  # a kind may know better (e.g. from KV metadata)
+    # A kind that words it itself says which side moved, if it knows (a KV secret does).
+    change.moved = res.meta.get("moved", side if change.reason == MOVED_REASONS[side] else None)
     return change
 
 
-def _which_side_moved(ctx: Context, res: Resource, live: dict, fields) -> str:
-    """Why an object differs: the spec changed, Vault was changed by hand, or
-    both, told apart by the fingerprint of the state vaultform last applied
-    (kept in the ownership record). Only where every field that differs is
-    fingerprinted, or newly set by the spec: a sensitive one never is, so
-    there it cannot tell."""
+def _which_side_moved(ctx: Context, res: Resource, live: dict, fields) -> Optional[str]:
+    """Which side moved since the last apply (model.SPEC, VAULT, BOTH): the
+    spec's fields and Vault's each against the fingerprint of the state
+    vaultform last applied (kept in the ownership record). Only where every
+    field that differs is fingerprinted, or newly set by the spec: a
+    sensitive one never is, so there it cannot tell (None)."""
     entry = ctx.record.objects.get(res.address) if ctx.record is not None else None
     state = (entry or {}).get("state") or {}
     in_spec = res.kind.applied_state(res)
     if not state.get("fields") or any(f.name not in state["fields"] and f.name not in in_spec for f in fields):
-        return EITHER_MOVED
+        return None
     spec_moved = state_fingerprint(in_spec) != state.get("fingerprint")
-    return which_side_moved(spec_moved, not res.kind.still_as_recorded(ctx, res, live, entry))
+    return moved_side(spec_moved, not res.kind.still_as_recorded(ctx, res, live, entry))
 
 
 def _read_all(ctx: Context, resources: Sequence[Resource]) -> List[Optional[dict]]:

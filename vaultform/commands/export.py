@@ -47,10 +47,7 @@ def export(output: Optional[str], include: Tuple[str, ...], secret_dir: Optional
         temporary = spec_path.with_name(spec_path.name + ".tmp")
         temporary.write_text(text, encoding="utf-8")
         os.replace(temporary, spec_path)
-        counts = {key: len(result.doc.get(key) or {})
-                  for key in ("secrets_engines", "auth", "policies", "secrets", "audit", "namespaces")}
-        out(f"Wrote {output} ({', '.join(f'{n} {k.replace(chr(95), chr(32))}' for k, n in counts.items())}).",
-            err=True)
+        out(f"Wrote {output} ({exporting.counts(result)}).", err=True)
     else:
         out(text, nl=False)
 

@@ -41,7 +41,7 @@ from urllib.parse import urlsplit
 
 from vaultform.cluster.audit_blocks import AuditConfigError, audit_devices_in
 from vaultform.errors import ClusterError, SpecError, VaultformError
-from vaultform.kinds.base import Kind, KindDoc
+from vaultform.kinds.base import Kind, KindDoc, counted
 from vaultform.model import Resource
 from vaultform.planner_rules import READ, Rule
 
@@ -212,6 +212,7 @@ class AuditDevice(Kind):
     name = "audit_device"
     rank = 10  # first of the configuration (below 10 is the cluster): what follows is then audited
     section = "audit"
+    counted_as = ("audit device", "audit devices")
     section_schema = {"$ref": "audit.schema.json"}
     takes_value_sources = False  # options are plain strings, never secret
     defaults = DEFAULTS
@@ -223,7 +224,7 @@ class AuditDevice(Kind):
 
     def summary(self, spec):
         count = len(spec.section("audit"))
-        return f"{count} audit device{'s' if count != 1 else ''}" if count else None
+        return counted(count, *self.counted_as) if count else None
 
     # -- from the spec --------------------------------------------------------
     def resources(self, spec, ctx) -> List[Resource]:

@@ -14,6 +14,7 @@ class AuthMethod(MountKind):
     rank = 30
     table = "auth"
     section = "auth"
+    counted_as = ("auth method", "auth methods")
     tune_key = "tune"
     prune_key = "auth_methods"
     builtins = frozenset({"token"})

@@ -33,6 +33,7 @@ class Kind:
     rank: int = 50                    # apply order; deletions run in reverse
     recorded: bool = True             # listed in the ownership record
     prune_key: Optional[str] = None   # key under `prune:` that opts into deleting unmanaged objects
+    counted_as: Tuple[str, ...] = ()  # (one, many) objects of its section, for counts: ("policy", "policies")
     defaults: Dict[str, Any] = {}     # what Vault reports for a field nobody set
     replace_fields: frozenset = frozenset()  # changing these means delete + create
     # Deleting (or re-creating) one destroys everything stored under it, so
@@ -74,7 +75,9 @@ class Kind:
     def summary(self, spec) -> Optional[str]:
         """`validate`'s count of this kind's objects, e.g. "4 policies"."""
         count = len(spec.section(self.section)) if self.section else 0
-        return f"{count} {self.section.replace('_', ' ')}" if count else None
+        if not count:
+            return None
+        return counted(count, *self.counted_as) if self.counted_as else f"{count} {self.section.replace('_', ' ')}"
 
     # -- from the spec -------------------------------------------------
     def resources(self, spec, ctx) -> List[Resource]:
@@ -170,6 +173,11 @@ class Kind:
             return True
         seen = {name: live.get(name, self.defaults.get(name, None)) for name in state["fields"]}
         return state_fingerprint(seen) == state.get("fingerprint")
+
+
+def counted(count: int, one: str, many: str) -> str:
+    """"1 policy", "2 policies"."""
+    return f"{count} {one if count == 1 else many}"
 
 
 def state_fingerprint(fields: Dict[str, Any]) -> str:

@@ -46,6 +46,7 @@ class GenericPath(AuthObjectKind):
     rank = 70  # after the typed kinds: a path often configures something they made
     mount_section = None
     section = "paths"
+    counted_as = ("path", "paths")
     section_schema = {"$ref": "paths.schema.json"}
     doc = KindDoc("paths.<api path>", "<api path>",
                   "any other API path: the declared keys written and compared (write_only keys by fingerprint); "

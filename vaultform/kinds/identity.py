@@ -29,7 +29,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from vaultform import names
 from vaultform.errors import SpecError, VaultRequestError
-from vaultform.kinds.base import Kind, KindDoc
+from vaultform.kinds.base import Kind, KindDoc, counted
 from vaultform.model import Resource
 from vaultform.planner_rules import LIST, READ, Rule
 
@@ -151,9 +151,9 @@ class IdentityEntity(IdentityKind):
 
     def summary(self, spec):
         identity = spec.section("identity")
-        counts = [(len(identity.get("entities") or {}), "identity entities"),
-                  (len(identity.get("groups") or {}), "identity groups")]
-        return ", ".join(f"{n} {what}" for n, what in counts if n) or None
+        counts = [(len(identity.get("entities") or {}), "identity entity", "identity entities"),
+                  (len(identity.get("groups") or {}), "identity group", "identity groups")]
+        return ", ".join(counted(n, one, many) for n, one, many in counts if n) or None
 
     def resources(self, spec, ctx) -> List[Resource]:
         out = []

@@ -23,7 +23,7 @@ from vaultform import values
 from vaultform.errors import PermissionDenied, SpecError
 from vaultform.kinds.base import Kind, KindDoc
 from vaultform.kinds.mounts import kv_version, mount_splits
-from vaultform.model import ABSENT, ALL_FIELDS, FieldChange, Resource, which_side_moved
+from vaultform.model import ABSENT, ALL_FIELDS, BOTH, MOVED_REASONS, SPEC, VAULT, FieldChange, Resource, moved_side
 from vaultform.planner_rules import READ, Rule
 
 
@@ -125,6 +125,7 @@ class KVSecret(Kind):
     name = "secret"
     rank = 50
     section = "secrets"
+    counted_as = ("secret", "secrets")
     section_schema = {
         "type": "object",
         "description": "KV secrets keyed by <mount>/<path>; values come from env, files or generators.",
@@ -305,7 +306,8 @@ class KVSecret(Kind):
         spec_moved = spec != {n: f for n, f in recorded.items() if n not in generated}
         vault_moved = observed != recorded
         if spec_moved or vault_moved:
-            res.meta["plan_reason"] = which_side_moved(spec_moved, vault_moved)
+            res.meta["moved"] = moved_side(spec_moved, vault_moved)
+            res.meta["plan_reason"] = MOVED_REASONS[res.meta["moved"]]
 
     def _diff_by_fingerprint(self, ctx, res) -> List[FieldChange]:
         """The diff for a token that cannot read the values: the spec's values
@@ -342,9 +344,11 @@ class KVSecret(Kind):
         # KV v1 keeps no versions: what changed in Vault cannot be seen here.
         if res.meta["version"] != "2" or applied is None or current == applied:
             res.meta["plan_reason"] = "changed in the spec"
+            res.meta["moved"] = SPEC if in_spec else None
             return in_spec
         moved = f"in Vault since the last apply (version {current}, applied {applied})"
         res.meta["plan_reason"] = f"changed in the spec and {moved}" if in_spec else f"changed {moved}"
+        res.meta["moved"] = BOTH if in_spec else VAULT
         listed = {f.name for f in in_spec}
         return in_spec + [f for f in everything if f.name not in listed]
 

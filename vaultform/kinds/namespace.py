@@ -44,7 +44,7 @@ import re
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
-from vaultform.kinds.base import Kind, KindDoc, prevent_destroy_change, record_only
+from vaultform.kinds.base import Kind, KindDoc, counted, prevent_destroy_change, record_only
 from vaultform.model import FieldChange, Resource
 from vaultform.namespace_view import CONTENT_SECTIONS, PRUNE, SECTION, SpecView, namespace_context, namespace_paths
 from vaultform.planner_rules import LIST, READ, Rule
@@ -137,6 +137,7 @@ class Namespace(Kind):
     prune_key = "namespaces"
     parent = ""          # the namespace it is made in ("" the root), whose prune: governs it
     section = SECTION
+    counted_as = ("namespace", "namespaces")
     defaults = {"custom_metadata": {}}
     doc = KindDoc("namespaces.<name>", "sys/namespaces/<name>",
                   "an OpenBao namespace holding its own secrets_engines, auth, policies, secrets, identity, "
@@ -208,7 +209,7 @@ class Namespace(Kind):
     # -- offline ---------------------------------------------------------------
     def summary(self, spec) -> Optional[str]:
         count = len(namespace_paths(spec))
-        return f"{count} namespace{'s' if count != 1 else ''}" if count else None
+        return counted(count, *self.counted_as) if count else None
 
     def checks(self, spec):
         from vaultform.checks import semantic_problems

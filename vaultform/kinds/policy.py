@@ -20,6 +20,7 @@ class Policy(Kind):
     rank = 50
     prune_key = "policies"
     section = "policies"
+    counted_as = ("policy", "policies")
     section_schema = {"type": "object", "description": "ACL policies: name -> HCL text.",
                       "additionalProperties": {"$ref": "policy.schema.json"}}
     doc = KindDoc("policies.<name>", "sys/policies/acl/<name>",

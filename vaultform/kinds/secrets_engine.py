@@ -14,6 +14,7 @@ class SecretsEngine(MountKind):
     rank = 30
     table = "mounts"
     section = "secrets_engines"
+    counted_as = ("secrets engine", "secrets engines")
     tune_key = "config"
     prune_key = "secrets_engines"
     builtins = frozenset({"sys", "identity", "cubbyhole"})

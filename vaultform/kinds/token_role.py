@@ -28,6 +28,7 @@ class TokenRole(AuthObjectKind):
     prune_key = "token_roles"
     mount_section = None  # a top-level section, not inside an auth method
     section = "token_roles"
+    counted_as = ("token role", "token roles")
     section_schema = {"type": "object", "description": "Token store roles (auth/token/roles/<name>) keyed by name.",
                       "additionalProperties": {"$ref": "token-role.schema.json"}}
     doc = KindDoc("token_roles.<name>", "auth/token/roles/<name>",

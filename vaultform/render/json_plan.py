@@ -8,7 +8,8 @@ just lays it out. The shape is a public contract (schemas/plan-output.schema.jso
      "options": {"targets": [str], "allow_destroy": bool,  (1.2; null for destroy)
                  "force": bool},
      "changes": [{"address", "action", "kind", "reason", "notes",
-                  "before", "after", "changed_fields", "forces_replacement"}],
+                  "before", "after", "changed_fields", "forces_replacement",
+                  "moved": "spec" | "vault" | "both" | null}],   (1.4)
      "deferred": str | null,
      "warnings": [str],                                   (1.1)
      "summary": {"add", "change", "destroy"},
@@ -41,7 +42,7 @@ from vaultform.render.options import options_to_json
 
 # 1.1 added the optional "warnings" and "apply" keys; 1.2 the optional "options";
 # 1.3 the refusal document (commands/common.py) printed when nothing could be planned;
-# 1.4 the optional "unmanaged".
+# 1.4 the optional "unmanaged", and each change's optional "moved".
 FORMAT_VERSION = "1.4"
 MASK = "(sensitive)"
 
@@ -116,6 +117,7 @@ def change_to_json(change: Change) -> Dict[str, Any]:
         "action": change.action,
         "kind": change.resource.kind.name,
         "reason": change.reason or "",
+        "moved": change.moved,
         "notes": list(change.notes),
         "before": before,
         "after": after,

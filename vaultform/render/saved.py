@@ -51,7 +51,8 @@ def _change(entry: Dict[str, Any], kinds: Dict[str, Any]) -> Change:
     sensitive = {name for name, value in (shown or {}).items() if _masked(value)}
     res = Resource(kind=kind, address=address, id=address.split(".", 1)[-1],
                    desired=dict(after) if action == CREATE else None, sensitive=sensitive)
-    change = Change(action, res, reason=entry.get("reason") or "", notes=list(entry.get("notes") or []))
+    change = Change(action, res, reason=entry.get("reason") or "", notes=list(entry.get("notes") or []),
+                    moved=entry.get("moved"))  # absent before format 1.4
     if action == DELETE:
         change.live = dict(before or {})
     elif action != CREATE:
