@@ -28,12 +28,15 @@ again gives the same bytes.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import stat
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
 import yaml
 
@@ -45,6 +48,7 @@ from vaultform.kinds.base import Kind
 from vaultform.kinds.mounts import MOUNT_FLAGS, kv_version
 from vaultform.kinds.secrets_engine import list_kv_secrets
 from vaultform.model import Resource
+from vaultform.names import segment_problem
 from vaultform.namespace_view import CONTENT_SECTIONS, NamespaceContext, namespace_context
 
 # Sections export can write, and the kind names that also select them.
@@ -63,6 +67,56 @@ class ExportError(VaultformError):
     """Export cannot go on (an unsafe directory for secret values)."""
 
 
+# A file name's longest (NAME_MAX), and a path's longest kept well under PATH_MAX.
+NAME_MAX, PATH_MAX = 255, 3800
+
+
+def _digest(raw: Tuple[str, ...]) -> str:
+    return hashlib.sha256(json.dumps(raw).encode("utf-8")).hexdigest()
+
+
+@dataclass
+class _Names:
+    """The placeholder variables and value files one export has handed out,
+    each with what it holds: names are made from Vault's names with the
+    characters a variable or file name cannot hold replaced, and several
+    can come out the same (kv/a-b and kv/a_b; keys pass-word and Pass_Word;
+    namespaces team-a and team_a; a secret kv/d with a key e beside a
+    secret kv/d/e). One name for two values would have an apply write one
+    value to both: the second and later get their own, suffixed with a
+    digest of what they hold (deterministic: export reads in sorted order)."""
+    variables: Dict[str, Tuple[str, ...]] = field(default_factory=dict)
+    files: Dict[Path, Tuple[str, ...]] = field(default_factory=dict)
+    dirs: Set[Path] = field(default_factory=set)
+
+    def variable(self, raw: Tuple[str, ...]) -> str:
+        base = name = _env_name(*raw[1:])
+        size = 8
+        while self.variables.setdefault(name, raw) != raw:
+            name, size = f"{base}_{_digest(raw)[:size].upper()}", size + 4
+        return name
+
+    def _free(self, path: Path, raw: Tuple[str, ...]) -> bool:
+        return (all(len(part.encode("utf-8")) <= NAME_MAX for part in path.parts) and len(str(path)) <= PATH_MAX
+                and self.files.get(path, raw) == raw and path not in self.dirs
+                and not any(parent in self.files for parent in path.parents))
+
+    def file(self, directory: Path, parts: Tuple[str, ...], raw: Tuple[str, ...]) -> Path:
+        """directory/<mount>/<path segments>/<key>, or where that is taken or
+        too long, directory/<mount>/<key>@<digest> ('@' is in no other name)."""
+        path = directory.joinpath(*map(_file_name, parts))
+        size = 16
+        while not self._free(path, raw):
+            if size > 64:  # the whole digest: only a directory itself too long for the file system is left
+                raise ExportError(f"--secret-values-to: no file name fits under {directory} for "
+                                  f"{'/'.join(raw[-3:])!r}; choose a shorter directory")
+            path = directory / _file_name(parts[0])[:100] / f"{_file_name(parts[-1])[:100]}@{_digest(raw)[:size]}"
+            size += 8
+        self.files[path] = raw
+        self.dirs.update(path.parents)
+        return path
+
+
 @dataclass
 class Exported:
     doc: Dict[str, Any] = field(default_factory=lambda: {"version": 1})
@@ -71,6 +125,8 @@ class Exported:
     # Leads every placeholder variable's name (a namespace's name), so one in
     # a namespace never shares a variable with the root's object of that name.
     env_prefix: Tuple[str, ...] = ()
+    # Shared with the namespaces' own: one set of names for the whole export.
+    names: _Names = field(default_factory=_Names)
 
     def put(self, path: Tuple[str, ...], value: Any) -> None:
         node = self.doc
@@ -123,7 +179,8 @@ def _body(kind: Kind, live: Dict[str, Any], res: Optional[Resource] = None) -> D
 
 def _write_only_placeholders(kind: Kind, res: Resource, where: str, out: "Exported") -> Dict[str, str]:
     fields = kind.write_only_fields(res) if hasattr(kind, "write_only_fields") else {}
-    return {WRITE_ONLY_MARK + name: "{env: " + _env_name(*out.env_prefix, where, name) + "}" for name in sorted(fields)}
+    return {WRITE_ONLY_MARK + name: "{env: " + out.names.variable(("write-only", *out.env_prefix, where, name)) + "}"
+            for name in sorted(fields)}
 
 
 def _own_mount(ctx, path: str) -> bool:
@@ -282,6 +339,21 @@ def private_dir(directory: str) -> Path:
     return path
 
 
+# A secret's path as the spec's secrets: section takes it (spec-base.json).
+_SPEC_SECRET_PATH = re.compile(r"^[^/\s]+(/[^/\s]+)+$")
+
+
+def _unnamable(path: str) -> str:
+    """Why a spec cannot name this secret made by hand, or ""."""
+    problems = [segment_problem(part) for part in path.split("/")]
+    problem = next((p for p in problems if p), None)
+    if problem:
+        return f"its path {problem}"
+    if not _SPEC_SECRET_PATH.match(path):
+        return "its path holds white space, which a spec's secret path cannot"
+    return ""
+
+
 def _file_name(part: str) -> str:
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", part)
     return safe if safe not in ("", ".", "..") else f"_{safe}"
@@ -289,11 +361,15 @@ def _file_name(part: str) -> str:
 
 def _write_value(target: Path, value: str) -> None:
     target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    temporary = target.with_name(target.name + ".tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(value)
-    os.replace(temporary, target)
+    # A fresh 0600 file beside it ('@' starts no value file's name), then renamed.
+    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix="@tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(value)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def _export_secrets(ctx, out: Exported, secret_dir: Optional[Path], spec_dir: Path) -> None:
@@ -301,14 +377,22 @@ def _export_secrets(ctx, out: Exported, secret_dir: Optional[Path], spec_dir: Pa
         version = kv_version(entry.get("type", ""), entry.get("options"))
         if version is None or _own_mount(ctx, mount):
             continue
+        unwalkable: List[str] = []
         try:
-            keys, complete = list_kv_secrets(ctx.api, mount, version)
+            keys, complete = list_kv_secrets(ctx.api, mount, version, unwalkable=unwalkable)
         except PermissionDenied:
             out.notes.append(f"{mount}/: secrets not listed, this token may not list them")
             continue
-        if not complete:
+        for folder in unwalkable:
+            out.notes.append(f"secret.{mount}/{folder}: not exported, nor anything under it: "
+                             f"{_unnamable(f'{mount}/{folder}'.rstrip('/'))}")
+        if not complete and not unwalkable:
             out.notes.append(f"{mount}/: more than {len(keys)} secrets; the first {len(keys)} are exported")
         for key in sorted(keys):
+            why = _unnamable(f"{mount}/{key}")
+            if why:
+                out.notes.append(f"secret.{mount}/{key}: not exported: {why}")
+                continue
             response = ctx.api.read(f"{mount}/data/{key}" if version == "2" else f"{mount}/{key}")
             data = ((response or {}).get("data") or {})
             data = (data.get("data") or {}) if version == "2" else data
@@ -317,12 +401,12 @@ def _export_secrets(ctx, out: Exported, secret_dir: Optional[Path], spec_dir: Pa
             body = {}
             for name, value in sorted(data.items()):
                 if secret_dir is not None and isinstance(value, str):
-                    target = secret_dir.joinpath(_file_name(mount), *map(_file_name, key.split("/")),
-                                                 _file_name(name))
+                    target = out.names.file(secret_dir, (mount, *key.split("/"), name),
+                                            ("file", *out.env_prefix, mount, key, name))
                     _write_value(target, value)
                     body[name] = {"file": os.path.relpath(target, spec_dir)}
                 else:
-                    variable = _env_name(*out.env_prefix, mount, key, name)
+                    variable = out.names.variable(("secret", *out.env_prefix, mount, key, name))
                     body[name] = {"env": variable}
                     out.env_placeholders.append(variable)
                     if secret_dir is not None:
@@ -378,7 +462,8 @@ def _export_namespaces(ctx, out: Exported, wanted: List[str], secret_dir: Option
         if data.get("custom_metadata"):
             body["custom_metadata"] = dict(data["custom_metadata"])
         child = namespace_context(ctx, name)
-        inner = Exported(doc={}, env_placeholders=out.env_placeholders, env_prefix=(*out.env_prefix, name))
+        inner = Exported(doc={}, env_placeholders=out.env_placeholders, env_prefix=(*out.env_prefix, name),
+                         names=out.names)
         values = secret_dir / NAMESPACE_VALUES_DIR / _file_name(name) if secret_dir is not None else None
         try:
             _export_contents(child, inner, contents, values, spec_dir)
@@ -425,6 +510,15 @@ def _str(dumper, value: str):
 _Dumper.add_representer(str, _str)
 
 
+# What YAML reads as a line break (1.1: \x85, \u2028, \u2029 too) and other
+# control characters: a name in a note must not end its comment line.
+_NOT_IN_A_COMMENT = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029\ufeff]")
+
+
+def _one_line(text: str) -> str:
+    return _NOT_IN_A_COMMENT.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def render(out: Exported, address: str) -> str:
     text = yaml.dump(out.doc, Dumper=_Dumper, sort_keys=True, default_flow_style=False, allow_unicode=True,
                      width=100)
@@ -438,5 +532,5 @@ def render(out: Exported, address: str) -> str:
             "# Values are never in this file: secrets come from the files or variables named below."]
     if out.env_placeholders:
         head.append("# Set these variables before plan/apply: " + ", ".join(sorted(set(out.env_placeholders))))
-    head += [f"# Note: {note}" for note in sorted(set(out.notes))]
+    head += [f"# Note: {_one_line(note)}" for note in sorted(set(out.notes))]
     return "\n".join(head) + "\n" + text
