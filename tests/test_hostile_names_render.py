@@ -1,0 +1,73 @@
+"""Names made by hand in Vault are data, in every rendering of a plan.
+
+Identity entities and groups are named in the request body, not the URL,
+so OpenBao takes any text as a name (measured on 2.7.2: a newline, '|',
+'#', backticks, U+2028), and the plan lists them as unmanaged, or prunes
+them. Such a name must not forge a line of the text plan, break the
+Markdown of a PR comment, or stop the plan."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+
+from tests.support.bao import BaoDevServer
+
+FORGED = "evil\n+ policy.forged  (a line the plan never wrote)\n| x | y |"
+HOSTILE = [FORGED, "pipe|name`<b>&", "uni\u2028line", "hash#name?x%y"]
+
+
+@pytest.fixture
+def hand_made(tmp_path):
+    with BaoDevServer() as server:
+        for what, name in [("entity", n) for n in HOSTILE] + [("group", FORGED)]:
+            response = requests.post(f"{server.address}/v1/identity/{what}", json={"name": name},
+                                     headers={"X-Vault-Token": server.root_token}, timeout=10)
+            assert response.status_code in (200, 204), response.text
+        env = {"VAULT_ADDR": server.address, "VAULT_TOKEN": server.root_token, "HOME": str(tmp_path),
+               "VAULT_NAMESPACE": None, "BAO_TOKEN": None, "BAO_ADDR": None}
+        yield tmp_path, env
+
+
+def _spec(tmp_path, prune: bool):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("version: 1\n" + ("prune: {identity_entities: true, identity_groups: true}\n" if prune else ""))
+    return str(spec)
+
+
+def test_unmanaged_names_are_one_line_each_in_the_text_plan(run_cli, hand_made):
+    tmp_path, env = hand_made
+    result = run_cli(["plan", _spec(tmp_path, prune=False), "--show-unmanaged"], env=env)
+    assert result.exit_code == 0, result
+    lines = result.stdout.splitlines()
+    assert not any("forged" in line and not line.startswith("    identity_") for line in lines), result.stdout
+    listed = [line for line in lines if line.startswith("    identity_")]
+    assert len(listed) == len(HOSTILE) + 1, result.stdout
+    # The JSON plan holds the names exactly.
+    document = json.loads(run_cli(["plan", _spec(tmp_path, prune=False), "--format", "json"], env=env).stdout)
+    assert sorted(document["unmanaged"]["identity_entity"]["addresses"]) == sorted(
+        f"identity_entity.{name}" for name in HOSTILE)
+
+
+def test_prune_plans_every_hand_made_name_it_can_and_says_which_it_cannot(run_cli, hand_made):
+    tmp_path, env = hand_made
+    spec = _spec(tmp_path, prune=True)
+    result = run_cli(["plan", spec], env=env)
+    assert result.exit_code == 0 and "Traceback" not in result.output, result
+    lines = result.stdout.splitlines()
+    assert not any("forged" in line and not line.lstrip().startswith(("-", "Warning:")) for line in lines), \
+        result.stdout
+    document = json.loads(run_cli(["plan", spec, "--format", "json"], env=env).stdout)
+    deleted = sorted(c["address"] for c in document["changes"] if c["action"] == "delete")
+    # A name with a control character, URL syntax or a character that is not
+    # printable (OpenBao answers 400 for U+2028 in a path) cannot be put in a
+    # URL: left alone, with a warning naming it.
+    assert deleted == ["identity_entity.pipe|name`<b>&"], document["changes"]
+    left = [w for w in document["warnings"] if "not pruned" in w]
+    assert len(left) == 4 and all("cannot" in w for w in left), document["warnings"]
+    markdown = run_cli(["plan", spec, "--format", "markdown"], env=env)
+    assert markdown.exit_code == 0, markdown
+    table = [line for line in markdown.stdout.splitlines() if line.startswith("| ")]
+    assert len(table) == 1 + len(deleted), markdown.stdout
