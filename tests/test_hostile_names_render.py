@@ -71,3 +71,45 @@ def test_prune_plans_every_hand_made_name_it_can_and_says_which_it_cannot(run_cl
     assert markdown.exit_code == 0, markdown
     table = [line for line in markdown.stdout.splitlines() if line.startswith("| ")]
     assert len(table) == 1 + len(deleted), markdown.stdout
+
+
+def test_access_tests_with_hostile_names_render_in_every_format(run_cli, tmp_path):
+    """Test names, roles, entities and paths are the spec's text: a newline or
+    '|' in a name stays inside its cell, and a name Vault cannot be asked
+    about (U+2028: OpenBao answers 400 for it in a path) fails its own test,
+    not the run."""
+    import cmarkgfm
+    import yaml
+    from cmarkgfm.cmark import Options
+
+    name = "pipe | name\nnew line\n\n| forged | row |\nFAIL x: injected"
+    spec = tmp_path / "tests.yaml"
+    spec.write_text(yaml.safe_dump({"version": 1, "tests": [
+        {"name": name, "as": {"policies": ["default"]},
+         "can": {"read": ["secret/data/a|b", "secret/data/x\\|y"]}, "cannot": {"update": ["secret/data/`t`<b>&${x}"]}},
+        {"name": "unaskable", "as": {"entity": "e|\u2028x"}, "can": {"read": ["secret/data/\u00e9\u2028"]}},
+    ]}, allow_unicode=True), encoding="utf-8")
+    with BaoDevServer() as server:
+        env = {"VAULT_ADDR": server.address, "VAULT_TOKEN": server.root_token, "HOME": str(tmp_path),
+               "VAULT_NAMESPACE": None, "BAO_TOKEN": None, "BAO_ADDR": None}
+        for command in (["test"], ["plan", "--test"]):
+            outputs = {fmt: run_cli([*command, str(spec), "--format", fmt], env=env) for fmt in
+                       ("text", "json", "markdown")}
+            for fmt, result in outputs.items():
+                assert result.exit_code == 1 and "Traceback" not in result.output, (command, fmt, result)
+                assert not result.stderr.strip(), (command, fmt, result)  # the run went on: no error
+            text = outputs["text"].stdout
+            assert not any(line.startswith("FAIL x: injected") for line in text.splitlines()), text
+            assert "unaskable: refusing the Vault path" in text and "not printable" in text, text
+            document = json.loads(outputs["json"].stdout if command == ["test"] else
+                                  outputs["json"].stdout[outputs["json"].stdout.index("{"):])
+            tests = document["tests"] if "tests" in document else document["access_tests"]["tests"]
+            assert [t["name"] for t in tests] == [name, "unaskable"]
+            html = cmarkgfm.github_flavored_markdown_to_html(outputs["markdown"].stdout,
+                                                             options=Options.CMARK_OPT_UNSAFE)
+            access = html[html.index("Access tests"):]
+            table = access[access.index("<table>"):access.index("</table>")]
+            assert table.count("<tr>") == 1 + 4, table  # the header and one row per check
+            assert all(row.count("<td") == (6 if command != ["test"] else 5)
+                       for row in table.split("<tr>")[2:]), table
+            assert "<code>secret/data/a|b</code>" in table and "<code>secret/data/x\\|y</code>" in table, table

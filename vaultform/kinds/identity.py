@@ -81,15 +81,9 @@ def _ids_of(ctx, what: str, names: List[str]) -> List[str]:
 
 
 def _unaddressable(name: str) -> Optional[str]:
-    """Why a name made by hand cannot be put in a URL path, or None: URL
-    syntax or a control character (names.py), or a character that is not
-    printable, which OpenBao refuses in a path (measured on 2.7.2: 400 for
-    U+00A0, U+200B, U+2028, U+0085, U+FEFF, U+E000; 'ü', ' ', an emoji pass:
-    exactly Python's str.isprintable())."""
-    problem = names.segment_problem(name)
-    if problem is None and not name.isprintable():
-        problem = "holds a character that is not printable, which OpenBao refuses in a URL path"
-    return problem
+    """Why a name made by hand cannot be put in a URL path, or None (URL
+    syntax, a control character, or one OpenBao refuses in a path: names.py)."""
+    return names.segment_problem(name)
 
 
 class IdentityKind(Kind):
