@@ -84,10 +84,13 @@ def test_access_tests_with_hostile_names_render_in_every_format(run_cli, tmp_pat
 
     name = "pipe | name\nnew line\n\n| forged | row |\nFAIL x: injected"
     spec = tmp_path / "tests.yaml"
-    spec.write_text(yaml.safe_dump({"version": 1, "tests": [
-        {"name": name, "as": {"policies": ["default"]},
+    spec.write_text(yaml.safe_dump({"version": 1, "policies": {"hostile-reader": 'path "secret/data/a|b" {\n'
+                                                                          '  capabilities = ["read"]\n}\n'},
+                                    "tests": [
+        {"name": name, "as": {"policies": ["hostile-reader"]},
          "can": {"read": ["secret/data/a|b", "secret/data/x\\|y"]}, "cannot": {"update": ["secret/data/`t`<b>&${x}"]}},
         {"name": "unaskable", "as": {"entity": "e|\u2028x"}, "can": {"read": ["secret/data/\u00e9\u2028"]}},
+        {"name": "odd path", "as": {"policies": ["default"]}, "cannot": {"read": ["secret/data/\u00e9\u2028z"]}},
     ]}, allow_unicode=True), encoding="utf-8")
     with BaoDevServer() as server:
         env = {"VAULT_ADDR": server.address, "VAULT_TOKEN": server.root_token, "HOME": str(tmp_path),
@@ -100,16 +103,22 @@ def test_access_tests_with_hostile_names_render_in_every_format(run_cli, tmp_pat
                 assert not result.stderr.strip(), (command, fmt, result)  # the run went on: no error
             text = outputs["text"].stdout
             assert not any(line.startswith("FAIL x: injected") for line in text.splitlines()), text
+            # The table's lines are whole: a U+2028 in a path does not cut one in two.
+            table_lines = text[text.index("┏"):text.index("┘") + 1].split("\n")
+            assert all(line[0] in "┏┃┡│└" and line[-1] in "┓┃┩│┘" for line in table_lines), text
             assert "unaskable: refusing the Vault path" in text and "not printable" in text, text
             document = json.loads(outputs["json"].stdout if command == ["test"] else
                                   outputs["json"].stdout[outputs["json"].stdout.index("{"):])
             tests = document["tests"] if "tests" in document else document["access_tests"]["tests"]
-            assert [t["name"] for t in tests] == [name, "unaskable"]
+            assert [t["name"] for t in tests] == [name, "unaskable", "odd path"]
             html = cmarkgfm.github_flavored_markdown_to_html(outputs["markdown"].stdout,
                                                              options=Options.CMARK_OPT_UNSAFE)
             access = html[html.index("Access tests"):]
             table = access[access.index("<table>"):access.index("</table>")]
-            assert table.count("<tr>") == 1 + 4, table  # the header and one row per check
+            assert table.count("<tr>") == 1 + 5, table  # the header and one row per check
             assert all(row.count("<td") == (6 if command != ["test"] else 5)
                        for row in table.split("<tr>")[2:]), table
             assert "<code>secret/data/a|b</code>" in table and "<code>secret/data/x\\|y</code>" in table, table
+            if command != ["test"]:  # the plan grants it: listed as an access change, outside the table
+                changes = access[:access.index("<table>")]
+                assert "<code>secret/data/a|b</code>" in changes, changes
