@@ -170,3 +170,32 @@ def test_tuning_a_mount_table_ignores_is_refused_and_force_no_cache_replaces(run
     assert run_cli(["apply", str(spec), "--auto-approve", "--allow-destroy"], env=vault_env).exit_code == 0
     assert root.read("sys/mounts")["data"][f"{kv}/"]["config"]["force_no_cache"] is False
     assert run_cli(["plan", str(spec), "--detailed-exitcode"], env=vault_env).exit_code == 0
+
+
+def test_keys_yaml_reads_as_numbers_keep_their_text(run_cli, vault_env, root, unique, tmp_path):
+    """A key is a name: `010:` is the key "010", not YAML 1.1's integer 8
+    written back as "8" (likewise 0x10, 1_000, +5, 1.10, 0o7)."""
+    kv = unique("numkv")
+    spec = tmp_path / "vault.yaml"
+    spec.write_text(textwrap.dedent(f"""\
+        version: 1
+        vault: {{record: {{path: {unique("rec")}}}}}
+        secrets_engines:
+          {kv}: {{type: kv, options: {{version: "2"}}}}
+        secrets:
+          {kv}/numbers:
+            010: a
+            0x10: b
+            1_000: c
+            +5: d
+            1.10: e
+            12: f
+            0o7: g
+        """), encoding="utf-8")
+    result = run_cli(["apply", str(spec), "--auto-approve"], env=vault_env)
+    assert result.exit_code == 0, str(result)
+    stored = root.secrets.kv.v2.read_secret_version("numbers", mount_point=kv,
+                                                    raise_on_deleted_version=True)["data"]["data"]
+    assert stored == {"010": "a", "0x10": "b", "1_000": "c", "+5": "d", "1.10": "e", "12": "f", "0o7": "g"}
+    again = run_cli(["plan", str(spec), "--detailed-exitcode"], env=vault_env)
+    assert again.exit_code == 0, str(again)

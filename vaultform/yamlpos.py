@@ -209,7 +209,9 @@ def load_located(text: str, file: str) -> LocatedDocument:
                 key = key_node.value if key_node.tag == _STR else construct(key_node, deep=True)
                 if not isinstance(key, (str, int, bool, float)) or isinstance(key, bool):
                     raise SpecError("mapping keys must be plain strings", location=_mark(file, key_node))
-                key = str(key) if not isinstance(key, str) else key
+                # A key is a name, kept as written: YAML 1.1 reads `010:` as 8
+                # and `1.10:` as 1.1, which would name the key "8" or "1.1".
+                key = key_node.value if not isinstance(key, str) else key
                 if key in result:
                     raise SpecError(f"duplicate key {key!r}", location=_mark(file, key_node))
                 key_path = path + (key,)
