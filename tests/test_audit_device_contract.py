@@ -526,3 +526,23 @@ def test_an_option_yaml_reads_as_another_number_is_refused(node, written, read_a
     (error,) = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
     assert error.startswith(f"Error: {spec}:10:"), error
     assert "audit.octal.options.mode" in error and written in error and str(read_as) in error, error
+
+
+def test_a_local_cluster_in_a_directory_whose_name_is_hcl_syntax(tmp_path):
+    """The node's config.hcl names its own directories (raft path): a spec in
+    a directory named with a quote, a backslash or non-ASCII text still
+    starts, and its audit device reads back as written."""
+    work = tmp_path / 'we"ird \\ dir ü'
+    work.mkdir()
+    (work / "home").mkdir()
+    node = Node(work, free_port_run(2))
+    try:
+        spec = node.spec("odd", "odd", {"odd": {"type": "file", "options": {"file_path": "odd.log"}}})
+        result = node.cli("apply", str(spec), "--auto-approve")
+        assert result.exit_code == 0, result
+        node.token = json.loads((work / "data" / "keys.json").read_text())["root_token"]
+        assert node.table()["odd"]["options"]["file_path"] == str(work / "odd.log")
+        assert node.configured()["odd"] == node.table()["odd"]
+        assert node.cli("plan", str(spec), "--detailed-exitcode").exit_code == 0
+    finally:
+        kill_bao_under(work)

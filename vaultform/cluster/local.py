@@ -68,10 +68,11 @@ class LocalNode(VaultNode):
         return self.pid() is not None
 
     def config_text(self) -> str:
-        joins = "".join(f'\n  retry_join {{ leader_api_addr = "{peer}" }}' for peer in self.peers)
+        joins = "".join(f'\n  retry_join {{ leader_api_addr = {hcl_string(peer)} }}' for peer in self.peers)
         return (
             'storage "raft" {\n'
-            f'  path = "{self.dir / "raft"}"\n'
+            # The spec's directory may be named with a quote, a backslash or non-ASCII text.
+            f'  path = {hcl_string(str(self.dir / "raft"))}\n'
             f'  node_id = "{self.name}"\n'
             # Raft's default timing makes init take ~8 s; 1 is right for loopback.
             '  performance_multiplier = 1\n'
