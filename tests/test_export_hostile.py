@@ -28,7 +28,7 @@ ROOT_SECRETS = {
     "long/" + "s" * 300: ["k" * 300],                                 # over NAME_MAX (255)
     "hostile:path-ü/...": ["key: colon", "# hash", "new\nline", "*star", "&amp", "!bang", "ünï 日本",
                             "${x}", "'q\"", "yes", "010", "0x10", "1e3", "on", "~", "null", " lead", "tab\tkey",
-                            "-dash", "? q", "[a]", "{b}", "a|b", "trail ", "x_2a6b0f3c"],
+                            "-dash", "? q", "[a]", "{b}", "a|b", "trail ", "x_2a6b0f3c", ".", "..", "_.", ""],
 }
 # Made by hand, and no spec can name them: each is left out with a note.
 # (OpenBao refuses a path holding a newline, U+0085 or U+2028, measured:
