@@ -47,6 +47,12 @@ KNOWN_CASES = [
     ('path "+" { capabilities = ["read"] }\npath "*" { capabilities = ["list"] }', ["x", "x/y", "y/"]),
     ('path "a/+/b*" { capabilities = ["read"] }\npath "a/+/+" { capabilities = ["list"] }',
      ["a/x/bc", "a/x/b", "a/x/c", "a/x/b/d"]),
+    # Escapes in a path string are read by OpenBao's HCL (\\ is one backslash,
+    # \t a tab, \u00e9 an é).
+    ('path "esc/x\\\\|y" { capabilities = ["read"] }\npath "esc/t\\ty" { capabilities = ["update"] }\n'
+     'path "esc/\\u00e9\\"q" { capabilities = ["list"] }\npath "esc/${ab}\\tz" { capabilities = ["patch"] }',
+     ["esc/x\\|y", "esc/x|y", "esc/x\\\\|y", "esc/t\ty", "esc/t\\ty", "esc/\u00e9\"q", "esc/\\u00e9\\\"q",
+      "esc/${ab}\tz", "esc/${ab}\\tz"]),
 ]
 
 

@@ -402,6 +402,43 @@ def _unquote(value: Any) -> Any:
     return value
 
 
+_HCL_ESCAPE = re.compile(r'\\(?:[abfnrtv\\"]|x[0-9A-Fa-f]{2}|[0-7]{3}|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8})')
+_SIMPLE_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\",
+                   '"': '"'}
+
+
+def _hcl_string(value: Any) -> Any:
+    """A quoted HCL string as OpenBao's HCL 1 reads it: Go's escapes are read
+    (\\\\ one backslash, \\t a tab, \\u00e9 an é: the policy's path is that text,
+    measured against sys/capabilities), except from ${ to its matching },
+    copied as written. The readers here keep the escapes as written."""
+    inner = _unquote(value)
+    if not isinstance(inner, str) or inner is value or "\\" not in inner:
+        return inner
+    out, i = [], 0
+    while i < len(inner):
+        if inner.startswith("${", i):
+            depth, j = 1, i + 2
+            while j < len(inner) and depth:
+                depth += {"{": 1, "}": -1}.get(inner[j], 0)
+                j += 1
+            out.append(inner[i:j])
+            i = j
+            continue
+        escape = _HCL_ESCAPE.match(inner, i) if inner[i] == "\\" else None
+        if escape is None:
+            out.append(inner[i])
+            i += 1
+            continue
+        code = escape.group()[1:]
+        if code in _SIMPLE_ESCAPES:
+            out.append(_SIMPLE_ESCAPES[code])
+        else:
+            out.append(chr(int(code[1:], 16) if code[0] in "xuU" else int(code, 8)))
+        i = escape.end()
+    return "".join(out)
+
+
 @lru_cache(maxsize=4096)
 def _fast(text: str) -> Optional[Dict[str, Any]]:
     """The common subset of policy HCL, read fast (policy_hcl.py); None: ask python-hcl2."""
@@ -412,7 +449,9 @@ def parse_policy(text: str) -> Tuple[Dict[str, Any], List[Tuple[str, Any]]]:
     """A policy's top-level keys and its path blocks [(path, body)], from HCL
     or JSON (Vault takes both). Raises PolicyParseError with the position."""
     _check_policy_nesting(text)
+    path_text = _hcl_string
     if text.lstrip().startswith("{"):
+        path_text = _unquote  # JSON has read its escapes
         try:
             document = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -442,7 +481,7 @@ def parse_policy(text: str) -> Tuple[Dict[str, Any], List[Tuple[str, Any]]]:
     paths: List[Tuple[str, Any]] = []
     for block in blocks if isinstance(blocks, list) else [blocks]:
         for raw_path, body in (block.items() if isinstance(block, dict) else []):
-            paths.append((_unquote(raw_path), body))
+            paths.append((path_text(raw_path), body))
     return top, paths
 
 

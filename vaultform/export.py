@@ -38,12 +38,15 @@ reading one object after another.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import stat
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
 import yaml
 
@@ -56,6 +59,7 @@ from vaultform.kinds.base import Kind, counted
 from vaultform.kinds.mounts import MOUNT_FLAGS, kv_version
 from vaultform.kinds.secrets_engine import KV_LIST_LIMIT, list_kv_secrets
 from vaultform.model import Resource
+from vaultform.names import segment_problem
 from vaultform.namespace_view import CONTENT_SECTIONS, NamespaceContext, namespace_context
 
 # Sections export can write, and the kind names that also select them.
@@ -74,6 +78,62 @@ class ExportError(VaultformError):
     """Export cannot go on (an unsafe directory for secret values)."""
 
 
+# A file name's longest (NAME_MAX), and a path's longest kept well under PATH_MAX.
+NAME_MAX, PATH_MAX = 255, 3800
+
+
+def _digest(raw: Tuple[str, ...]) -> str:
+    return hashlib.sha256(json.dumps(raw).encode("utf-8")).hexdigest()
+
+
+@dataclass
+class _Names:
+    """The placeholder variables and value files one export has handed out,
+    each with what it holds: names are made from Vault's names with the
+    characters a variable or file name cannot hold replaced, and several
+    can come out the same (kv/a-b and kv/a_b; keys pass-word and Pass_Word;
+    namespaces team-a and team_a; a secret kv/d with a key e beside a
+    secret kv/d/e). One name for two values would have an apply write one
+    value to both: the second and later get their own, suffixed with a
+    digest of what they hold (deterministic: export reads in sorted order)."""
+    variables: Dict[str, Tuple[str, ...]] = field(default_factory=dict)
+    files: Dict[Path, Tuple[str, ...]] = field(default_factory=dict)
+    dirs: Set[Path] = field(default_factory=set)
+
+    def variable(self, raw: Tuple[str, ...]) -> str:
+        base = name = _env_name(*raw[1:])
+        size = 8
+        while self.variables.setdefault(name, raw) != raw:
+            name, size = f"{base}_{_digest(raw)[:size].upper()}", size + 4
+        return name
+
+    def _free(self, path: Path, raw: Tuple[str, ...]) -> bool:
+        return (all(len(part.encode("utf-8")) <= NAME_MAX for part in path.parts) and len(str(path)) <= PATH_MAX
+                and self.files.get(path, raw) == raw and path not in self.dirs
+                and not any(parent in self.files for parent in path.parents))
+
+    def file(self, directory: Path, parts: Tuple[str, ...], raw: Tuple[str, ...]) -> Path:
+        """directory/<mount>/<path segments>/<key>, or where that is taken or
+        too long, directory/<mount>/<key>@<digest> ('@' is in no other name)."""
+        path = directory.joinpath(*map(_file_name, parts))
+        size = 16
+        while not self._free(path, raw):
+            if size > 64:  # the whole digest: only a directory itself too long for the file system is left
+                raise ExportError(f"--secret-values-to: no file name fits under {directory} for "
+                                  f"{'/'.join(raw[-3:])!r}; choose a shorter directory")
+            path = directory / _file_name(parts[0])[:100] / f"{_file_name(parts[-1])[:100]}@{_digest(raw)[:size]}"
+            size += 8
+        self.files[path] = raw
+        self.dirs.update(path.parents)
+        return path
+
+
+@dataclass(frozen=True)
+class _Unnamed:
+    """A placeholder variable to be named (_Names.variable) from what it holds."""
+    raw: Tuple[str, ...]
+
+
 @dataclass
 class Exported:
     doc: Dict[str, Any] = field(default_factory=lambda: {"version": 1})
@@ -82,8 +142,13 @@ class Exported:
     # Leads every placeholder variable's name (a namespace's name), so one in
     # a namespace never shares a variable with the root's object of that name.
     env_prefix: Tuple[str, ...] = ()
+    # Shared with the namespaces' own: one set of names for the whole export.
+    names: _Names = field(default_factory=_Names)
 
     def put(self, path: Tuple[str, ...], value: Any) -> None:
+        if isinstance(value, dict):  # a write-only field's placeholder gets its variable now, in order
+            value = {k: "{env: " + self.names.variable(v.raw) + "}" if isinstance(v, _Unnamed) else v
+                     for k, v in value.items()}
         node = self.doc
         for part in path[:-1]:
             node = node.setdefault(part, {})
@@ -166,7 +231,8 @@ def _body(kind: Kind, live: Dict[str, Any], res: Optional[Resource] = None) -> D
 
 def _write_only_placeholders(kind: Kind, res: Resource, where: str, env_prefix: Tuple[str, ...]) -> Dict[str, str]:
     fields = kind.write_only_fields(res) if hasattr(kind, "write_only_fields") else {}
-    return {WRITE_ONLY_MARK + name: "{env: " + _env_name(*env_prefix, where, name) + "}" for name in sorted(fields)}
+    # Named by Exported.put, on the calling thread in listing order: names are handed out one by one.
+    return {WRITE_ONLY_MARK + name: _Unnamed(("write-only", *env_prefix, where, name)) for name in sorted(fields)}
 
 
 def _own_mount(ctx, path: str) -> bool:
@@ -375,6 +441,21 @@ def private_dir(directory: str) -> Path:
     return path
 
 
+# A secret's path as the spec's secrets: section takes it (spec-base.json).
+_SPEC_SECRET_PATH = re.compile(r"^[^/\s]+(/[^/\s]+)+$")
+
+
+def _unnamable(path: str) -> str:
+    """Why a spec cannot name this secret made by hand, or ""."""
+    problems = [segment_problem(part) for part in path.split("/")]
+    problem = next((p for p in problems if p), None)
+    if problem:
+        return f"its path {problem}"
+    if not _SPEC_SECRET_PATH.match(path):
+        return "its path holds white space, which a spec's secret path cannot"
+    return ""
+
+
 def _file_name(part: str) -> str:
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", part)
     return safe if safe not in ("", ".", "..") else f"_{safe}"
@@ -382,33 +463,48 @@ def _file_name(part: str) -> str:
 
 def _write_value(target: Path, value: str) -> None:
     target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    temporary = target.with_name(target.name + ".tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(value)
-    os.replace(temporary, target)
+    # A fresh 0600 file beside it ('@' starts no value file's name), then renamed.
+    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix="@tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(value)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
-def _list_kv(ctx, mount: str, version: str) -> Tuple[List[str], bool]:
+def _list_kv(ctx, mount: str, version: str, unwalkable: List[str]) -> Tuple[List[str], bool]:
     """list_kv_secrets, with each level's directories listed concurrently.
     Where its walk would stop part way (KV_LIST_LIMIT secrets or more) or a
     listing fails, list_kv_secrets walks again one directory at a time, so
-    which secrets are returned, and what is raised, are exactly its."""
+    which secrets are returned, and what is raised, are exactly its. A
+    folder no URL can carry as a name goes into `unwalkable`, as there."""
     base = f"{mount}/metadata" if version == "2" else mount
     found: List[str] = []
     level = [""]
+
+    def again() -> Tuple[List[str], bool]:
+        unwalkable.clear()
+        return list_kv_secrets(ctx.api, mount, version, unwalkable=unwalkable)
+
     while level:
         listings = _gather(ctx, lambda prefix: ctx.api.list(f"{base}/{prefix}".rstrip("/")), level)
         if any(isinstance(outcome, _Failed) for outcome in listings):
-            return list_kv_secrets(ctx.api, mount, version)
+            return again()
         deeper = []
         for prefix, keys in zip(level, listings):
             for key in keys:
-                (deeper if key.endswith("/") else found).append(prefix + key)
+                if not key.endswith("/"):
+                    found.append(prefix + key)
+                elif segment_problem(key[:-1]) is not None:
+                    unwalkable.append(prefix + key)
+                else:
+                    deeper.append(prefix + key)
         if len(found) >= KV_LIST_LIMIT:
-            return list_kv_secrets(ctx.api, mount, version)
+            return again()
         level = deeper
-    return found, True
+    return found, not unwalkable
 
 
 def _read_secret(ctx, mount: str, version: str, key: str) -> Dict[str, Any]:
@@ -424,38 +520,47 @@ def _export_secrets(ctx, out: Exported, secret_dir: Optional[Path], spec_dir: Pa
         version = kv_version(entry.get("type", ""), entry.get("options"))
         if version is None or _own_mount(ctx, mount):
             continue
+        unwalkable: List[str] = []
         try:
-            listed: Any = _list_kv(ctx, mount, version)
+            listed: Any = _list_kv(ctx, mount, version, unwalkable)
         except Exception as exc:  # noqa: BLE001 -- raised again below, in order
             listed = _Failed(exc)
-        mounts.append((mount, version, listed))
+        mounts.append((mount, version, listed, unwalkable))
         if isinstance(listed, _Failed) and not isinstance(listed.exc, PermissionDenied):
             break  # reading in order would have stopped here
-    wanted = [(mount, version, key) for mount, version, listed in mounts if not isinstance(listed, _Failed)
-              for key in sorted(listed[0])]
+    # A path no spec can name is not read: it is left out with a note below.
+    wanted = [(mount, version, key) for mount, version, listed, _ in mounts if not isinstance(listed, _Failed)
+              for key in sorted(listed[0]) if not _unnamable(f"{mount}/{key}")]
     values = iter(_gather(ctx, lambda item: _read_secret(ctx, *item), wanted))
 
-    for mount, version, listed in mounts:
+    for mount, version, listed, unwalkable in mounts:
         try:
             keys, complete = _ok(listed)
         except PermissionDenied:
             out.notes.append(f"{mount}/: secrets not listed, this token may not list them")
             continue
-        if not complete:
+        for folder in unwalkable:
+            out.notes.append(f"secret.{mount}/{folder}: not exported, nor anything under it: "
+                             f"{_unnamable(f'{mount}/{folder}'.rstrip('/'))}")
+        if not complete and not unwalkable:
             out.notes.append(f"{mount}/: more than {len(keys)} secrets; the first {len(keys)} are exported")
         for key in sorted(keys):
+            why = _unnamable(f"{mount}/{key}")
+            if why:
+                out.notes.append(f"secret.{mount}/{key}: not exported: {why}")
+                continue
             data = _ok(next(values))
             if not data:
                 continue  # a deleted latest version: nothing to manage
             body = {}
             for name, value in sorted(data.items()):
                 if secret_dir is not None and isinstance(value, str):
-                    target = secret_dir.joinpath(_file_name(mount), *map(_file_name, key.split("/")),
-                                                 _file_name(name))
+                    target = out.names.file(secret_dir, (mount, *key.split("/"), name),
+                                            ("file", *out.env_prefix, mount, key, name))
                     _write_value(target, value)
                     body[name] = {"file": os.path.relpath(target, spec_dir)}
                 else:
-                    variable = _env_name(*out.env_prefix, mount, key, name)
+                    variable = out.names.variable(("secret", *out.env_prefix, mount, key, name))
                     body[name] = {"env": variable}
                     out.env_placeholders.append(variable)
                     if secret_dir is not None:
@@ -514,7 +619,8 @@ def _export_namespaces(ctx, out: Exported, wanted: List[str], secret_dir: Option
         if data.get("custom_metadata"):
             body["custom_metadata"] = dict(data["custom_metadata"])
         child = namespace_context(ctx, name)
-        inner = Exported(doc={}, env_placeholders=out.env_placeholders, env_prefix=(*out.env_prefix, name))
+        inner = Exported(doc={}, env_placeholders=out.env_placeholders, env_prefix=(*out.env_prefix, name),
+                         names=out.names)
         values = secret_dir / NAMESPACE_VALUES_DIR / _file_name(name) if secret_dir is not None else None
         try:
             _export_contents(child, inner, contents, values, spec_dir)
@@ -568,6 +674,15 @@ def counts(out: Exported) -> str:
                      for section in ("secrets_engines", "auth", "policies", "secrets", "audit", "namespaces"))
 
 
+# What YAML reads as a line break (1.1: \x85, \u2028, \u2029 too) and other
+# control characters: a name in a note must not end its comment line.
+_NOT_IN_A_COMMENT = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029\ufeff]")
+
+
+def _one_line(text: str) -> str:
+    return _NOT_IN_A_COMMENT.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def render(out: Exported, address: str) -> str:
     text = yaml.dump(out.doc, Dumper=_Dumper, sort_keys=True, default_flow_style=False, allow_unicode=True,
                      width=100)
@@ -581,5 +696,5 @@ def render(out: Exported, address: str) -> str:
             "# Values are never in this file: secrets come from the files or variables named below."]
     if out.env_placeholders:
         head.append("# Set these variables before plan/apply: " + ", ".join(sorted(set(out.env_placeholders))))
-    head += [f"# Note: {note}" for note in sorted(set(out.notes))]
+    head += [f"# Note: {_one_line(note)}" for note in sorted(set(out.notes))]
     return "\n".join(head) + "\n" + text

@@ -114,6 +114,9 @@ class LocatedDocument:
     key_positions: Dict[Path, Location] = field(default_factory=dict)
     # (path, why) of each value JSON cannot carry (a date, .nan, !!binary), found while loading
     unsendable: List[Tuple[Path, str]] = field(default_factory=list)
+    # path -> the text of each integer written otherwise than it is sent
+    # (YAML 1.1 reads 0600 as 384, 0x10 as 16, 1_000 as 1000)
+    written: Dict[Path, str] = field(default_factory=dict)
 
     def location(self, path: Path) -> Location:
         """The location of the value at path, or of its nearest ancestor."""
@@ -176,7 +179,7 @@ def load_located(text: str, file: str) -> LocatedDocument:
         _expanded_size(root, file, MAX_VALUES + ALIAS_GROWTH * nodes)
     constructor = yaml.SafeLoader("")  # only its scalar resolution is used
     construct = constructor.construct_object
-    positions, key_positions, unsendable = doc.positions, doc.key_positions, doc.unsendable
+    positions, key_positions, unsendable, written = doc.positions, doc.key_positions, doc.unsendable, doc.written
     ScalarNode, MappingNode = yaml.ScalarNode, yaml.MappingNode
 
     # Per value: a few attribute reads and one Location, and the scalar's
@@ -190,6 +193,8 @@ def load_located(text: str, file: str) -> LocatedDocument:
             if node.tag == _STR:
                 return node.value
             value = construct(node, deep=True)
+            if type(value) is int and node.value != str(value):
+                written[path] = node.value
             problem = value_problem(value)
             if problem:
                 unsendable.append((path, problem))
@@ -204,7 +209,9 @@ def load_located(text: str, file: str) -> LocatedDocument:
                 key = key_node.value if key_node.tag == _STR else construct(key_node, deep=True)
                 if not isinstance(key, (str, int, bool, float)) or isinstance(key, bool):
                     raise SpecError("mapping keys must be plain strings", location=_mark(file, key_node))
-                key = str(key) if not isinstance(key, str) else key
+                # A key is a name, kept as written: YAML 1.1 reads `010:` as 8
+                # and `1.10:` as 1.1, which would name the key "8" or "1.1".
+                key = key_node.value if not isinstance(key, str) else key
                 if key in result:
                     raise SpecError(f"duplicate key {key!r}", location=_mark(file, key_node))
                 key_path = path + (key,)

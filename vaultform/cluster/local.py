@@ -68,10 +68,11 @@ class LocalNode(VaultNode):
         return self.pid() is not None
 
     def config_text(self) -> str:
-        joins = "".join(f'\n  retry_join {{ leader_api_addr = "{peer}" }}' for peer in self.peers)
+        joins = "".join(f'\n  retry_join {{ leader_api_addr = {hcl_string(peer)} }}' for peer in self.peers)
         return (
             'storage "raft" {\n'
-            f'  path = "{self.dir / "raft"}"\n'
+            # The spec's directory may be named with a quote, a backslash or non-ASCII text.
+            f'  path = {hcl_string(str(self.dir / "raft"))}\n'
             f'  node_id = "{self.name}"\n'
             # Raft's default timing makes init take ~8 s; 1 is right for loopback.
             '  performance_multiplier = 1\n'
@@ -103,7 +104,7 @@ class LocalNode(VaultNode):
         if not self.dir.is_dir():
             return  # never started: its first start renders them
         self.audit_path.write_text(json.dumps(devices, indent=2, sort_keys=True) + "\n")
-        self.config_path.write_text(self.config_text())
+        self.config_path.write_text(self.config_text(), encoding="utf-8")
         pid = self.pid()
         if pid is not None:
             os.kill(pid, signal.SIGHUP)
@@ -161,7 +162,7 @@ class LocalNode(VaultNode):
             for sibling in sorted(self.dir.parent.glob("node*/audit-devices.json")):
                 shutil.copyfile(sibling, self.audit_path)
                 break
-        self.config_path.write_text(self.config_text())
+        self.config_path.write_text(self.config_text(), encoding="utf-8")
         log = open(self.log_path, "ab")
         try:
             process = subprocess.Popen(
@@ -198,15 +199,23 @@ class LocalNode(VaultNode):
         self.pid_path.unlink(missing_ok=True)
 
 
+def hcl_string(text: str) -> str:
+    """A string as HCL 1 reads it back: quoted as JSON, which HCL 1 reads the
+    same (escapes included), except that non-ASCII stays UTF-8: HCL 1 reads
+    a JSON surrogate pair (\\ud83d\\ude00) as two U+FFFD (measured on OpenBao
+    2.7.2). What follows `${` HCL 1 copies verbatim, escapes unread: the spec
+    cannot hold that for a local cluster (kinds/audit_device.py checks)."""
+    return json.dumps(text, ensure_ascii=False)
+
+
 def audit_hcl(devices: dict) -> str:
-    """Server-config stanzas for audit devices; strings quoted as JSON, which
-    HCL reads the same."""
+    """Server-config stanzas for audit devices (strings as `hcl_string`)."""
     out = []
     for path, device in sorted(devices.items()):
-        options = "".join(f"    {json.dumps(k)} = {json.dumps(str(v))}\n"
+        options = "".join(f"    {hcl_string(k)} = {hcl_string(str(v))}\n"
                           for k, v in sorted((device.get("options") or {}).items()))
-        out.append(f"audit {json.dumps(device['type'])} {json.dumps(path)} {{\n"
-                   f"  description = {json.dumps(device.get('description', ''))}\n"
+        out.append(f"audit {hcl_string(device['type'])} {hcl_string(path)} {{\n"
+                   f"  description = {hcl_string(device.get('description', ''))}\n"
                    f"  local = {'true' if device.get('local') else 'false'}\n"
                    f"  options {{\n{options}  }}\n}}\n")
     return "".join(out)

@@ -34,6 +34,7 @@ sys/audit returns those in clear, so the whole options field is masked.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
@@ -54,6 +55,11 @@ DEFAULTS = {"description": "", "local": False, "options": {}}
 # The file device writes to these instead of a file (OpenBao's audit/file).
 NOT_FILES = ("stdout", "discard")
 RELOAD_TIMEOUT = 15.0
+# The apply runs changes side by side, and each local render reads the
+# devices rendered so far, adds or drops its own, rewrites every node's
+# config and waits for the reload: one at a time, or they overwrite each
+# other's (seen: 5 of 7 devices created in one apply lost and timed out).
+_LOCAL_RENDER = threading.Lock()
 # Options sys/audit returns in clear that can carry a credential (measured on
 # OpenBao 2.7.2: an http device's headers, say an Authorization bearer token,
 # come back verbatim; a URI may hold a user and password).
@@ -312,9 +318,10 @@ class AuditDevice(Kind):
     def create(self, ctx, res) -> None:
         path = res.meta["path"]
         if audit_mode(ctx)[0] == LOCAL:
-            devices = ctx.cluster.audit_devices()
-            devices[path] = res.desired
-            self._render(ctx, devices, path, res.desired)
+            with _LOCAL_RENDER:
+                devices = ctx.cluster.audit_devices()
+                devices[path] = res.desired
+                self._render(ctx, devices, path, res.desired)
         else:
             ctx.api.write(f"sys/audit/{path}", res.desired)
             ctx.forget("sys/audit")
@@ -322,9 +329,10 @@ class AuditDevice(Kind):
     def delete(self, ctx, res) -> None:
         path = res.meta["path"]
         if audit_mode(ctx)[0] == LOCAL:
-            devices = ctx.cluster.audit_devices()
-            devices.pop(path, None)
-            self._render(ctx, devices, path, None)
+            with _LOCAL_RENDER:
+                devices = ctx.cluster.audit_devices()
+                devices.pop(path, None)
+                self._render(ctx, devices, path, None)
         else:
             ctx.api.delete(f"sys/audit/{path}")
             ctx.forget("sys/audit")
@@ -381,7 +389,33 @@ class AuditDevice(Kind):
                 problems.append(SpecError("a file audit device needs options.file_path (a file, stdout or "
                                           "discard)", location=spec.key_loc("audit", path),
                                           field=f"audit.{path}.options.file_path"))
+            for key, value in options.items():
+                written = spec.doc.written.get(("audit", path, "options", key))
+                if written is not None:
+                    problems.append(SpecError(
+                        f"YAML reads {written} as the number {value}, and Vault keeps options as strings: it would "
+                        f"get {str(value)!r}; quote it to send it as written", location=spec.loc("audit", path, "options", key),
+                        field=f"audit.{path}.options.{key}"))
+            if (spec.cluster or {}).get("provider") == "local":
+                problems += self._hcl_problems(spec, path, body)
         return problems, []
+
+    @staticmethod
+    def _hcl_problems(spec, path: str, body: dict) -> List[SpecError]:
+        """Text the local cluster's server configuration cannot carry: HCL 1
+        copies what follows `${` verbatim up to its matching `}`, escapes
+        unread (`${a"b}` arrives as `${a\\"b}`), and an unmatched `${`
+        swallows the rest of the file (measured on OpenBao 2.7.2). The value
+        is not repeated: an option may hold a credential."""
+        want = desired_device(spec, path, body)
+        texts = [("description", want["description"], ("audit", path, "description"))]
+        texts += [(f"options.{key}", value, ("audit", path, "options", key))
+                  for key, value in sorted(want["options"].items())]
+        return [SpecError("holds '${', which OpenBao's configuration (HCL 1) would not read as written (what "
+                          "follows it is copied verbatim, escapes unread, up to a matching '}'): the local "
+                          "cluster's server configuration cannot carry it", location=spec.loc(*where),
+                          field=f"audit.{path}.{name}")
+                for name, text, where in texts if "${" in text]
 
 
 KINDS = [AuditDevice()]

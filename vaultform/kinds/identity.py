@@ -24,6 +24,7 @@ as "removed from the spec".
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -79,6 +80,12 @@ def _ids_of(ctx, what: str, names: List[str]) -> List[str]:
     return [by_name[n] for n in names]
 
 
+def _unaddressable(name: str) -> Optional[str]:
+    """Why a name made by hand cannot be put in a URL path, or None (URL
+    syntax, a control character, or one OpenBao refuses in a path: names.py)."""
+    return names.segment_problem(name)
+
+
 class IdentityKind(Kind):
     what = ""          # "entity" or "group": the API's word
     spec_key = ""      # "entities" or "groups"
@@ -106,8 +113,24 @@ class IdentityKind(Kind):
         ctx.api.delete(self.path(res.id))
 
     def discover(self, ctx) -> List[Resource]:
-        return [Resource(kind=self, address=f"{self.name}.{name}", id=name)
-                for name in sorted(ctx.api.list(f"identity/{self.what}/name")) if not AUTO_NAMED.match(name)]
+        return ctx.cached(f"identity-{self.what}-discovered", lambda: [
+            Resource(kind=self, address=f"{self.name}.{name}", id=name)
+            for name in sorted(ctx.api.list(f"identity/{self.what}/name")) if not AUTO_NAMED.match(name)])
+
+    def prune_candidates(self, ctx) -> List[Resource]:
+        """A name is the request body's, so OpenBao takes any text (measured:
+        a newline, '#'); one no URL can carry as a name (names.py) cannot be
+        read or deleted by name, and asking would stop the plan: prune
+        leaves it alone, and plan_warnings says so."""
+        return [res for res in super().prune_candidates(ctx) if _unaddressable(res.id) is None]
+
+    def plan_warnings(self, ctx) -> List[str]:
+        if not self.pruned(ctx) or ctx.vault_empty:
+            return []
+        return [f"{json.dumps(res.address)} is not pruned (prune.{self.prune_key} is on): its name "
+                f"{_unaddressable(res.id)}, so vaultform cannot read or delete it by name; delete it by its ID "
+                f"(identity/{self.what}/id/<id>) if it must go"
+                for res in self.discover(ctx) if _unaddressable(res.id) is not None]
 
     def still_as_recorded(self, ctx, res, live, entry) -> bool:
         recorded = (entry.get("meta") or {}).get("vault_id")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 from vaultform.errors import PermissionDenied
 from vaultform.kinds.base import KindDoc
 from vaultform.kinds.mounts import COMMON_TUNING_DEFAULTS, MountKind, kv_version
+from vaultform.names import segment_problem
 
 
 class SecretsEngine(MountKind):
@@ -55,20 +56,30 @@ class SecretsEngine(MountKind):
 KV_LIST_LIMIT = 10000
 
 
-def list_kv_secrets(api, mount: str, version: str, limit: int = KV_LIST_LIMIT) -> Tuple[List[str], bool]:
+def list_kv_secrets(api, mount: str, version: str, limit: int = KV_LIST_LIMIT,
+                    unwalkable: Optional[List[str]] = None) -> Tuple[List[str], bool]:
     """The secrets' paths under the mount, and whether that is all of them
-    (the walk stops after `limit`)."""
+    (the walk stops after `limit`). A folder made by hand whose name no URL
+    can carry as a name ('#', '?', '%', a control character: names.py) is
+    not listed: it goes into `unwalkable` when given, and the walk is then
+    not complete."""
     base = f"{mount}/metadata" if version == "2" else mount
     found: List[str] = []
     pending = [""]
+    skipped = False
     while pending and len(found) < limit:
         prefix = pending.pop()
         for key in api.list(f"{base}/{prefix}".rstrip("/")):
             if key.endswith("/"):
+                if segment_problem(key[:-1]) is not None:
+                    skipped = True
+                    if unwalkable is not None:
+                        unwalkable.append(prefix + key)
+                    continue
                 pending.append(prefix + key)
             else:
                 found.append(prefix + key)
-    return found, not pending
+    return found, not pending and not skipped
 
 
 KINDS = [SecretsEngine()]

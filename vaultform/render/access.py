@@ -13,6 +13,7 @@ import shutil
 from typing import Any, Dict, List, Optional
 
 from vaultform.access_tests import VAULT, CheckResult, Run, TestResult
+from vaultform.render.text import one_line
 
 FORMAT_VERSION = "1.0"
 
@@ -72,13 +73,16 @@ def render_text(run: Run, colour: bool = False) -> str:
     # Not a terminal (a CI log): wide enough that a path is never wrapped.
     width = shutil.get_terminal_size((200, 24)).columns if colour else 200
     Console(file=buffer, force_terminal=colour, no_color=not colour, width=width, highlight=False).print(table)
-    lines = [line.rstrip() for line in buffer.getvalue().rstrip("\n").splitlines()]
+    # Rich ends its lines with "\n" only: splitlines() would also cut a line
+    # at a U+2028 or U+0085 in a path or name.
+    lines = [line.rstrip() for line in buffer.getvalue().rstrip("\n").split("\n")]
     for result in run.results:
+        # A test's name is the spec's text: one line, or it could forge a result line.
         if result.error:
             where = f"{result.test.location}: " if result.test.location else ""
-            lines.append(f"FAIL {where}{result.test.name}: {result.error}")
+            lines.append(f"FAIL {where}{one_line(result.test.name)}: {one_line(result.error)}")
         if run.planned and result.before_error and not result.error:
-            lines.append(f"Note: {result.test.name}: before this plan: {result.before_error}")
+            lines.append(f"Note: {one_line(result.test.name)}: before this plan: {one_line(result.before_error)}")
     changes = [line for result in run.results for line in result.changes()]
     if changes:
         lines.append("")
@@ -138,7 +142,7 @@ def _cell_code(text: str) -> str:
 
 def render_markdown(run: Run) -> str:
     """A section to append to a plan's PR comment (or to stand alone)."""
-    from vaultform.render.markdown import _inline
+    from vaultform.render.markdown import _code, _inline
 
     lines = ["### Access tests", "", f"{_inline(summary(run))} {_inline(_how(run)[:1].upper() + _how(run)[1:])}.", ""]
     changes = [line for r in run.results for line in r.changes()]
@@ -148,8 +152,9 @@ def render_markdown(run: Run) -> str:
         for result in run.results:
             for check in result.checks:
                 if check.change:
+                    # (Not in a table: a code span keeps a backslash before '|' as written.)
                     lines.append(f"- after this change, {_inline(result.test.who())} can **{check.change}** "
-                                 f"{_inline(check.check.capability)} {_cell_code(check.check.path)}")
+                                 f"{_inline(check.check.capability)} {_code(check.check.path)}")
         lines.append("")
     header = "| result | test | as | check | before | after |" if run.planned else \
         "| result | test | as | check | capabilities |"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from typing import Any, List, Optional
 
 import click
@@ -177,15 +178,26 @@ def _field_lines(change: Change, colour: bool = False) -> List[str]:
     return lines
 
 
+# What would end a line of the plan (YAML's and Unicode's line breaks too) or
+# move the cursor: a name made by hand in Vault (an identity entity's can hold
+# any text) must not forge a line the plan never wrote.
+_NOT_IN_A_LINE = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    """text on one line: each such character as its \\uXXXX escape."""
+    return _NOT_IN_A_LINE.sub(lambda m: f"\\u{ord(m.group()):04x}", str(text))
+
+
 def render_change(change: Change, colour: bool = False) -> List[str]:
     symbol = SYMBOLS[change.action].rjust(3)
     # "not in Vault" is what a create means anyway; any other reason is news.
-    reason = f"  ({change.reason})" if change.reason and change.reason != "not in Vault" else ""
-    head = f"{symbol} {change.address}{reason}"
+    reason = f"  ({one_line(change.reason)})" if change.reason and change.reason != "not in Vault" else ""
+    head = f"{symbol} {one_line(change.address)}{reason}"
     out = [click.style(head, fg=COLOURS[change.action], bold=True) if colour else head]
     out.extend((FIELD_INDENT + line).rstrip() for line in _field_lines(change, colour))
     for note in change.notes:
-        text = f"        ! {note}"
+        text = f"        ! {one_line(note)}"
         out.append(click.style(text, fg="red") if colour else text)
     return out
 
@@ -235,7 +247,7 @@ def unmanaged_note(plan: Plan, listed: bool = False) -> List[str]:
     lines = [f"Vault also holds {what} that vaultform does not manage ({counts})."]
     if listed:
         for kind, addresses in sorted(plan.unmanaged.items()):
-            lines.extend(f"    {address}" for address in addresses)
+            lines.extend(f"    {one_line(address)}" for address in addresses)
         lines.append(f"Add them to the spec to manage them, or set `prune: {{{prune}}}`{where} to delete them.")
     else:
         lines.append(f"List them with `vaultform plan --show-unmanaged`; add them to the spec, or set "
@@ -247,7 +259,7 @@ def render_plan(plan: Plan, address: str = "", colour: bool = False, show_unmana
     plan = displayable(plan)  # from here on no sensitive value exists to print
     lines: List[str] = []
     for warning in plan.warnings:
-        lines.append(f"Warning: {warning}")
+        lines.append(f"Warning: {one_line(warning)}")
     note = record_note(plan)
     if not plan.changes and not plan.deferred:
         lines.append("No changes. Vault matches the spec.")
