@@ -117,17 +117,22 @@ def wait_for(condition, timeout: float = 10.0) -> None:
         time.sleep(0.05)
 
 
+def started_node(work: Path, name: str, devices: dict) -> Node:
+    """A one-node local cluster in `work`, applied with `devices` by the spec `<name>.yaml`."""
+    (work / "home").mkdir()
+    node = Node(work, free_port_run(2))
+    result = node.cli("apply", str(node.spec(name, name, devices)), "--auto-approve")
+    assert result.exit_code == 0, result
+    node.token = json.loads((work / "data" / "keys.json").read_text())["root_token"]
+    return node
+
+
 @pytest.fixture(scope="module")
 def node(tmp_path_factory):
     work = tmp_path_factory.mktemp("audit-contract")
-    (work / "home").mkdir()
-    node = Node(work, free_port_run(2))
     try:
         # The fixture's own device logs every request: the fidelity checks read it.
-        spec = node.spec("fixture", "fixture", {"fidelity": {"type": "file", "options": {"file_path": "fidelity.log"}}})
-        result = node.cli("apply", str(spec), "--auto-approve")
-        assert result.exit_code == 0, result
-        node.token = json.loads((work / "data" / "keys.json").read_text())["root_token"]
+        node = started_node(work, "fixture", {"fidelity": {"type": "file", "options": {"file_path": "fidelity.log"}}})
         assert "fidelity" in node.table()
         yield node
     finally:
@@ -534,13 +539,9 @@ def test_a_local_cluster_in_a_directory_whose_name_is_hcl_syntax(tmp_path):
     starts, and its audit device reads back as written."""
     work = tmp_path / 'we"ird \\ dir ü'
     work.mkdir()
-    (work / "home").mkdir()
-    node = Node(work, free_port_run(2))
     try:
-        spec = node.spec("odd", "odd", {"odd": {"type": "file", "options": {"file_path": "odd.log"}}})
-        result = node.cli("apply", str(spec), "--auto-approve")
-        assert result.exit_code == 0, result
-        node.token = json.loads((work / "data" / "keys.json").read_text())["root_token"]
+        node = started_node(work, "odd", {"odd": {"type": "file", "options": {"file_path": "odd.log"}}})
+        spec = work / "odd.yaml"
         assert node.table()["odd"]["options"]["file_path"] == str(work / "odd.log")
         assert node.configured()["odd"] == node.table()["odd"]
         assert node.cli("plan", str(spec), "--detailed-exitcode").exit_code == 0
