@@ -593,3 +593,38 @@ def test_a_name_that_would_not_stay_a_name_is_reported_beside_schema_errors(chec
                         "which a URL would resolve away"), str(result)
     assert lines[1].startswith(f"Error: {path}:4:3: secrets.secret/a b: ") and len(lines) == 3, str(result)
     assert lines[2].startswith(f"Error: {path}:6:") and "token_ttl" in lines[2], str(result)
+
+
+def test_free_form_values_yaml_reads_otherwise_are_warned_about_without_repeating_them(check):
+    """A PIN written 0123 is 83 to YAML 1.1, the country code NO is false:
+    Vault would get those. Warned where the data is free-form (a secret's
+    literal values, metadata), never repeating the value; typed fields
+    (a boolean, a count) take YAML's reading as meant."""
+    result, path = check("""\
+        version: 1
+        secrets_engines:
+          kv: {type: kv-v2, kv: {max_versions: 010}}
+        auth:
+          approle: {type: approle, roles: {ci: {bind_secret_id: yes}}}
+        namespaces:
+          team:
+            secrets_engines: {kv: {type: kv-v2}}
+            secrets: {kv/app: {pin: 0042}}
+        secrets:
+          kv/app:
+            pin: 0123
+            country: NO
+            quoted: '0123'
+            plain: 42
+            on_off: {nested: on}
+        """)
+    assert result.exit_code == 0, str(result)
+    octal = "YAML 1.1 reads a number written with a leading zero as octal"
+    boolean = "YAML 1.1 reads yes, no, on, off, y and n as booleans"
+    warned = dict(re.findall(r"(?m)^Warning: \S+:\d+:\d+: (\S+): (YAML 1\.1 .*)$", result.stderr))
+    assert set(warned) == {"namespaces.team.secrets.kv/app.pin", "secrets.kv/app.pin", "secrets.kv/app.country",
+                           "secrets.kv/app.on_off.nested"}, str(result)
+    assert warned["secrets.kv/app.pin"].startswith(octal) and warned["secrets.kv/app.country"].startswith(boolean)
+    assert f"{path}:12:10: secrets.kv/app.pin: {octal}" in result.stderr, str(result)
+    assert not {"0123", "83", "0042", "34"} & set(re.findall(r"\d+", result.stderr.replace(str(path), ""))), \
+        str(result)

@@ -59,6 +59,7 @@ def semantic_problems(spec: Spec) -> Tuple[Problems, Warnings]:
     _check_role_policies(spec, warnings)
     _check_sources(spec, problems, warnings)
     _check_test_namespaces(spec, problems)
+    _check_yaml_readings(spec, warnings)
     from vaultform.kinds import registry  # late: the kinds import most of vaultform
 
     for kind in registry():  # each kind's own checks (policy HCL, Kubernetes issuer, ...)
@@ -66,6 +67,35 @@ def semantic_problems(spec: Spec) -> Tuple[Problems, Warnings]:
         problems += kind_problems
         warnings += kind_warnings
     return problems, warnings
+
+
+# YAML 1.1 reads these otherwise than most people mean in free-form data: a
+# leading-zero number as octal (a PIN 0123 is 83, a mode 0600 is 384), and
+# yes/no/on/off/y/n as booleans (the country code NO is false).
+_OCTAL = re.compile(r"[-+]?0[0-7_]+")
+_BOOLEAN_WORDS = {"yes", "no", "on", "off", "y", "n"}
+
+
+def _check_yaml_readings(spec: Spec, warnings: Warnings) -> None:
+    """A KV secret's literal values, free-form data, where YAML turned what
+    was written into another value: Vault would get that one. Fields the
+    schema types (a boolean, a count) take YAML's reading as meant, metadata
+    must be strings (the schema says so), and audit options are refused
+    (kinds/audit_device.py)."""
+    prefix = getattr(spec, "doc_prefix", ())  # a namespace's body is checked as a spec (kinds/namespace.py)
+    for path, text in sorted(spec.doc.written.items(), key=lambda item: [str(p) for p in item[0]]):
+        octal, boolean = bool(_OCTAL.fullmatch(text)), text.lower() in _BOOLEAN_WORDS
+        if path[:len(prefix)] != prefix or path[len(prefix):len(prefix) + 1] != ("secrets",) or \
+                not (octal or boolean):
+            continue
+        field, path = ".".join(str(p) for p in path), path[len(prefix):]
+        # Neither what was written nor what YAML made of it is repeated: a
+        # literal secret value is still a secret value.
+        message = ("YAML 1.1 reads a number written with a leading zero as octal: Vault would get another "
+                   "number; quote it to keep the digits as written") if octal else \
+            ("YAML 1.1 reads yes, no, on, off, y and n as booleans: Vault would get true or false; quote it to "
+             "keep the text")
+        warnings.append(Warning_(message, location=spec.loc(*path), field=field))
 
 
 def _check_test_namespaces(spec: Spec, problems: Problems) -> None:

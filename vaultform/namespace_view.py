@@ -53,6 +53,11 @@ class SpecView:
         return {k: v for k, v in body.items() if k in CONTENT_SECTIONS or k in (PRUNE, SECTION)}
 
     @property
+    def doc_prefix(self) -> tuple:
+        """Where the body is in the file's document: ("namespaces", "a", "namespaces", "b")."""
+        return (*getattr(self.parent, "doc_prefix", ()), SECTION, self.name)
+
+    @property
     def base_dir(self):
         return self.root.base_dir
 

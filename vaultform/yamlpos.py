@@ -114,8 +114,9 @@ class LocatedDocument:
     key_positions: Dict[Path, Location] = field(default_factory=dict)
     # (path, why) of each value JSON cannot carry (a date, .nan, !!binary), found while loading
     unsendable: List[Tuple[Path, str]] = field(default_factory=list)
-    # path -> the text of each integer written otherwise than it is sent
-    # (YAML 1.1 reads 0600 as 384, 0x10 as 16, 1_000 as 1000)
+    # path -> the text of each integer or boolean written otherwise than it
+    # is sent (YAML 1.1 reads 0600 as 384, 0x10 as 16, 1_000 as 1000, and
+    # yes, no, on, off as true and false)
     written: Dict[Path, str] = field(default_factory=dict)
 
     def location(self, path: Path) -> Location:
@@ -193,7 +194,8 @@ def load_located(text: str, file: str) -> LocatedDocument:
             if node.tag == _STR:
                 return node.value
             value = construct(node, deep=True)
-            if type(value) is int and node.value != str(value):
+            if (type(value) is int and node.value != str(value)) or \
+                    (type(value) is bool and node.value.lower() not in ("true", "false")):
                 written[path] = node.value
             problem = value_problem(value)
             if problem:

@@ -393,7 +393,7 @@ class AuditDevice(Kind):
                 written = spec.doc.written.get(("audit", path, "options", key))
                 if written is not None:
                     problems.append(SpecError(
-                        f"YAML reads {written} as the number {value}, and Vault keeps options as strings: it would "
+                        f"YAML reads {written} as {json.dumps(value)}, and Vault keeps options as strings: it would "
                         f"get {str(value)!r}; quote it to send it as written", location=spec.loc("audit", path, "options", key),
                         field=f"audit.{path}.options.{key}"))
             if (spec.cluster or {}).get("provider") == "local":
