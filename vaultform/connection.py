@@ -25,8 +25,8 @@ from vaultform import concurrency, redact
 from vaultform.errors import PermissionDenied, UnsupportedOperation, VaultConnectionError, VaultRequestError
 from vaultform.names import path_problem, url_path
 
-POOL_SIZE = 8                    # concurrent reads of a plan
-MOST_CONNECTIONS = concurrency.MOST  # concurrent changes of an apply, at most
+HOST_POOLS = 8                   # connection pools kept: one per node address (HA retargets)
+MOST_CONNECTIONS = concurrency.MOST  # concurrent reads or changes, at most
 _MISSING = object()  # a 404 answer, told apart from an empty one
 
 _CAPABILITY = {"GET": "read", "LIST": "list", "POST": "create/update", "PUT": "create/update", "DELETE": "delete"}
@@ -220,10 +220,10 @@ def _session(signal: Optional[Callable[[], None]] = None) -> requests.Session:
                    status_forcelist=frozenset({429, 502, 504}), respect_retry_after_header=True,
                    raise_on_status=False, allowed_methods=_READ_METHODS | {"POST", "PUT", "DELETE"})
     retry.signal = signal
-    # As many connections as changes an apply may run at once (reads use
-    # POOL_SIZE of them): a change beyond the pool would open and close a
-    # connection of its own every time.
-    adapter = HTTPAdapter(pool_connections=POOL_SIZE, pool_maxsize=MOST_CONNECTIONS, max_retries=retry)
+    # As many connections per node as reads or changes run at once
+    # (concurrency.adaptive_map, the executor): one beyond the pool would
+    # open and close a connection of its own every time.
+    adapter = HTTPAdapter(pool_connections=HOST_POOLS, pool_maxsize=MOST_CONNECTIONS, max_retries=retry)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     # requests reads the environment again on every request (proxy

@@ -61,6 +61,7 @@ from vaultform.kinds.secrets_engine import KV_LIST_LIMIT, list_kv_secrets
 from vaultform.model import Resource
 from vaultform.names import segment_problem
 from vaultform.namespace_view import CONTENT_SECTIONS, NamespaceContext, namespace_context
+from vaultform.render.text import one_line
 
 # Sections export can write, and the kind names that also select them.
 SECTIONS = ("secrets_engines", "auth", "policies", "secrets", "identity", "token_roles", "audit", "namespaces")
@@ -674,15 +675,6 @@ def counts(out: Exported) -> str:
                      for section in ("secrets_engines", "auth", "policies", "secrets", "audit", "namespaces"))
 
 
-# What YAML reads as a line break (1.1: \x85, \u2028, \u2029 too) and other
-# control characters: a name in a note must not end its comment line.
-_NOT_IN_A_COMMENT = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029\ufeff]")
-
-
-def _one_line(text: str) -> str:
-    return _NOT_IN_A_COMMENT.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
-
-
 def render(out: Exported, address: str) -> str:
     text = yaml.dump(out.doc, Dumper=_Dumper, sort_keys=True, default_flow_style=False, allow_unicode=True,
                      width=100)
@@ -696,5 +688,5 @@ def render(out: Exported, address: str) -> str:
             "# Values are never in this file: secrets come from the files or variables named below."]
     if out.env_placeholders:
         head.append("# Set these variables before plan/apply: " + ", ".join(sorted(set(out.env_placeholders))))
-    head += [f"# Note: {_one_line(note)}" for note in sorted(set(out.notes))]
+    head += [f"# Note: {one_line(note)}" for note in sorted(set(out.notes))]  # a name must not end the comment
     return "\n".join(head) + "\n" + text

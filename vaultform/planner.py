@@ -8,12 +8,10 @@ objects recorded as managed but gone from the spec, then (opt-in) pruning.
 from __future__ import annotations
 
 import fnmatch
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from vaultform.concurrency import adaptive_map
-from vaultform.connection import POOL_SIZE
 from vaultform.context import Context
 from vaultform.errors import SpecError, VaultformError
 from vaultform.kinds import registry
@@ -76,13 +74,12 @@ def _read_all(ctx: Context, resources: Sequence[Resource]) -> List[Optional[dict
         return [None] * len(resources)
     if len(resources) <= 1:
         return [r.kind.read(ctx, r) for r in resources]
-    with ThreadPoolExecutor(max_workers=POOL_SIZE, thread_name_prefix="vaultform-list") as pool:
-        absent = _listed_absent(ctx, resources, pool)
+    absent = _listed_absent(ctx, resources)
     return adaptive_map(lambda r: None if id(r) in absent else r.kind.read(ctx, r), resources,
                         pushback=lambda: ctx.api.pushback, name="vaultform-read")
 
 
-def _listed_absent(ctx: Context, resources: Sequence[Resource], pool: ThreadPoolExecutor) -> set:
+def _listed_absent(ctx: Context, resources: Sequence[Resource]) -> set:
     """id() of the spec's objects that a listing shows are not in Vault
     (Kind.listed_as): one LIST per directory instead of one read per object,
     for what an apply is about to create. Only where the LIST replaces at
@@ -104,7 +101,8 @@ def _listed_absent(ctx: Context, resources: Sequence[Resource], pool: ThreadPool
             return None
 
     absent = set()
-    for directory, present in zip(directories, pool.map(listing, directories)):
+    listings = adaptive_map(listing, directories, pushback=lambda: ctx.api.pushback, name="vaultform-list")
+    for directory, present in zip(directories, listings):
         if present is not None:
             absent.update(id(res) for res, key in wanted[directory] if key.lower() not in present)
     return absent

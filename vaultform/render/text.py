@@ -178,10 +178,11 @@ def _field_lines(change: Change, colour: bool = False) -> List[str]:
     return lines
 
 
-# What would end a line of the plan (YAML's and Unicode's line breaks too) or
-# move the cursor: a name made by hand in Vault (an identity entity's can hold
-# any text) must not forge a line the plan never wrote.
-_NOT_IN_A_LINE = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]")
+# What would end a line of the plan or of an exported spec's comment (YAML's
+# and Unicode's line breaks too, and a byte-order mark) or move the cursor: a
+# name made by hand in Vault (an identity entity's can hold any text) must
+# not forge a line that was never written.
+_NOT_IN_A_LINE = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029\ufeff]")
 
 
 def one_line(text: str) -> str:
